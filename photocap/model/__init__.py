@@ -1,0 +1,1 @@
+"""The captioning model: encoder registry, attention-LSTM decoder, decoding, vocabulary, checkpoints."""

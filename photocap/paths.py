@@ -1,0 +1,40 @@
+"""Where photocap keeps its data: XDG data dir, environment overrides, the shipped model file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+SHIPPED_MODEL_NAME = "photocap-lite2-flickr8k.safetensors"
+
+
+def shipped_model_path() -> Path:
+    """The model file shipped in `weights/` (installed as `photocap/weights`, or the source tree's)."""
+    installed = PACKAGE_DIR / "weights" / SHIPPED_MODEL_NAME
+    return installed if installed.exists() else PACKAGE_DIR.parent / "weights" / SHIPPED_MODEL_NAME
+
+
+def data_dir() -> Path:
+    """photocap's data folder: `$PHOTOCAP_HOME`, else `$XDG_DATA_HOME/photocap`, else ~/.local/share."""
+    if home := os.environ.get("PHOTOCAP_HOME"):
+        return Path(home)
+    xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(xdg) / "photocap"
+
+
+def default_db_url() -> str:
+    """`$PHOTOCAP_DB` when set, else an SQLite file in the data folder."""
+    if url := os.environ.get("PHOTOCAP_DB"):
+        return url if "://" in url else f"sqlite:///{Path(url).expanduser().resolve()}"
+    return f"sqlite:///{data_dir() / 'index.db'}"
+
+
+def default_model_path() -> Path:
+    """`$PHOTOCAP_MODEL`, else a model made default with `train --set-default`, else the shipped one."""
+    if env := os.environ.get("PHOTOCAP_MODEL"):
+        return Path(env).expanduser()
+    user_default = data_dir() / "default-model.safetensors"
+    if user_default.exists():
+        return user_default
+    return shipped_model_path()
