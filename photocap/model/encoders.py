@@ -177,9 +177,6 @@ def load_pretrained_encoder(name: str, weights_path: str | Path | None = None) -
             )
     path = Path(weights_path)
     source = _load_state(path)
-    if set(source) == set(target):
-        state = source
-    else:
-        state = map_state_in_order(target, source, path)
+    state = source if set(source) == set(target) else map_state_in_order(target, source, path)
     encoder.backbone.load_state_dict(state)
     return encoder

@@ -1,0 +1,131 @@
+"""Load a model and caption batches of photos on a device; captions come out as alt text."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from photocap.errors import ModelError
+from photocap.model.checkpoint import LoadedModel, ModelInfo, load_model
+from photocap.model.search import DecodeOptions, beam_search
+from photocap.model.transforms import to_tensor
+from photocap.model.vocab import to_alt_text
+from photocap.paths import default_model_path
+
+
+@dataclass(frozen=True)
+class Caption:
+    """A caption for one photo."""
+
+    text: str  # alt-text sentence
+    words: list[str]
+    score: float  # mean log-probability per word (higher is more confident; ≤ 0)
+    attention: torch.Tensor | None = None  # (num_words, grid_h, grid_w) when asked for
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """`auto` → cuda, then mps, then cpu; an unavailable explicit choice raises ModelError."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ModelError(
+            "--device cuda asked for, but no CUDA GPU is available", hint="use --device cpu"
+        )
+    if name == "mps" and not (torch.backends.mps.is_available()):
+        raise ModelError(
+            "--device mps asked for, but MPS is not available", hint="use --device cpu"
+        )
+    if name not in ("cpu", "cuda", "mps"):
+        raise ModelError(f"unknown device {name!r}", hint="use auto, cpu, cuda or mps")
+    return torch.device(name)
+
+
+class Captioner:
+    """A loaded model on a device: photos in, alt-text captions out."""
+
+    def __init__(self, model: LoadedModel, device: torch.device):
+        self.info: ModelInfo = model.info
+        self.model_id = model.model_id
+        self.device = device
+        self.spec = model.encoder.spec
+        self.encoder = model.encoder.to(device).eval()
+        self.decoder = model.decoder.to(device).eval()
+        if device.type != "mps":
+            self.encoder = self.encoder.to(memory_format=torch.channels_last)
+        vocab = self.info.vocabulary
+        self._banned = (vocab.pad, vocab.start, vocab.unk)
+
+    @property
+    def prepare(self) -> Callable[[Image.Image], torch.Tensor]:
+        """Picklable photo → (3, S, S) tensor function, for DataLoader workers."""
+        return functools.partial(to_tensor, spec=self.spec, via=self.info.data_square)
+
+    @torch.inference_mode()
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """(batch, 3, S, S) → (batch, num_pixels, encoder_dim) float32 features."""
+        images = images.to(self.device, non_blocking=True)
+        if self.device.type != "mps":
+            images = images.contiguous(memory_format=torch.channels_last)
+        if self.device.type == "cuda":
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                return self.encoder(images).float()
+        return self.encoder(images)
+
+    @torch.inference_mode()
+    def caption_features(
+        self, features: torch.Tensor, options: DecodeOptions, attention: bool = False
+    ) -> list[Caption]:
+        """Decode encoder features (batch, num_pixels, encoder_dim) into captions."""
+        vocab = self.info.vocabulary
+        decoded = beam_search(
+            self.decoder, features.to(self.device), options, self._banned, vocab.start, vocab.end
+        )
+        side = int(features.shape[1] ** 0.5)
+        captions = []
+        for tokens, log_prob, alphas in zip(
+            decoded.tokens, decoded.log_probs, decoded.alphas, strict=True
+        ):
+            words = vocab.decode(tokens)
+            grid = alphas.view(len(tokens), side, side) if attention else None
+            score = log_prob / (len(tokens) + 1)  # per emitted token, `<end>` included
+            captions.append(Caption(to_alt_text(words), words, score, grid))
+        return captions
+
+    def caption_tensors(
+        self, images: torch.Tensor, options: DecodeOptions | None = None, attention: bool = False
+    ) -> list[Caption]:
+        """Caption a batch of prepared photos (batch, 3, S, S)."""
+        return self.caption_features(self.encode(images), options or DecodeOptions(), attention)
+
+    def caption_images(
+        self,
+        images: Sequence[Image.Image],
+        options: DecodeOptions | None = None,
+        attention: bool = False,
+    ) -> list[Caption]:
+        """Caption decoded photos (PIL images, orientation already applied)."""
+        if not images:
+            return []
+        batch = torch.stack([self.prepare(image) for image in images])  # (batch, 3, S, S)
+        return self.caption_tensors(batch, options, attention)
+
+
+def load_captioner(path: str | Path | None = None, device: str = "auto") -> Captioner:
+    """Load a model file (default: $PHOTOCAP_MODEL, the user's default, or the shipped model)."""
+    model_path = Path(path) if path else default_model_path()
+    if not model_path.exists():
+        raise ModelError(
+            "model file not found",
+            path=model_path,
+            hint="reinstall photocap, or pass --model PATH / set PHOTOCAP_MODEL",
+        )
+    return Captioner(load_model(model_path), resolve_device(device))

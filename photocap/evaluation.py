@@ -1,0 +1,93 @@
+"""Evaluate a model on captioned photos with the COCO caption metrics."""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from photocap.captioner import load_captioner
+from photocap.errors import DataError
+from photocap.model.search import DecodeOptions
+
+
+@dataclass
+class EvalReport:
+    scores: dict[str, float]  # BLEU-1..4, METEOR, ROUGE-L, CIDEr
+    captions: dict[str, str]  # image path → generated caption
+    model_id: str
+    images: int
+    failed: dict[str, str]  # image path → why it could not be read
+
+
+def read_references(
+    csv_path: Path, images_dir: Path, split: Path | None = None
+) -> tuple[list[Path], list[list[str]]]:
+    """Reference captions from an `image,caption` CSV, grouped by image, optionally limited to a split file."""
+    try:
+        with open(csv_path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            if not reader.fieldnames or not {"image", "caption"} <= set(reader.fieldnames):
+                raise DataError("needs a header with columns image,caption", path=csv_path)
+            grouped: dict[str, list[str]] = defaultdict(list)
+            for row in reader:
+                if row["image"] and row["caption"] and row["caption"].strip():
+                    grouped[row["image"]].append(row["caption"].strip())
+    except FileNotFoundError:
+        raise DataError("captions file not found", path=csv_path) from None
+    except UnicodeDecodeError:
+        raise DataError("captions file is not UTF-8", path=csv_path) from None
+    names = sorted(grouped)
+    if split is not None:
+        try:
+            wanted = split.read_text(encoding="utf-8").split()
+        except FileNotFoundError:
+            raise DataError("split file not found", path=split) from None
+        missing = [n for n in wanted if n not in grouped]
+        if missing:
+            raise DataError(
+                f"{len(missing)} images of the split have no caption, e.g. {missing[0]}", path=split
+            )
+        names = wanted
+    if not names:
+        raise DataError("no captions found", path=csv_path)
+    return [images_dir / n for n in names], [grouped[n] for n in names]
+
+
+def evaluate_model(
+    model_path: str | Path | None,
+    images: Sequence[Path],
+    references: Sequence[Sequence[str]],
+    beam: int = 3,
+    batch_size: int = 32,
+    workers: int = 1,
+    device: str = "auto",
+    progress: Callable[[int, int], None] | None = None,
+) -> EvalReport:
+    """Caption `images` with the model and score the captions against `references`."""
+    from photocap.loader import photo_loader
+    from photocap.metrics import coco_scores
+
+    captioner = load_captioner(model_path, device)
+    refs = {str(p): list(r) for p, r in zip(images, references, strict=True)}
+    options = DecodeOptions(beam_size=beam)
+    hypotheses: dict[str, str] = {}
+    failed: dict[str, str] = {}
+    for batch in photo_loader(
+        list(images), captioner.prepare, batch_size=batch_size, workers=workers
+    ):
+        for item in batch.failed:
+            failed[str(item.path)] = item.error or "unreadable"
+        if batch.photos:
+            for item, caption in zip(
+                batch.photos, captioner.caption_tensors(batch.tensors, options), strict=True
+            ):
+                hypotheses[str(item.path)] = caption.text
+        if progress:
+            progress(len(hypotheses) + len(failed), len(images))
+    if not hypotheses:
+        raise DataError("no image could be read", hint=next(iter(failed.values()), None))
+    scores = coco_scores(hypotheses, {k: refs[k] for k in hypotheses})
+    return EvalReport(scores, hypotheses, captioner.model_id, len(hypotheses), failed)

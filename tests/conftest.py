@@ -1,0 +1,54 @@
+"""Shared fixtures: the Flickr8k data beside the repo, real photos, a tiny seeded model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FLICKR8K = Path(os.environ.get("PHOTOCAP_FLICKR8K", REPO.parent / "shared" / "data" / "flickr8k"))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory, monkeypatch):
+    """Never touch the user's data dir, database or default model."""
+    home = tmp_path_factory.mktemp("photocap-home")
+    monkeypatch.setenv("PHOTOCAP_HOME", str(home))
+    monkeypatch.delenv("PHOTOCAP_DB", raising=False)
+    monkeypatch.delenv("PHOTOCAP_MODEL", raising=False)
+
+
+@pytest.fixture(scope="session")
+def flickr8k() -> Path:
+    """The Flickr8k folder from ../shared; tests that need it skip where it is absent."""
+    if not (FLICKR8K / "captions.txt").exists():
+        pytest.skip(
+            f"Flickr8k data not found at {FLICKR8K} (../shared is only beside CI and dev clones)"
+        )
+    return FLICKR8K
+
+
+@pytest.fixture(scope="session")
+def shipped_model() -> Path:
+    from photocap.paths import shipped_model_path
+
+    path = shipped_model_path()
+    assert path.exists(), f"shipped model missing: {path}"
+    return path
+
+
+@pytest.fixture(scope="session")
+def real_photos(tmp_path_factory) -> dict[str, Path]:
+    """A few real photos (scikit-image's bundled ones) saved as JPEG."""
+    from PIL import Image
+    from skimage import data
+
+    folder = tmp_path_factory.mktemp("real-photos")
+    photos = {}
+    for name in ("chelsea", "astronaut", "coffee", "rocket"):
+        path = folder / f"{name}.jpg"
+        Image.fromarray(getattr(data, name)()).save(path, quality=92)
+        photos[name] = path
+    return photos

@@ -1,0 +1,127 @@
+"""The recipe behind the shipped model: frozen EfficientNet-Lite2 features, attention LSTM on Flickr8k.
+
+    python -m training.flickr8k --data ../shared/data/flickr8k --out weights/photocap-lite2-flickr8k.safetensors
+
+Caches encoder features under `--cache` (one pass over 8091 images), trains the decoder with
+early stopping on dev CIDEr, then evaluates the saved file end to end on the test split
+(photos → shipped model file → captions → COCO metrics) and records the figures in the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from photocap.model.checkpoint import ModelInfo, save_model
+from photocap.model.decoder import AttentionDecoder, DecoderConfig
+from photocap.model.encoders import load_pretrained_encoder
+from photocap.model.vocab import Vocabulary
+from training.data import CaptionSet, read_flickr8k
+from training.features import FeatureCache, file_sha256
+from training.train import TrainConfig, train_decoder
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def caption_set(root: Path, names: list[str], captions: dict[str, list[str]]) -> CaptionSet:
+    keys = [file_sha256(root / "images" / n) for n in names]
+    return CaptionSet(keys, names, [captions[n] for n in names])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/flickr8k"))
+    parser.add_argument(
+        "--out", type=Path, default=Path("weights/photocap-lite2-flickr8k.safetensors")
+    )
+    parser.add_argument("--encoder", default="efficientnet_lite2")
+    parser.add_argument("--cache", type=Path, default=Path("cache/features"))
+    parser.add_argument("--work", type=Path, default=Path("runs/flickr8k"))
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--min-count", type=int, default=5)
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    captions, splits = read_flickr8k(args.data)
+    sets = {name: caption_set(args.data, names, captions) for name, names in splits.items()}
+    vocab = Vocabulary.build((c for refs in sets["train"].references for c in refs), args.min_count)
+    log(f"vocabulary: {len(vocab)} words (min count {args.min_count})")
+
+    encoder = load_pretrained_encoder(args.encoder)
+    cache = FeatureCache(args.cache, encoder)
+    for name, data in sets.items():
+        paths = [args.data / "images" / n for n in data.names]
+        cache.ensure(
+            paths,
+            data.keys,
+            progress=lambda d, n, s=name: d % 640 == 0 and log(f"{s} features {d}/{n}"),
+        )
+    features = {name: cache.load(data.keys) for name, data in sets.items() if name != "test"}
+    log(f"features: train {tuple(features['train'].shape)}, dev {tuple(features['dev'].shape)}")
+
+    decoder_config = DecoderConfig(vocab_size=len(vocab), encoder_dim=encoder.spec.feature_dim)
+    decoder = AttentionDecoder(decoder_config)
+    config = TrainConfig(epochs=args.epochs)
+    state = train_decoder(
+        decoder,
+        vocab,
+        features["train"],
+        sets["train"],
+        features["dev"],
+        sets["dev"],
+        config,
+        args.work,
+        resume=args.resume,
+        on_step=lambda s, n, loss: s % 100 == 0 and log(f"  step {s}/{n} loss {loss:.3f}"),
+        on_epoch=lambda r: log(
+            f"epoch {r.epoch}: loss {r.loss:.3f} dev BLEU-4 {r.val_bleu4:.4f} "
+            f"CIDEr {r.val_cider:.4f} lr {r.lr:.2e} {r.seconds:.0f}s"
+        ),
+    )
+    log(f"best epoch {state.best_epoch}: dev CIDEr {state.best_cider:.4f}")
+
+    info = ModelInfo(
+        name=f"photocap-{args.encoder.replace('efficientnet_', '')}-flickr8k",
+        encoder=args.encoder,
+        decoder=decoder_config,
+        vocabulary=vocab,
+        training={
+            "recipe": "python -m training.flickr8k",
+            "data": "Flickr8k (Hodosh, Young & Hockenmaier 2013), standard train split, "
+            "6000 images × 5 captions; research and non-commercial terms",
+            "config": asdict(config),
+            "best_epoch": state.best_epoch,
+            "history": [asdict(h) for h in state.history],
+        },
+        metrics={"flickr8k_dev_quick": {"CIDEr": state.best_cider}},
+    )
+    save_model(args.out, info, encoder, decoder)
+    log(f"saved {args.out} ({args.out.stat().st_size / 1e6:.1f} MB)")
+
+    from photocap.evaluation import evaluate_model
+
+    test_names = splits["test"]
+    report = evaluate_model(
+        args.out,
+        [args.data / "images" / n for n in test_names],
+        [captions[n] for n in test_names],
+        beam=3,
+    )
+    info.metrics["flickr8k_test_beam3"] = report.scores
+    save_model(args.out, info, encoder, decoder)
+    log("test (beam 3): " + json.dumps(report.scores))
+
+
+if __name__ == "__main__":
+    main()
