@@ -1,0 +1,33 @@
+"""Read and write captions as accessibility alt text in photos (XMP, EXIF) or XMP sidecars.
+
+Fields written, the same text in each: XMP `Iptc4xmpCore:AltTextAccessibility` and `dc:description`
+(lang-alt, `x-default`), and EXIF `ImageDescription` in JPEG and WebP. photocap's own XMP namespace
+records the caption it wrote, the model id, its version and the time, so a caption photocap wrote is
+told from one a person wrote. Writes are atomic and never re-encode or drop anything else.
+"""
+
+from photocap.metadata.api import (
+    WRITE_MODES,
+    CaptionRecord,
+    WriteMode,
+    WriteResult,
+    is_photocap_file,
+    read_caption,
+    sidecar_candidates,
+    sidecar_path,
+    write_caption,
+)
+from photocap.metadata.xmp import NS_PHOTOCAP
+
+__all__ = [
+    "NS_PHOTOCAP",
+    "WRITE_MODES",
+    "CaptionRecord",
+    "WriteMode",
+    "WriteResult",
+    "is_photocap_file",
+    "read_caption",
+    "sidecar_candidates",
+    "sidecar_path",
+    "write_caption",
+]

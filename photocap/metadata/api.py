@@ -1,0 +1,296 @@
+"""read_caption / write_caption: where captions live, who wrote them, and how they are written safely."""
+
+from __future__ import annotations
+
+import re
+import stat
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal, get_args
+
+from photocap.errors import HumanCaptionExists, MetadataError
+from photocap.metadata import jpeg
+from photocap.metadata.atomic import atomic_replace, check_writable, is_temp_name
+from photocap.metadata.exif import ExifError, is_camera_default, new_block, set_description
+from photocap.metadata.formats import JPEG, PNG, WEBP, photo_kind
+from photocap.metadata.photo import Photo, load_photo, read_sidecar
+from photocap.metadata.xmp import ALT_TEXT, DESCRIPTION, HAS_EXTENDED, Provenance, XmpDocument
+
+WriteMode = Literal["auto", "embed", "sidecar", "none"]
+WRITE_MODES: tuple[str, ...] = get_args(WriteMode)
+EMBEDDABLE = (JPEG, PNG, WEBP)
+MAX_CAPTION_BYTES = 8192
+_INVALID_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+@dataclass(frozen=True)
+class CaptionRecord:
+    """A caption found in a photo or its sidecar."""
+
+    text: str
+    source: Literal["model", "human"]  # "model" only when photocap's provenance marks it
+    model_id: str | None
+    location: Path  # the photo or the sidecar it was found in
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    where: Literal["embedded", "sidecar", "none"]
+    target: Path | None  # file written
+
+
+def sidecar_path(path: str | Path) -> Path:
+    """The sidecar photocap writes for `path`: `<name>.<ext>.xmp` (digiKam / darktable / Immich)."""
+    path = Path(path)
+    return path.with_name(path.name + ".xmp")
+
+
+def sidecar_candidates(path: str | Path) -> list[Path]:
+    """Sidecars read for `path`: `<name>.<ext>.xmp`, then Lightroom's `<name>.xmp`."""
+    path = Path(path)
+    names = [
+        sidecar_path(path),
+        path.with_name(path.stem + ".xmp"),
+        path.with_name(path.stem + ".XMP"),
+    ]
+    return list(dict.fromkeys(names))
+
+
+def is_photocap_file(path: str | Path) -> bool:
+    """True for photocap's temporary files and for XMP sidecars (never photos; the watcher skips them)."""
+    name = Path(path).name
+    return is_temp_name(name) or name.lower().endswith(".xmp")
+
+
+def read_caption(path: str | Path) -> CaptionRecord | None:
+    """The caption of a photo, from the photo itself or its sidecars; None when there is none.
+
+    A caption a person wrote wins over photocap's; then the photo comes before `<name>.<ext>.xmp`,
+    which comes before `<name>.xmp`; within one place, alt text before dc:description before EXIF.
+    """
+    path = Path(path)
+    photo = load_photo(path, photo_kind(path), whole=False)
+    records = _records(photo) + [
+        r for side, doc in _sidecars(path) for r in _doc_records(side, doc, None)
+    ]
+    humans = [r for r in records if r.source == "human"]
+    return (humans or records or [None])[0]
+
+
+def write_caption(
+    path: str | Path,
+    caption: str,
+    *,
+    mode: WriteMode = "auto",
+    model_id: str,
+    overwrite: bool = False,
+    keep_mtime: bool = True,
+) -> WriteResult:
+    """Write `caption` as alt text (XMP Iptc4xmpCore:AltTextAccessibility and dc:description, and
+    EXIF ImageDescription in JPEG/WebP), with photocap's provenance.
+
+    `auto` embeds into JPEG and writes a `<name>.<ext>.xmp` sidecar for everything else; `embed`
+    works for JPEG, PNG (XMP only) and WebP. Raises HumanCaptionExists when a person's caption is
+    there and not `overwrite`; ImageError for missing, truncated, corrupt or misnamed photos;
+    UnsafeXMPError for hostile XMP; MetadataError for read-only files or folders and other refusals.
+    Nothing is changed when any of these is raised.
+    """
+    path = Path(path)
+    if mode not in WRITE_MODES:
+        raise MetadataError(
+            f"unknown write mode {mode!r} (choose from {', '.join(WRITE_MODES)})", path=path
+        )
+    _check_text(caption, "caption", path)
+    _check_text(model_id, "model id", path)
+    if mode == "none":
+        return WriteResult("none", None)
+    kind = photo_kind(path)
+    embed = mode == "embed" or (mode == "auto" and kind == JPEG)
+    if embed and kind not in EMBEDDABLE:
+        raise MetadataError(
+            f"cannot embed a caption in a {kind} file safely",
+            path=path,
+            hint="use write mode 'sidecar' (or 'auto')",
+        )
+    target = path if embed else sidecar_path(path)
+    check_writable(target, exists=embed or target.exists())
+    photo = load_photo(path, kind, whole=True)
+    sidecars = _sidecars(path)
+    if not overwrite:
+        _refuse_human(
+            path, _records(photo) + [r for s, d in sidecars for r in _doc_records(s, d, None)]
+        )
+    from photocap import __version__
+
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    prov = Provenance(caption, model_id, __version__, now)
+    if embed:
+        _embed(photo, caption, prov, keep_mtime=keep_mtime)
+        return WriteResult("embedded", path)
+    existing = next((d for s, d in sidecars if s == target), None)
+    _write_sidecar(target, existing, caption, prov, photo_mode=photo.stat.st_mode)
+    return WriteResult("sidecar", target)
+
+
+# -- reading ------------------------------------------------------------------------------------------
+
+
+def _sidecars(path: Path) -> list[tuple[Path, XmpDocument]]:
+    out = []
+    for side in sidecar_candidates(path):
+        if side.is_file():
+            out.append((side, read_sidecar(side)))
+    return out
+
+
+def _records(photo: Photo) -> list[CaptionRecord]:
+    docs = [d for d in (photo.xmp, photo.extended) if d is not None]
+    prov = next((p for p in (d.provenance() for d in docs) if p), None)
+    out: list[CaptionRecord] = []
+    for doc in docs:
+        out += _doc_records(photo.path, doc, prov)
+    if photo.exif_description is not None:
+        out += _classify(photo.path, [photo.exif_description], prov)
+    return out
+
+
+def _doc_records(location: Path, doc: XmpDocument, prov: Provenance | None) -> list[CaptionRecord]:
+    prov = prov or doc.provenance()
+    values = [doc.get_lang_alt(*ALT_TEXT[:2]), doc.get_lang_alt(*DESCRIPTION[:2])]
+    return _classify(location, [v for v in values if v is not None], prov)
+
+
+def _classify(location: Path, values: list[str], prov: Provenance | None) -> list[CaptionRecord]:
+    out = []
+    for text in values:
+        if is_camera_default(text):
+            continue
+        if prov is not None and text == prov.caption:
+            out.append(CaptionRecord(text, "model", prov.model_id, location))
+        else:
+            out.append(CaptionRecord(text, "human", None, location))
+    return out
+
+
+def _refuse_human(path: Path, records: list[CaptionRecord]) -> None:
+    human = next((r for r in records if r.source == "human"), None)
+    if human is not None:
+        shown = human.text if len(human.text) <= 60 else human.text[:57] + "..."
+        where = "the photo" if human.location == path else human.location.name
+        raise HumanCaptionExists(
+            f"a caption written by a person is already in {where}: {shown!r}; not overwritten",
+            path=path,
+            hint="pass --overwrite to replace it",
+        )
+
+
+# -- writing ------------------------------------------------------------------------------------------
+
+
+def _check_text(text: str, what: str, path: Path) -> None:
+    if not isinstance(text, str) or not text.strip():
+        raise MetadataError(f"the {what} is empty", path=path)
+    bad = _INVALID_XML_CHARS.search(text)
+    if bad:
+        raise MetadataError(
+            f"the {what} holds a control character (U+{ord(bad.group()):04X})", path=path
+        )
+    if len(text.encode("utf-8")) > MAX_CAPTION_BYTES:
+        raise MetadataError(f"the {what} is longer than {MAX_CAPTION_BYTES} bytes", path=path)
+
+
+def _apply(doc: XmpDocument, caption: str, prov: Provenance) -> None:
+    doc.set_lang_alt(ALT_TEXT, caption)
+    doc.set_lang_alt(DESCRIPTION, caption)
+    doc.set_provenance(prov)
+
+
+def _toolkit() -> str:
+    from photocap import __version__
+
+    return f"photocap {__version__}"
+
+
+def _embed(photo: Photo, caption: str, prov: Provenance, *, keep_mtime: bool) -> None:
+    doc = photo.xmp or XmpDocument.new(_toolkit())
+    _apply(doc, caption, prov)
+    container = photo.container
+    if isinstance(container, jpeg.JpegFile):
+        tiff = _exif_with(photo, caption, jpeg_file=container)
+        if len(tiff) + 6 > jpeg.MAX_PAYLOAD:
+            raise MetadataError(
+                "the EXIF block would exceed the JPEG segment limit", path=photo.path
+            )
+        packet, extended = _fit_jpeg_xmp(photo, doc)
+        chunks = container.rebuild(exif=tiff, xmp=packet, extended=extended)
+    elif photo.kind == WEBP:
+        tiff = _exif_with(photo, caption, jpeg_file=None)
+        if container.exif_prefixed():
+            tiff = b"Exif\x00\x00" + tiff
+        chunks = container.rebuild(exif=tiff, xmp=doc.serialize(wrapper=True))
+    else:
+        chunks = container.rebuild(xmp=doc.serialize(wrapper=True))
+    atomic_replace(photo.path, chunks, original=photo.stat, keep_mtime=keep_mtime)
+
+
+def _exif_with(photo: Photo, caption: str, *, jpeg_file: jpeg.JpegFile | None) -> bytes:
+    if photo.exif_tiff is None:
+        resolution = jpeg_file.jfif_resolution() if jpeg_file else None
+        return new_block(caption, resolution=resolution, jpeg=jpeg_file is not None)
+    try:
+        return set_description(photo.exif_tiff, caption)
+    except ExifError as e:
+        raise MetadataError(
+            f"the EXIF block is corrupt ({e}); caption not written",
+            path=photo.path,
+            hint="repair the EXIF with a trusted tool, or use a sidecar",
+        ) from None
+
+
+def _fit_jpeg_xmp(photo: Photo, doc: XmpDocument) -> tuple[bytes, list[bytes] | None]:
+    """The standard XMP packet, and Extended XMP payloads when they must be (re)written.
+
+    Properties photocap does not own move, largest first, into Extended XMP until the standard packet
+    fits its segment; existing Extended XMP is kept byte for byte when it need not change.
+    """
+    container = photo.container
+    assert isinstance(container, jpeg.JpegFile)
+    ext = photo.extended
+    ext_changed = bool(ext and ext.remove_owned())
+    packet = doc.serialize(wrapper=True)
+    if len(packet) <= jpeg.MAX_XMP_PACKET and not ext_changed:
+        return packet, None
+    if ext is None and container.has_extended() and doc.get_simple(*HAS_EXTENDED[:2]):
+        raise MetadataError(
+            "the photo's Extended XMP is incomplete; caption not written",
+            path=photo.path,
+            hint="use a sidecar (write mode 'sidecar')",
+        )
+    ext = ext or XmpDocument.new(_toolkit())
+    doc.set_simple(HAS_EXTENDED, "0" * 32)  # placeholder of the real GUID's size
+    while len(doc.serialize(wrapper=True)) > jpeg.MAX_XMP_PACKET:
+        movable = doc.movable_properties()
+        if not movable:
+            raise MetadataError(
+                "the XMP packet cannot fit a JPEG segment", path=photo.path, hint="use a sidecar"
+            )
+        doc.move_property(movable[0], ext)
+    if ext.is_empty():
+        doc.remove(*HAS_EXTENDED[:2])
+        return doc.serialize(wrapper=True), []
+    data = ext.serialize(wrapper=False)
+    guid = ext.guid()
+    doc.set_simple(HAS_EXTENDED, guid)
+    return doc.serialize(wrapper=True), jpeg.extended_payloads(guid, data)
+
+
+def _write_sidecar(
+    target: Path, existing: XmpDocument | None, caption: str, prov: Provenance, *, photo_mode: int
+) -> None:
+    doc = existing or XmpDocument.new(_toolkit())
+    _apply(doc, caption, prov)
+    original = target.stat() if existing is not None else None
+    data = doc.serialize(wrapper=True)
+    mode = stat.S_IMODE(photo_mode) & 0o666
+    atomic_replace(target, [data], original=original, keep_mtime=False, mode=mode)

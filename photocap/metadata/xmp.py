@@ -1,0 +1,469 @@
+"""XMP packets: parse hostile input safely, edit the caption fields in place, serialise faithfully.
+
+A packet is kept as a DOM so that every property photocap does not own (and its prefixes, order,
+comments and structure) survives an edit. Parsing goes through defusedxml with DTDs forbidden, so
+entity expansion and external entities are refused before any expansion happens. Serialisation is our
+own: it escapes tabs, newlines and carriage returns in attributes and text, so values round-trip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from xml.dom import Node
+from xml.dom.minidom import Document, Element
+from xml.parsers.expat import ExpatError
+
+import defusedxml
+import defusedxml.minidom
+
+from photocap.errors import MetadataError, UnsafeXMPError
+
+NS_X = "adobe:ns:meta/"
+NS_RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+NS_XML = "http://www.w3.org/XML/1998/namespace"
+NS_XMLNS = "http://www.w3.org/2000/xmlns/"
+NS_DC = "http://purl.org/dc/elements/1.1/"
+NS_IPTC_CORE = "http://iptc.org/std/Iptc4xmpCore/1.0/xmlns/"
+NS_XMP_NOTE = "http://ns.adobe.com/xmp/note/"
+NS_PHOTOCAP = "http://ns.photocap.dev/xmp/1.0/"
+
+ALT_TEXT = (NS_IPTC_CORE, "AltTextAccessibility", "Iptc4xmpCore")
+DESCRIPTION = (NS_DC, "description", "dc")
+HAS_EXTENDED = (NS_XMP_NOTE, "HasExtendedXMP", "xmpNote")
+PROVENANCE_FIELDS = ("Caption", "ModelId", "Version", "CaptionedAt")
+OWNED = {ALT_TEXT[:2], DESCRIPTION[:2], HAS_EXTENDED[:2]} | {
+    (NS_PHOTOCAP, f) for f in PROVENANCE_FIELDS
+}
+
+MAX_PACKET_BYTES = 16 * 1024 * 1024
+PACKET_ID = "W5M0MpCehiHzreSzNTczkc9d"
+_RDF_NODE_ATTRS = {"about", "ID", "nodeID"}
+_NEW_PACKET = (
+    '<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="{toolkit}">\n'
+    ' <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">\n'
+    '  <rdf:Description rdf:about=""/>\n'
+    " </rdf:RDF>\n"
+    "</x:xmpmeta>"
+)
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What photocap recorded when it wrote a caption."""
+
+    caption: str
+    model_id: str | None = None
+    version: str | None = None
+    captioned_at: str | None = None
+
+
+class XmpDocument:
+    """One XMP packet (or sidecar) as an editable DOM."""
+
+    def __init__(self, dom: Document, rdf: Element):
+        self.dom = dom
+        self.rdf = rdf
+
+    # -- construction -------------------------------------------------------------------------
+
+    @classmethod
+    def parse(cls, data: bytes, *, path: Path) -> XmpDocument:
+        """Parse an XMP packet, refusing DTDs, entities and external references (UnsafeXMPError)."""
+        if len(data) > MAX_PACKET_BYTES:
+            raise MetadataError(f"XMP larger than {MAX_PACKET_BYTES >> 20} MiB; refused", path=path)
+        if not data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 packets keep their NULs
+            data = data.strip(b"\x00 \t\r\n")
+        if not data:
+            return cls.new()
+        try:
+            dom = defusedxml.minidom.parseString(
+                data, forbid_dtd=True, forbid_entities=True, forbid_external=True
+            )
+        except defusedxml.DefusedXmlException as e:
+            raise UnsafeXMPError(
+                f"XMP refused as unsafe ({type(e).__name__}: a DTD, entity or external reference)",
+                path=path,
+                hint="the file was left untouched; remove its XMP with a trusted tool",
+            ) from None
+        except (ExpatError, ValueError) as e:
+            raise MetadataError(
+                f"XMP is not well-formed XML ({e})",
+                path=path,
+                hint="the file was left untouched; repair or remove its XMP",
+            ) from None
+        return cls(dom, _find_rdf(dom, path))
+
+    @classmethod
+    def new(cls, toolkit: str = "photocap") -> XmpDocument:
+        """An empty packet."""
+        dom = defusedxml.minidom.parseString(
+            _NEW_PACKET.format(toolkit=_escape(toolkit, attr=True))
+        )
+        return cls(dom, _find_rdf(dom, None))
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def descriptions(self) -> list[Element]:
+        return [e for e in _children(self.rdf) if _is(e, NS_RDF, "Description")]
+
+    def get_lang_alt(self, ns: str, name: str) -> str | None:
+        """The `x-default` item of a lang-alt property (else its first item, else its plain text)."""
+        for desc in self.descriptions():
+            if desc.hasAttributeNS(ns, name):
+                return desc.getAttributeNS(ns, name)
+            for prop in _children(desc, ns, name):
+                return _lang_alt_value(prop)
+        return None
+
+    def get_simple(self, ns: str, name: str) -> str | None:
+        for desc in self.descriptions():
+            if desc.hasAttributeNS(ns, name):
+                return desc.getAttributeNS(ns, name)
+            for prop in _children(desc, ns, name):
+                return _text(prop)
+        return None
+
+    def provenance(self) -> Provenance | None:
+        caption = self.get_simple(NS_PHOTOCAP, "Caption")
+        if caption is None:
+            return None
+        model, version, when = (self.get_simple(NS_PHOTOCAP, f) for f in PROVENANCE_FIELDS[1:])
+        return Provenance(caption, model, version, when)
+
+    def is_empty(self) -> bool:
+        return not any(_children(d) or _property_attrs(d) for d in self.descriptions())
+
+    # -- editing ------------------------------------------------------------------------------
+
+    def set_lang_alt(self, field: tuple[str, str, str], text: str) -> None:
+        """Set the `x-default` item of a lang-alt property; other languages' items stay."""
+        prop = self._property_element(field)
+        alt = next((e for e in _children(prop) if _is(e, NS_RDF, "Alt")), None)
+        if alt is None:
+            _clear(prop)
+            alt = self._rdf_element("Alt")
+            _append(prop, alt)
+        items = [e for e in _children(alt) if _is(e, NS_RDF, "li")]
+        item = next(
+            (e for e in items if e.getAttributeNS(NS_XML, "lang").lower() == "x-default"), None
+        )
+        if item is None:
+            item = self._rdf_element("li")
+            item.setAttributeNS(NS_XML, "xml:lang", "x-default")
+            _append(alt, item, before=items[0] if items else None)
+        _set_text(item, text)
+
+    def set_simple(self, field: tuple[str, str, str], text: str) -> None:
+        _set_text(self._property_element(field), text)
+
+    def set_provenance(self, prov: Provenance) -> None:
+        values = (prov.caption, prov.model_id, prov.version, prov.captioned_at)
+        for name, value in zip(PROVENANCE_FIELDS, values, strict=True):
+            if value is None:
+                self.remove(NS_PHOTOCAP, name)
+            else:
+                self.set_simple((NS_PHOTOCAP, name, "photocap"), value)
+
+    def remove(self, ns: str, name: str) -> bool:
+        """Remove a property wherever it is; True when there was one."""
+        found = False
+        for desc in self.descriptions():
+            if desc.hasAttributeNS(ns, name):
+                desc.removeAttributeNS(ns, name)
+                found = True
+            for prop in _children(desc, ns, name):
+                _remove(prop)
+                found = True
+        return found
+
+    def _property_element(self, field: tuple[str, str, str]) -> Element:
+        """The element of a property, made unique and in element form (created when absent)."""
+        ns, name, prefix = field
+        existing = [p for d in self.descriptions() for p in _children(d, ns, name)]
+        attr_value = None
+        for desc in self.descriptions():
+            if desc.hasAttributeNS(ns, name):
+                attr_value = desc.getAttributeNS(ns, name)
+                desc.removeAttributeNS(ns, name)
+        for extra in existing[1:]:
+            _remove(extra)
+        if existing:
+            return existing[0]
+        desc = self._main_description()
+        prefix = _ensure_prefix(desc, ns, prefix)
+        prop = self.dom.createElementNS(ns, f"{prefix}:{name}")
+        if attr_value is not None:
+            prop.appendChild(self.dom.createTextNode(attr_value))
+        _append(desc, prop)
+        return prop
+
+    def _main_description(self) -> Element:
+        descs = self.descriptions()
+        if descs:
+            return descs[0]
+        desc = self._rdf_element("Description")
+        desc.setAttributeNS(NS_RDF, f"{_ensure_prefix(self.rdf, NS_RDF, 'rdf')}:about", "")
+        _append(self.rdf, desc)
+        return desc
+
+    def _rdf_element(self, name: str) -> Element:
+        return self.dom.createElementNS(NS_RDF, f"{_ensure_prefix(self.rdf, NS_RDF, 'rdf')}:{name}")
+
+    # -- extended XMP ---------------------------------------------------------------------------
+
+    def movable_properties(self) -> list[Element]:
+        """Property elements photocap does not own, largest first (candidates for Extended XMP)."""
+        props = [
+            p
+            for d in self.descriptions()
+            for p in _children(d)
+            if (p.namespaceURI, p.localName) not in OWNED
+        ]
+        return sorted(props, key=lambda p: len(_serialize(p)), reverse=True)
+
+    def move_property(self, prop: Element, other: XmpDocument) -> None:
+        """Move a property element (with the namespaces it uses) into `other`'s main description."""
+        needed = _namespaces_used(prop)
+        _remove(prop)
+        desc = other._main_description()
+        scope = _scope(desc)
+        clone = other.dom.importNode(prop, True)
+        for prefix, ns in needed.items():
+            if scope.get(prefix) == ns:
+                continue
+            target = desc if prefix not in scope else clone
+            target.setAttributeNS(NS_XMLNS, f"xmlns:{prefix}", ns)
+        _append(desc, clone)
+
+    def contains_owned(self) -> bool:
+        return any(self.remove_owned(dry_run=True))
+
+    def remove_owned(self, *, dry_run: bool = False) -> list[str]:
+        """Remove (or only list) the properties photocap owns."""
+        names = []
+        for ns, name in sorted(OWNED):
+            present = any(
+                d.hasAttributeNS(ns, name) or _children(d, ns, name) for d in self.descriptions()
+            )
+            if present:
+                names.append(name)
+                if not dry_run:
+                    self.remove(ns, name)
+        return names
+
+    # -- output ---------------------------------------------------------------------------------
+
+    def serialize(self, *, wrapper: bool) -> bytes:
+        """UTF-8 bytes; with `wrapper`, inside `<?xpacket?>` begin/end processing instructions."""
+        parts: list[str] = []
+        nodes = list(self.dom.childNodes)
+        packets = [
+            n
+            for n in nodes
+            if n.nodeType == Node.PROCESSING_INSTRUCTION_NODE and n.target == "xpacket"
+        ]
+        if wrapper and not packets:
+            parts.append(f'<?xpacket begin="\ufeff" id="{PACKET_ID}"?>')
+        for node in nodes:
+            if node in packets and not wrapper:
+                continue
+            parts.append(_serialize(node))
+        if wrapper and not packets:
+            parts.append('<?xpacket end="w"?>')
+        return "\n".join(parts).encode("utf-8")
+
+    def guid(self) -> str:
+        """The Extended XMP GUID of this document's serialisation (MD5, 32 upper-case hex digits)."""
+        return hashlib.md5(self.serialize(wrapper=False)).hexdigest().upper()
+
+
+# -- DOM helpers ------------------------------------------------------------------------------------
+
+
+def _find_rdf(dom: Document, path: Path | None) -> Element:
+    root = dom.documentElement
+    if _is(root, NS_RDF, "RDF"):
+        return root
+    if root.namespaceURI == NS_X and root.localName in ("xmpmeta", "xapmeta"):
+        for el in root.getElementsByTagNameNS(NS_RDF, "RDF"):
+            return el
+        rdf = dom.createElementNS(NS_RDF, "rdf:RDF")
+        rdf.setAttributeNS(NS_XMLNS, "xmlns:rdf", NS_RDF)
+        _append(root, rdf)
+        return rdf
+    raise MetadataError(
+        f"not an XMP packet (root element <{root.tagName}>)",
+        path=path,
+        hint="the file was left untouched",
+    )
+
+
+def _is(node: Node, ns: str, name: str) -> bool:
+    return node.nodeType == Node.ELEMENT_NODE and node.namespaceURI == ns and node.localName == name
+
+
+def _children(el: Element, ns: str | None = None, name: str | None = None) -> list[Element]:
+    return [
+        c
+        for c in el.childNodes
+        if c.nodeType == Node.ELEMENT_NODE
+        and (ns is None or (c.namespaceURI == ns and c.localName == name))
+    ]
+
+
+def _property_attrs(desc: Element) -> list[str]:
+    return [
+        a.name
+        for a in desc.attributes.values()
+        if a.namespaceURI not in (NS_XMLNS, NS_XML)
+        and not (a.namespaceURI == NS_RDF and a.localName in _RDF_NODE_ATTRS)
+    ]
+
+
+def _text(el: Element) -> str:
+    return "".join(
+        c.data for c in el.childNodes if c.nodeType in (Node.TEXT_NODE, Node.CDATA_SECTION_NODE)
+    )
+
+
+def _lang_alt_value(prop: Element) -> str | None:
+    containers = _children(prop)
+    if not containers:
+        return _text(prop) if not prop.hasAttributeNS(NS_RDF, "resource") else None
+    items = [e for c in containers for e in _children(c) if _is(e, NS_RDF, "li")]
+    for item in items:
+        if item.getAttributeNS(NS_XML, "lang").lower() == "x-default":
+            return _text(item)
+    return _text(items[0]) if items else None
+
+
+def _set_text(el: Element, text: str) -> None:
+    _clear(el)
+    el.appendChild(el.ownerDocument.createTextNode(text))
+
+
+def _clear(el: Element) -> None:
+    for child in list(el.childNodes):
+        el.removeChild(child)
+
+
+def _remove(el: Element) -> None:
+    """Remove an element and the indentation before it."""
+    parent = el.parentNode
+    prev = el.previousSibling
+    if prev is not None and prev.nodeType == Node.TEXT_NODE and not prev.data.strip():
+        parent.removeChild(prev)
+    parent.removeChild(el)
+
+
+def _indent(el: Element) -> str:
+    prev = el.previousSibling
+    if prev is not None and prev.nodeType == Node.TEXT_NODE and not prev.data.strip():
+        return prev.data.rsplit("\n", 1)[-1]
+    return ""
+
+
+def _append(parent: Element, child: Element, before: Element | None = None) -> None:
+    """Insert `child` (before `before`, else last) with indentation like its neighbours."""
+    dom = parent.ownerDocument
+    inner = "\n" + _indent(parent) + " "
+    if before is not None:
+        parent.insertBefore(child, before)
+        parent.insertBefore(dom.createTextNode(inner), before)
+        return
+    last = parent.lastChild
+    if last is not None and last.nodeType == Node.TEXT_NODE and not last.data.strip():
+        parent.insertBefore(dom.createTextNode(inner), last)
+        parent.insertBefore(child, last)
+    else:
+        parent.appendChild(dom.createTextNode(inner))
+        parent.appendChild(child)
+        parent.appendChild(dom.createTextNode("\n" + _indent(parent)))
+
+
+def _scope(el: Element) -> dict[str, str]:
+    """Prefix -> namespace bindings in scope at `el`."""
+    chain = []
+    node: Node | None = el
+    while node is not None and node.nodeType == Node.ELEMENT_NODE:
+        chain.append(node)
+        node = node.parentNode
+    scope: dict[str, str] = {}
+    for node in reversed(chain):
+        for attr in node.attributes.values():
+            if attr.name.startswith("xmlns:"):
+                scope[attr.name[6:]] = attr.value
+    return scope
+
+
+def _ensure_prefix(desc: Element, ns: str, preferred: str) -> str:
+    """A prefix bound to `ns` at `desc`, declaring `preferred` (or a free variant) when needed."""
+    scope = _scope(desc)
+    for prefix, uri in scope.items():
+        if uri == ns:
+            return prefix
+    prefix, n = preferred, 1
+    while prefix in scope:
+        prefix, n = f"{preferred}{n}", n + 1
+    desc.setAttributeNS(NS_XMLNS, f"xmlns:{prefix}", ns)
+    return prefix
+
+
+def _namespaces_used(el: Element) -> dict[str, str]:
+    used: dict[str, str] = {}
+    for node in [el, *el.getElementsByTagName("*")]:
+        for item in [node, *node.attributes.values()]:
+            if item.prefix and item.prefix not in ("xml", "xmlns") and item.namespaceURI:
+                used[item.prefix] = item.namespaceURI
+    return used
+
+
+# -- serialisation ----------------------------------------------------------------------------------
+
+_TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
+_ATTR_ESCAPES = str.maketrans(
+    {
+        "&": "&amp;",
+        "<": "&lt;",
+        ">": "&gt;",
+        '"': "&quot;",
+        "\t": "&#9;",
+        "\n": "&#10;",
+        "\r": "&#13;",
+    }
+)
+
+
+def _escape(text: str, *, attr: bool) -> str:
+    return text.translate(_ATTR_ESCAPES if attr else _TEXT_ESCAPES)
+
+
+def _serialize(node: Node) -> str:
+    out: list[str] = []
+    _write(node, out)
+    return "".join(out)
+
+
+def _write(node: Node, out: list[str]) -> None:
+    kind = node.nodeType
+    if kind == Node.ELEMENT_NODE:
+        out.append(f"<{node.tagName}")
+        for attr in node.attributes.values():
+            out.append(f' {attr.name}="{_escape(attr.value, attr=True)}"')
+        if not node.childNodes:
+            out.append("/>")
+            return
+        out.append(">")
+        for child in node.childNodes:
+            _write(child, out)
+        out.append(f"</{node.tagName}>")
+    elif kind == Node.TEXT_NODE:
+        out.append(_escape(node.data, attr=False))
+    elif kind == Node.CDATA_SECTION_NODE:
+        out.append(f"<![CDATA[{node.data}]]>")
+    elif kind == Node.COMMENT_NODE:
+        out.append(f"<!--{node.data}-->")
+    elif kind == Node.PROCESSING_INSTRUCTION_NODE:
+        out.append(f"<?{node.target} {node.data}?>" if node.data else f"<?{node.target}?>")
