@@ -187,9 +187,10 @@ def train_decoder(
             loss.backward()
             nn.utils.clip_grad_norm_(params, config.grad_clip)
             optimizer.step()
-            total += float(loss)
+            value = float(loss.detach())
+            total += value
             if on_step:
-                on_step(step + 1, steps, float(loss))
+                on_step(step + 1, steps, value)
         scores, _ = evaluate_decoder(decoder, val_features, val_set, vocab, config.eval_beam)
         state.epoch += 1
         record = EpochRecord(
