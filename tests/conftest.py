@@ -52,3 +52,39 @@ def real_photos(tmp_path_factory) -> dict[str, Path]:
         Image.fromarray(getattr(data, name)()).save(path, quality=92)
         photos[name] = path
     return photos
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A small, seeded, untrained model (ResNet-18 encoder, tiny decoder): fast, deterministic captions."""
+    import torch
+
+    from photocap.model.checkpoint import ModelInfo, save_model
+    from photocap.model.decoder import AttentionDecoder, DecoderConfig
+    from photocap.model.encoders import Encoder, get_spec
+    from photocap.model.vocab import Vocabulary
+
+    torch.manual_seed(0)
+    words = [
+        "a",
+        "dog",
+        "cat",
+        "man",
+        "woman",
+        "runs",
+        "sits",
+        "on",
+        "the",
+        "beach",
+        "grass",
+        "red",
+        "blue",
+        "in",
+        "water",
+        "ball",
+    ]
+    vocab = Vocabulary.build([" ".join(words)], min_count=1)
+    encoder = Encoder(get_spec("resnet18"))
+    decoder = AttentionDecoder(DecoderConfig(len(vocab), 512, 32, 32, 32, dropout=0.0))
+    info = ModelInfo("tiny-test", "resnet18", decoder.config, vocab)
+    return save_model(tmp_path_factory.mktemp("model") / "tiny.safetensors", info, encoder, decoder)

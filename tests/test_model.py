@@ -131,7 +131,7 @@ def greedy_reference(decoder, features, banned, start, end, max_length=30):
             token, words = torch.tensor([start]), []
             for _ in range(max_length + 1):
                 logits, state, _ = decoder.step(token, state, f, projected)
-                logits[:, list(banned)] = float("-inf")
+                logits[:, list(banned) + ([end] if not words else [])] = float("-inf")
                 token = logits.argmax(1)
                 if int(token) == end:
                     break

@@ -57,10 +57,10 @@ def beam_search(
     frozen[end] = 0.0  # a finished beam can only repeat `<end>`, at no cost
     offsets = (torch.arange(batch, device=features.device) * k).unsqueeze(1)  # (batch, 1)
 
-    for _ in range(options.max_length + 1):
+    for step in range(options.max_length + 1):
         logits, state, alpha = decoder.step(tokens, state, features, projected)
         log_probs = torch.log_softmax(logits.float(), dim=1)  # (batch*k, vocab)
-        log_probs[:, list(banned)] = float("-inf")
+        log_probs[:, list(banned) + ([end] if step == 0 else [])] = float("-inf")  # ≥ 1 word
         log_probs[finished] = frozen
         candidates = scores.view(-1, 1) + log_probs  # (batch*k, vocab)
         top_scores, top_index = candidates.view(batch, k * vocab).topk(k, dim=1)  # (batch, k)

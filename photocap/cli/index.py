@@ -1,0 +1,112 @@
+"""`photocap index`: caption a photo library, write the alt text, keep the index."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from photocap.cli import cli
+from photocap.cli._options import beam_option, db_option, device_option, json_option, model_option
+
+
+def default_workers() -> int:
+    """One decoding process per core, at most 4."""
+    return max(1, min(4, len(os.sched_getaffinity(0))))
+
+
+@cli.command("index")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@db_option
+@model_option
+@device_option
+@beam_option
+@click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True)
+@click.option(
+    "--workers",
+    type=click.IntRange(0),
+    default=None,
+    help="Decoding processes [default: cores, ≤ 4].",
+)
+@click.option(
+    "--write",
+    type=click.Choice(["auto", "embed", "sidecar", "none"]),
+    default="auto",
+    show_default=True,
+    help="auto: embed in JPEG, sidecar <name>.<ext>.xmp for other formats.",
+)
+@click.option("--overwrite/--no-overwrite", default=False, help="Replace captions a person wrote.")
+@click.option("--prune", is_flag=True, help="Remove index rows of photos that no longer exist.")
+@click.option("--dry-run", is_flag=True, help="Caption and print; write nothing anywhere.")
+@json_option
+def index_command(
+    paths,
+    db_url,
+    model_path,
+    device,
+    beam,
+    batch_size,
+    workers,
+    write,
+    overwrite,
+    prune,
+    dry_run,
+    as_json,
+):
+    """Caption every photo under PATHS, write the caption into it as alt text, and index it.
+
+    Photos already indexed and unchanged are skipped without being read. Exits 1 when any photo
+    failed (after finishing the others); the summary lists them.
+
+    \b
+    Examples:
+      photocap index ~/Pictures
+      photocap index ~/Pictures --write sidecar --prune
+      photocap index holiday/ --dry-run
+    """
+    from photocap.captioner import load_captioner
+    from photocap.cli._progress import IndexProgress, print_summary
+    from photocap.index import open_index
+    from photocap.pipeline import IndexOptions, IndexRun
+
+    options = IndexOptions(
+        write=write,
+        overwrite=overwrite,
+        dry_run=dry_run,
+        beam=beam,
+        batch_size=batch_size,
+        workers=default_workers() if workers is None else workers,
+    )
+    roots = [p for p in paths if p.is_dir()]
+    index = open_index(db_url)
+    try:
+        with IndexProgress(enabled=sys.stderr.isatty() and not as_json) as progress:
+
+            def on_photo(outcome):
+                progress.advance(outcome)
+                if dry_run and outcome.outcome == "captioned":
+                    click.echo(f"{outcome.path}\t{outcome.caption}")
+                elif outcome.outcome == "failed" and not as_json:
+                    progress.log(f"Error: {outcome.path}: {outcome.error}")
+
+            run = IndexRun(
+                index,
+                lambda: load_captioner(model_path, device),
+                options,
+                on_photo=on_photo,
+                on_found=progress.found,
+            )
+            summary = run.run(paths, roots)
+            if prune and not dry_run:
+                run.prune(roots or paths)
+    finally:
+        index.close()
+    if as_json:
+        click.echo(json.dumps(summary.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print_summary(summary, dry_run)
+    if summary.failed:
+        sys.exit(1)
