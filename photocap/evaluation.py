@@ -80,9 +80,9 @@ def evaluate_model(
     ):
         for item in batch.failed:
             failed[str(item.path)] = item.error or "unreadable"
-        if batch.photos:
+        if batch.ok:
             for item, caption in zip(
-                batch.photos, captioner.caption_tensors(batch.tensors, options), strict=True
+                batch.ok, captioner.caption_tensors(batch.tensors, options), strict=True
             ):
                 hypotheses[str(item.path)] = caption.text
         if progress:
