@@ -102,6 +102,9 @@ class PhotoDataset(Dataset[LoadedPhoto]):
             photo = decode_photo(path, self.min_side, self.max_pixels)
         except ImageError as exc:
             return LoadedPhoto(index, path, None, None, None, exc.message, exc.hint)
+        except Exception as exc:  # a decoder bug on one odd file must not take the batch down
+            reason = f"unexpected error while decoding: {type(exc).__name__}: {exc}"
+            return LoadedPhoto(index, path, None, None, None, reason)
         try:
             tensor = self.prepare(photo.image)
         except Exception as exc:  # a bad photo must not take the batch down

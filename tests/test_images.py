@@ -219,7 +219,7 @@ def test_every_exif_orientation_is_applied_exactly(tmp_path: Path, orientation: 
     assert np.array_equal(np.asarray(photo.image), expected)
 
 
-@pytest.mark.parametrize("suffix", [".jpg", ".webp", ".heic"])
+@pytest.mark.parametrize("suffix", [".jpg", ".webp", ".tiff", ".heic"])
 def test_orientation_6_turns_a_landscape_photo_portrait(tmp_path: Path, suffix: str) -> None:
     path = save(CHELSEA, tmp_path / f"rotated{suffix}", exif=exif_orientation(6), quality=92)
     photo = decode_photo(path)
