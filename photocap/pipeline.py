@@ -156,6 +156,22 @@ class IndexRun:
             self.summary.seconds = time.monotonic() - started
         return self.summary
 
+    def run_files(self, paths: Iterable[str | Path]) -> IndexSummary:
+        """Plan and caption exactly these files, without walking folders (for callers that already
+        know which files changed, such as `photocap watch`). Missing files become failed outcomes."""
+        started = time.monotonic()
+        try:
+            for chunk in _chunks((Path(p) for p in paths), CHUNK):
+                self.summary.found += len(chunk)
+                pending = self._plan([os.path.abspath(p) for p in chunk])
+                if pending:
+                    self._caption(pending)
+                if self.should_stop():
+                    break
+        finally:
+            self.summary.seconds += time.monotonic() - started
+        return self.summary
+
     def prune(self, roots: Iterable[str | Path]) -> int:
         """Remove rows of photos under `roots` that no longer exist."""
         if self.index is None:
