@@ -225,6 +225,7 @@ def discover(
     *,
     include_suspects: bool = True,
     on_error: Callable[[ImageError], None] | None = None,
+    known: Callable[[str, os.stat_result], bool] | None = None,
 ) -> Iterator[Path]:
     """Absolute paths of the photos under `paths`, folders walked recursively, sorted per folder.
 
@@ -234,6 +235,8 @@ def discover(
     is kept too, so that decoding reports it. Files named directly are always kept (except
     sidecars), so decoding can say what is wrong with them. A missing path raises ImageError;
     a folder that cannot be listed is passed to `on_error` (skipped silently without one).
+    A file for which `known(path, stat)` is true (e.g. indexed with this size and mtime) is kept
+    without being opened: a rerun over an unchanged library reads no file contents.
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
@@ -243,7 +246,7 @@ def discover(
         root = Path(os.path.abspath(os.fspath(raw)))
         st = _stat_root(root)
         if stat.S_ISDIR(st.st_mode):
-            yield from _walk(root, st, seen_dirs, include_suspects, on_error)
+            yield from _walk(root, st, seen_dirs, include_suspects, on_error, known)
         elif not _is_own_file(root.name) and root not in seen_files:
             seen_files.add(root)
             yield root
@@ -267,6 +270,7 @@ def _walk(
     seen_dirs: set[tuple[int, int]],
     include_suspects: bool,
     on_error: Callable[[ImageError], None] | None,
+    known: Callable[[str, os.stat_result], bool] | None = None,
 ) -> Iterator[Path]:
     """Depth-first walk with an explicit stack; each folder (by device and inode) visited once."""
     if not _first_visit(root_stat, seen_dirs):
@@ -283,7 +287,7 @@ def _walk(
             is_dir = entry.is_dir()  # follows symlinks; a broken or looping link is neither
             if is_dir and _first_visit(entry.stat(), seen_dirs):
                 stack.append(iter(_list_folder(entry.path, on_error)))
-            elif not is_dir and _is_photo_entry(entry, include_suspects):
+            elif not is_dir and _is_photo_entry(entry, include_suspects, known):
                 yield Path(entry.path)
         except OSError:
             continue  # vanished or unreadable while walking
@@ -314,11 +318,17 @@ def _is_own_file(name: str) -> bool:
     return lower.endswith(".xmp") or (".photocap-" in lower and lower.endswith(".tmp"))
 
 
-def _is_photo_entry(entry: os.DirEntry, include_suspects: bool) -> bool:
+def _is_photo_entry(
+    entry: os.DirEntry,
+    include_suspects: bool,
+    known: Callable[[str, os.stat_result], bool] | None = None,
+) -> bool:
     """A regular file (or a link to one), not photocap's own, that is or looks like a photo."""
     if not entry.is_file() or _is_own_file(entry.name):
         return False
     path = entry.path
+    if known is not None and known(path, entry.stat()):
+        return True
     try:
         if sniff_bytes(_read_head(Path(path)), path) is not None:
             return True
@@ -386,7 +396,7 @@ def decode_photo(
             image.draft("RGB", (min_side, min_side))
         _load(image, path, fmt)
         orientation = _orientation(image)
-        rgb = _convert(image, path, min_side)
+        rgb = _reduce(_to_rgb(image), min_side)
     if orientation in _TRANSPOSE:
         rgb = rgb.transpose(_TRANSPOSE[orientation])
     if orientation in (5, 6, 7, 8):
@@ -400,11 +410,8 @@ def _open_image(path: Path, fmt: str, max_pixels: int) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             return Image.open(path, formats=_PIL_FORMATS[fmt])
-    except Image.DecompressionBombError as exc:
-        try:
-            width, height = _header_size(path, fmt)
-        except Exception:  # the header read once already; if not again, Pillow's words will do
-            raise ImageError(f"too large: {exc}", path=path) from None
+    except Image.DecompressionBombError:
+        width, height = _header_size(path, fmt)
         raise _too_large(path, width, height, max_pixels) from None
     except PermissionError:
         raise _permission_error(path) from None
@@ -448,19 +455,6 @@ def _load(image: Image.Image, path: Path, fmt: str) -> None:
         raise ImageError("out of memory while decoding", path=path) from None
     except (SyntaxError, ValueError, OSError, EOFError, IndexError, TypeError) as exc:
         raise _corrupt(path, fmt, exc) from None
-
-
-def _convert(image: Image.Image, path: Path, min_side: int | None) -> Image.Image:
-    try:
-        return _reduce(_to_rgb(image), min_side)
-    except MemoryError:
-        raise ImageError("out of memory while converting", path=path) from None
-    except (ValueError, OSError, TypeError) as exc:
-        raise ImageError(
-            f"unsupported colour mode {image.mode}: {exc}",
-            path=path,
-            hint="convert it to 8-bit RGB to caption it",
-        ) from None
 
 
 def _orientation(image: Image.Image) -> int:
