@@ -396,7 +396,7 @@ def decode_photo(
             image.draft("RGB", (min_side, min_side))
         _load(image, path, fmt)
         orientation = _orientation(image)
-        rgb = _reduce(_to_rgb(image), min_side)
+        rgb = _convert(image, path, min_side)
     if orientation in _TRANSPOSE:
         rgb = rgb.transpose(_TRANSPOSE[orientation])
     if orientation in (5, 6, 7, 8):
@@ -410,8 +410,11 @@ def _open_image(path: Path, fmt: str, max_pixels: int) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             return Image.open(path, formats=_PIL_FORMATS[fmt])
-    except Image.DecompressionBombError:
-        width, height = _header_size(path, fmt)
+    except Image.DecompressionBombError as exc:
+        try:
+            width, height = _header_size(path, fmt)
+        except Exception:  # the header read once already; if not again, Pillow's words will do
+            raise ImageError(f"too large: {exc}", path=path) from None
         raise _too_large(path, width, height, max_pixels) from None
     except PermissionError:
         raise _permission_error(path) from None
@@ -455,6 +458,19 @@ def _load(image: Image.Image, path: Path, fmt: str) -> None:
         raise ImageError("out of memory while decoding", path=path) from None
     except (SyntaxError, ValueError, OSError, EOFError, IndexError, TypeError) as exc:
         raise _corrupt(path, fmt, exc) from None
+
+
+def _convert(image: Image.Image, path: Path, min_side: int | None) -> Image.Image:
+    try:
+        return _reduce(_to_rgb(image), min_side)
+    except MemoryError:
+        raise ImageError("out of memory while converting", path=path) from None
+    except (ValueError, OSError, TypeError) as exc:
+        raise ImageError(
+            f"unsupported colour mode {image.mode}: {exc}",
+            path=path,
+            hint="convert it to 8-bit RGB to caption it",
+        ) from None
 
 
 def _orientation(image: Image.Image) -> int:
