@@ -4,6 +4,7 @@ as the independent reader."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import struct
 import subprocess
@@ -148,40 +149,96 @@ def rich_photo(folder: Path, fmt: str, name: str = "chelsea") -> Path:
     return add_rich_metadata(path, fmt)
 
 
-# Tags that legitimately differ after photocap writes a caption.
-VOLATILE_GROUPS = {"System", "ExifTool", "Composite", "XMP-photocap", "File"}
-CAPTION_TAGS = {"XMP-iptcCore:AltTextAccessibility", "XMP-dc:Description", "IFD0:ImageDescription"}
+XMP_TEMPLATE = """<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>
+<x:xmpmeta xmlns:x="adobe:ns:meta/">
+ <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+  <rdf:Description rdf:about=""
+    xmlns:dc="http://purl.org/dc/elements/1.1/"
+    xmlns:xmp="http://ns.adobe.com/xap/1.0/"
+    xmlns:lr="http://ns.adobe.com/lightroom/1.0/"
+    xmlns:photoshop="http://ns.adobe.com/photoshop/1.0/"
+    xmlns:Iptc4xmpCore="http://iptc.org/std/Iptc4xmpCore/1.0/xmlns/"
+    xmp:Rating="4" xmp:Label="Red">
+   <!-- written by a person in a photo manager -->
+   <dc:subject><rdf:Bag><rdf:li>cat</rdf:li><rdf:li>Zürich</rdf:li></rdf:Bag></dc:subject>
+   <lr:hierarchicalSubject><rdf:Bag><rdf:li>Animals|Cat</rdf:li></rdf:Bag></lr:hierarchicalSubject>
+   {body}
+  </rdf:Description>
+ </rdf:RDF>
+</x:xmpmeta>
+<?xpacket end="w"?>"""
 
 
-def all_tags(path: Path) -> dict[str, object]:
-    """Every tag ExifTool reads (binary values included, base64), keyed `Group1:Name`."""
-    [tags] = json.loads(exiftool("-j", "-a", "-G1", "-b", "-n", "-struct", path))
-    return {
-        k: v
-        for k, v in tags.items()
-        if k.split(":")[0] not in VOLATILE_GROUPS and k != "SourceFile"
-    }
+def lang_alt(prop: str, text: str, extra_items: str = "") -> str:
+    return f'<{prop}><rdf:Alt><rdf:li xml:lang="x-default">{text}</rdf:li>{extra_items}</rdf:Alt></{prop}>'
 
 
-def caption_tags(path: Path) -> dict[str, str]:
-    [tags] = json.loads(
-        exiftool(
-            "-j",
-            "-G0:1",
-            "-XMP-iptcCore:AltTextAccessibility",
-            "-XMP-dc:Description",
-            "-EXIF:ImageDescription",
-            path,
-        )
+def xmp_packet(body: str = "") -> bytes:
+    return XMP_TEMPLATE.format(body=body).encode()
+
+
+def big_xmp(n_keywords: int) -> bytes:
+    """An XMP packet with `n_keywords` long keywords and 100 document ancestors."""
+    items = "".join(
+        f"<rdf:li>keyword number {i:05d} with some padding text</rdf:li>" for i in range(n_keywords)
     )
-    return {k: v for k, v in tags.items() if k != "SourceFile"}
+    ancestors = "".join(f"<rdf:li>xmp.did:{i:032X}</rdf:li>" for i in range(100))
+    body = (
+        f"<photoshop:DocumentAncestors><rdf:Bag>{ancestors}</rdf:Bag></photoshop:DocumentAncestors>"
+    )
+    packet = xmp_packet(body).decode()
+    packet = packet.replace("<rdf:li>cat</rdf:li><rdf:li>Zürich</rdf:li>", items)
+    assert packet.count("<dc:subject>") == 1 and "Zürich" not in packet
+    return packet.encode()
 
 
-def validation_warnings(path: Path) -> set[str]:
-    """ExifTool's -validate warnings (the messages, without the count line)."""
-    out = exiftool("-validate", "-warning", "-a", "-s", "-s", "-s", path)
-    lines = {line.strip() for line in out.splitlines() if line.strip()}
-    return {line for line in lines if line != "OK" and not line[0].isdigit()}
+# ExifTool groups (family 1) that describe the file, not its metadata.
+VOLATILE_GROUPS = {"System", "ExifTool", "Composite", "File"}
+CAPTION_TAGS = {
+    "XMP:XMP-iptcCore:AltTextAccessibility",
+    "XMP:XMP-dc:Description",
+    "EXIF:IFD0:ImageDescription",
+}
+
+
+def read_tags(*paths: Path) -> list[dict[str, object]]:
+    """Every tag ExifTool reads in each file (binary values too, base64), keyed `Group0:Group1:Name`."""
+    out = json.loads(exiftool("-j", "-a", "-G0:1", "-b", "-n", "-struct", *paths))
+    by_file = {Path(t.pop("SourceFile")): t for t in out}
+    return [
+        {k: v for k, v in by_file[Path(p)].items() if not set(k.split(":")[:-1]) & VOLATILE_GROUPS}
+        for p in paths
+    ]
+
+
+def changed_tags(before: dict[str, object], after: dict[str, object]) -> set[str]:
+    """Tags added, removed or changed, photocap's own provenance namespace aside."""
+    keys = before.keys() | after.keys()
+    return {k for k in keys if before.get(k) != after.get(k) and ":XMP-photocap:" not in f"{k}:"}
+
+
+# Tags the EXIF standard requires beside ImageDescription; added (as ExifTool does) when a photo had no EXIF.
+FRESH_EXIF_TAGS = {
+    f"EXIF:IFD0:{name}"
+    for name in ("XResolution", "YResolution", "ResolutionUnit", "YCbCrPositioning")
+}
+
+
+def captions(tags: dict[str, object]) -> dict[str, object]:
+    return {k: v for k, v in tags.items() if k in CAPTION_TAGS}
+
+
+def validation_warnings(*paths: Path) -> list[set[str]]:
+    """ExifTool's `-validate -warning` messages for each file."""
+    out = exiftool("-validate", "-warning", "-a", "-s3", *paths)
+    found: dict[str, set[str]] = {}
+    current = str(paths[0])
+    for line in out.splitlines():
+        if line.startswith("======== "):
+            current = line[9:]
+        elif line.strip() and not re.match(r"^\s+\d+ (image )?files? read|^\d+ Warning|^OK$", line):
+            found.setdefault(current, set()).add(line.strip())
+    return [found.get(str(p), set()) for p in paths]
 
 
 def pixels(path: Path) -> np.ndarray:

@@ -267,7 +267,7 @@ def _fit_jpeg_xmp(photo: Photo, doc: XmpDocument) -> tuple[bytes, list[bytes] | 
             path=photo.path,
             hint="use a sidecar (write mode 'sidecar')",
         )
-    ext = ext or XmpDocument.new(_toolkit())
+    ext = ext or XmpDocument.new()
     doc.set_simple(HAS_EXTENDED, "0" * 32)  # placeholder of the real GUID's size
     while len(doc.serialize(wrapper=True)) > jpeg.MAX_XMP_PACKET:
         movable = doc.movable_properties()

@@ -41,7 +41,7 @@ MAX_PACKET_BYTES = 16 * 1024 * 1024
 PACKET_ID = "W5M0MpCehiHzreSzNTczkc9d"
 _RDF_NODE_ATTRS = {"about", "ID", "nodeID"}
 _NEW_PACKET = (
-    '<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="{toolkit}">\n'
+    '<x:xmpmeta xmlns:x="adobe:ns:meta/"{toolkit}>\n'
     ' <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">\n'
     '  <rdf:Description rdf:about=""/>\n'
     " </rdf:RDF>\n"
@@ -96,11 +96,10 @@ class XmpDocument:
         return cls(dom, _find_rdf(dom, path))
 
     @classmethod
-    def new(cls, toolkit: str = "photocap") -> XmpDocument:
-        """An empty packet."""
-        dom = defusedxml.minidom.parseString(
-            _NEW_PACKET.format(toolkit=_escape(toolkit, attr=True))
-        )
+    def new(cls, toolkit: str | None = None) -> XmpDocument:
+        """An empty packet (naming the toolkit that wrote it, if given)."""
+        attr = f' x:xmptk="{_escape(toolkit, attr=True)}"' if toolkit else ""
+        dom = defusedxml.minidom.parseString(_NEW_PACKET.format(toolkit=attr))
         return cls(dom, _find_rdf(dom, None))
 
     # -- reading ------------------------------------------------------------------------------
