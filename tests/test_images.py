@@ -572,3 +572,26 @@ def test_discover_keeps_an_unreadable_photo_so_decoding_reports_it(library: Path
     messages = without_file_permission_override(discover_and_open)
     assert "a.jpg: permission denied" in messages
     assert "link to a.jpg: permission denied" in messages
+
+
+def test_discover_keeps_known_files_without_opening_them(
+    library: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import photocap.images as images
+
+    opened: list[str] = []
+    read_head = images._read_head
+    monkeypatch.setattr(
+        images, "_read_head", lambda path: opened.append(path.name) or read_head(path)
+    )
+    sizes: dict[str, int] = {}
+
+    def known(path: str, st: os.stat_result) -> bool:  # e.g. "indexed with this size and mtime"
+        sizes[os.path.basename(path)] = st.st_size
+        return path.endswith(("a.jpg", "notes.txt"))
+
+    found = list(discover(library, known=known))
+    assert library / "notes.txt" in found  # text, but the caller vouches for it
+    assert "a.jpg" not in opened and "notes.txt" not in opened
+    assert "IMG_0002" in opened  # unknown files are still judged by content
+    assert sizes["a.jpg"] == (library / "a.jpg").stat().st_size
