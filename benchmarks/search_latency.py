@@ -1,0 +1,222 @@
+"""Search latency over a 200,000-caption index built from Flickr8k's captions.
+
+Builds the index through `photocap.index` (the same code and schema the CLI uses) in a temporary
+folder, then times `Index.search()` in-process on typical 1-4 word queries, against a naive
+baseline (`caption LIKE '%word%'` for each word, unranked) on the same database.
+
+    nice -n 15 .venv/bin/python benchmarks/search_latency.py [--rows 200000] [--queries 1000]
+
+Captions: ../shared/data/flickr8k/captions.txt (relative to the repository root), or --captions.
+A benchmark script, not a test: it prints figures and checks them against the targets of issue 5
+(median <= 20 ms, p99 <= 100 ms); the exit status is 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import random
+import re
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from photocap.index import Index, PhotoRecord, open_index  # noqa: E402
+from photocap.search import STOP_WORDS  # noqa: E402
+
+DEFAULT_CAPTIONS = REPO / ".." / "shared" / "data" / "flickr8k" / "captions.txt"
+TARGET_MEDIAN_MS, TARGET_P99_MS = 20.0, 100.0
+_WORD = re.compile(r"[a-z]+")
+
+
+def read_captions(path: Path) -> list[str]:
+    """The caption column of Flickr8k's captions.txt."""
+    with path.open(newline="", encoding="utf-8") as f:
+        return [row["caption"].strip() for row in csv.DictReader(f) if row["caption"].strip()]
+
+
+def records(captions: Sequence[str], n: int, rng: random.Random) -> list[PhotoRecord]:
+    """`n` synthetic photos, each captioned with a Flickr8k caption (cycled, then drawn at random)."""
+    out = []
+    for k in range(n):
+        caption = captions[k] if k < len(captions) else rng.choice(captions)
+        folder = f"/bench/photos/{2000 + k % 25}/album-{k % 997:03d}"
+        out.append(
+            PhotoRecord(
+                path=f"{folder}/img_{k:07d}.jpg",
+                size=100_000 + k,
+                mtime_ns=1_700_000_000_000_000_000 + k,
+                sha256=f"{k:064x}",
+                width=640,
+                height=480,
+                caption=caption,
+                source="model" if k % 10 else "human",
+                model_id=None if k % 10 == 0 else "bench",
+            )
+        )
+    return out
+
+
+def typical_queries(captions: Sequence[str], n: int, rng: random.Random) -> list[str]:
+    """1-4 content words in a row from a random caption: what someone looking for a photo types."""
+    queries: list[str] = []
+    while len(queries) < n:
+        words = [w for w in _WORD.findall(rng.choice(captions).lower()) if w not in STOP_WORDS]
+        length = rng.randint(1, 4)
+        if len(words) >= length:
+            start = rng.randrange(len(words) - length + 1)
+            queries.append(" ".join(words[start : start + length]))
+    return queries
+
+
+def mixed_queries(captions: Sequence[str], n: int, rng: random.Random) -> list[str]:
+    """2-4 words from different captions: often no photo has them all (the partial fallback)."""
+    vocabulary = [
+        w
+        for c in rng.sample(list(captions), 2000)
+        for w in _WORD.findall(c.lower())
+        if w not in STOP_WORDS
+    ]
+    return [" ".join(rng.sample(vocabulary, rng.randint(2, 4))) for _ in range(n)]
+
+
+def timed(run: Callable[[str], object], queries: Sequence[str]) -> list[float]:
+    """Milliseconds per query."""
+    times = []
+    for q in queries:
+        start = time.perf_counter()
+        run(q)
+        times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def summary(times: Sequence[float]) -> tuple[float, float, float]:
+    """Median, 99th percentile and max, in ms."""
+    ordered = sorted(times)
+    p99 = ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
+    return statistics.median(ordered), p99, ordered[-1]
+
+
+def like_baseline(db: Path) -> Callable[[str], object]:
+    """A naive scan: every word as `caption LIKE '%word%'`, first 20 rows, no ranking."""
+    conn = sqlite3.connect(db)
+
+    def run(query: str) -> object:
+        words = [w for w in _WORD.findall(query.lower()) if w not in STOP_WORDS] or [query]
+        where = " AND ".join("caption LIKE ?" for _ in words)
+        sql = f"SELECT path, caption FROM photos WHERE {where} LIMIT 20"
+        return conn.execute(sql, [f"%{w}%" for w in words]).fetchall()
+
+    return run
+
+
+def report(label: str, times: Sequence[float]) -> None:
+    median, p99, worst = summary(times)
+    print(
+        f"  {label:<34} n={len(times):>5}  median {median:7.2f} ms  p99 {p99:7.2f} ms  max {worst:7.2f} ms"
+    )
+
+
+def build(db: Path, captions: Sequence[str], rows: int, rng: random.Random) -> Index:
+    start = time.perf_counter()
+    index = open_index(db)
+    index.upsert(records(captions, rows, rng), batch_size=500)
+    index.add_root("/bench/photos")
+    print(
+        f"built {index.count():,} rows in {time.perf_counter() - start:.1f} s ({db.stat().st_size / 1e6:.0f} MB)"
+    )
+    return index
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--captions", type=Path, default=DEFAULT_CAPTIONS)
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--baseline-queries", type=int, default=200)
+    parser.add_argument(
+        "--cli-runs", type=int, default=3, help="also time N `python -m photocap search` runs"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--db", type=Path, help="build (or reuse) the index here, not in a temp dir"
+    )
+    args = parser.parse_args(argv)
+    if not args.captions.is_file():
+        print(
+            f"error: captions not found at {args.captions.resolve()}\n"
+            "  Flickr8k's captions.txt is expected at ../shared/data/flickr8k/ (from the repository\n"
+            "  root); pass --captions PATH to use another copy.",
+            file=sys.stderr,
+        )
+        return 2
+    rng = random.Random(args.seed)
+    captions = read_captions(args.captions)
+    print(f"{len(captions):,} Flickr8k captions from {args.captions.resolve()}")
+
+    with tempfile.TemporaryDirectory(prefix="photocap-bench-") as tmp:
+        db = args.db or Path(tmp) / "index.db"
+        if db.exists():
+            index = open_index(db)
+            print(f"reusing {db} ({index.count():,} rows)")
+        else:
+            index = build(db, captions, args.rows, rng)
+        typical = typical_queries(captions, args.queries, rng)
+        mixed = mixed_queries(captions, args.queries // 4, rng)
+        search = lambda q: index.search(q, limit=20)  # noqa: E731
+        timed(search, typical[:50])  # warm the page cache and the connection pool
+
+        times = timed(search, typical)
+        by_length: dict[int, list[float]] = {}
+        for q, t in zip(typical, times, strict=True):
+            by_length.setdefault(len(q.split()), []).append(t)
+        hits = sum(bool(index.search(q).hits) for q in typical[:200])
+        print(f"\nIndex.search(q, limit=20), in-process ({hits}/200 typical queries have results):")
+        report("typical 1-4 word queries", times)
+        for n in sorted(by_length):
+            report(f"  {n} word{'s' if n > 1 else ''}", by_length[n])
+        partial = sum(index.search(q).partial for q in mixed)
+        report(f"mixed words ({partial} of {len(mixed)} partial)", timed(search, mixed))
+        report(
+            "typical, --under one year",
+            timed(lambda q: index.search(q, under="/bench/photos/2010"), typical[:200]),
+        )
+        report(
+            "typical, --source human",
+            timed(lambda q: index.search(q, source="human"), typical[:200]),
+        )
+
+        baseline = timed(like_baseline(db), typical[: args.baseline_queries])
+        print("\nBaseline on the same database (no ranking, no stemming):")
+        report("LIKE '%word%' per word, LIMIT 20", baseline)
+
+        if args.cli_runs:
+            cli = [sys.executable, "-m", "photocap", "search", "--db", str(db), "--json"]
+            cli_times = timed(
+                lambda q: subprocess.run([*cli, q], cwd=REPO, check=True, capture_output=True),
+                typical[: args.cli_runs],
+            )
+            print("\nWhole CLI process (start-up included):")
+            report("python -m photocap search --json", cli_times)
+        index.close()
+
+    median, p99, _ = summary(times)
+    ok = median <= TARGET_MEDIAN_MS and p99 <= TARGET_P99_MS
+    print(
+        f"\ntarget median <= {TARGET_MEDIAN_MS:.0f} ms, p99 <= {TARGET_P99_MS:.0f} ms: "
+        f"{'met' if ok else 'MISSED'} (median {median:.2f} ms, p99 {p99:.2f} ms; "
+        f"LIKE baseline median {summary(baseline)[0]:.2f} ms)"
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

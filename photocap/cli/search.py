@@ -1,0 +1,156 @@
+"""`photocap search QUERY`: ranked full-text search over the index."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import cast
+
+import click
+from rich import box
+from rich.console import Console
+from rich.style import Style
+from rich.table import Table
+from rich.text import Text
+
+from photocap.cli import cli
+from photocap.cli._options import db_option, json_option
+from photocap.errors import IndexDatabaseError
+from photocap.index import BUILD_HINT, Source, open_index
+from photocap.search import MAX_TERMS, EmptyQueryError, SearchResults, parse_query
+
+HIGHLIGHT = "bold yellow"
+
+
+def _stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+@cli.command()
+@click.argument("query", nargs=-1, required=True)
+@click.option(
+    "--limit",
+    "-n",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Show at most N results.",
+)
+@click.option(
+    "--under",
+    metavar="DIR",
+    type=click.Path(file_okay=False, path_type=str),
+    help="Only photos inside this folder.",
+)
+@click.option(
+    "--source",
+    type=click.Choice(["model", "human"]),
+    help="Only captions written by the model, or by a person.",
+)
+@click.option("--paths", "as_paths", is_flag=True, help="Print only paths, one a line (for xargs).")
+@json_option
+@db_option
+def search(
+    query: tuple[str, ...],
+    limit: int,
+    under: str | None,
+    source: str | None,
+    as_paths: bool,
+    as_json: bool,
+    db_url: str | None,
+) -> None:
+    """Find photos whose captions match QUERY, best match first.
+
+    Words match in any form ("dogs running" finds "a dog runs"); small words such as "on" or "the"
+    are optional; "quoted phrases" match word for word (quote them for the shell: '"red car"').
+    When no photo matches every word, the closest partial matches are shown and marked so.
+
+    \b
+    Examples:
+      photocap search dog on beach
+      photocap search '"red car"' --under ~/Pictures/2023
+      photocap search sunset --paths | xargs xdg-open
+    """
+    if as_json and as_paths:
+        raise click.UsageError("--json and --paths cannot be used together")
+    try:
+        parsed = parse_query(" ".join(query))
+    except EmptyQueryError as exc:
+        raise click.UsageError(str(exc)) from exc
+    with open_index(db_url, create=False) as index:
+        if index.count() == 0:
+            raise IndexDatabaseError("the index is empty", path=index.path, hint=BUILD_HINT)
+        results = index.search(parsed, limit=limit, under=under, source=cast(Source, source))
+
+    if parsed.truncated:
+        click.echo(f"Note: only the first {MAX_TERMS} words of the query were used.", err=True)
+    if not results.hits:
+        where = f" under {under}" if under else ""
+        click.echo(f"No photos match: {parsed}{where}", err=True)
+    elif results.partial:
+        click.echo(
+            f"No photo matches every word of: {parsed}; showing the closest partial matches.",
+            err=True,
+        )
+
+    if as_json:
+        click.echo(_json(results))
+    elif as_paths:
+        for hit in results.hits:
+            click.echo(hit.path)
+    elif _stdout_is_terminal():
+        if results.hits:
+            Console().print(_table(results))
+    else:
+        for hit in results.hits:
+            click.echo(f"{hit.rank}\t{_one_line(hit.caption)}\t{hit.path}")
+
+
+def _one_line(caption: str) -> str:
+    return " ".join(caption.split())
+
+
+def _json(results: SearchResults) -> str:
+    terms = len(results.query.terms)
+    objects = [
+        {
+            "rank": hit.rank,
+            "path": hit.path,
+            "caption": hit.caption,
+            "source": hit.source,
+            "score": round(hit.score, 6),
+            "partial": results.partial,
+            "matched_terms": hit.matched,
+            "terms": terms,
+        }
+        for hit in results.hits
+    ]
+    return json.dumps(objects, indent=2, ensure_ascii=False)
+
+
+def caption_text(caption: str, highlights: tuple[tuple[int, int], ...]) -> Text:
+    """The caption with its matched words highlighted."""
+    text = Text(caption)
+    for start, end in highlights:
+        text.stylize(HIGHLIGHT, start, end)
+    return text
+
+
+def _table(results: SearchResults) -> Table:
+    terms = len(results.query.terms)
+    title = f"Partial matches for: {results.query}" if results.partial else None
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
+    table.add_column("#", justify="right", style="dim")
+    if results.partial:
+        table.add_column("Words", justify="right")
+    table.add_column("Caption", ratio=1)
+    table.add_column("Path", overflow="fold")
+    for hit in results.hits:
+        cells: list[Text | str] = [str(hit.rank)]
+        if results.partial:
+            cells.append(f"{hit.matched}/{terms}")
+        cells.append(caption_text(hit.caption, hit.highlights))
+        cells.append(Text(hit.path, style=Style(link=Path(hit.path).as_uri())))
+        table.add_row(*cells)
+    return table

@@ -1,0 +1,539 @@
+"""The photo index: an SQLite database of photos, their captions and a full-text index over them.
+
+`open_index()` returns an `Index`; writes go in as `PhotoRecord`s and are committed per batch.
+WAL mode and a busy timeout let `index`, `watch` and `search` use one database at the same time.
+Paths are stored absolute (`os.path.abspath`, symlinks kept), as str.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from datetime import datetime, timezone
+from itertools import islice
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import sqlalchemy.exc
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Text,
+    create_engine,
+    delete,
+    event,
+    func,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import make_url
+
+from photocap.errors import IndexDatabaseError
+from photocap.index_schema import (
+    FTS_TABLE,
+    META_TABLE,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    SOURCES,
+    STATUSES,
+    meta,
+    photos,
+    roots,
+)
+from photocap.paths import default_db_url
+
+if TYPE_CHECKING:
+    from photocap.search import ParsedQuery, SearchResults
+
+Source = Literal["model", "human"]
+Status = Literal["ok", "error"]
+
+BATCH_SIZE = 500  # rows per committed transaction
+_CHUNK = 500  # bound parameters per IN (...) query
+BUILD_HINT = "build one with: photocap index PATH"
+
+
+@dataclass(frozen=True)
+class PhotoRecord:
+    """One photo as stored in the index; what `upsert` writes and `get`/`lookup` return.
+
+    `indexed_at` is set by the database on every write (UTC); a value passed in is ignored.
+    """
+
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str | None = None
+    width: int | None = None
+    height: int | None = None
+    caption: str | None = None
+    source: Source | None = None
+    model_id: str | None = None
+    score: float | None = None
+    status: Status = "ok"
+    error: str | None = None
+    indexed_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", _abspath(self.path))
+        if self.source is not None and self.source not in SOURCES:
+            raise ValueError(f"source must be one of {SOURCES}, not {self.source!r}")
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, not {self.status!r}")
+
+    def unchanged(self, size: int, mtime_ns: int) -> bool:
+        """True when a file's size and mtime are the ones recorded (no need to hash it)."""
+        return self.size == size and self.mtime_ns == mtime_ns
+
+
+_COLUMNS = tuple(f.name for f in fields(PhotoRecord))
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    """Counts over the whole index."""
+
+    photos: int
+    captioned: int
+    by_source: dict[str, int]
+    errors: int
+    roots: int
+    last_indexed: datetime | None
+    schema_version: int
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    """What `prune` removed, and the roots it left alone because their folder is not there."""
+
+    removed: tuple[str, ...]
+    unavailable_roots: tuple[str, ...]
+
+
+def _abspath(path: str | os.PathLike[str]) -> str:
+    return os.path.abspath(os.path.expanduser(os.fspath(path)))
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=timezone.utc) if value is not None else None
+
+
+def _batched(items: Iterable[Any], n: int) -> Iterator[list[Any]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, n)):
+        yield chunk
+
+
+def folder_range(folder: str | os.PathLike[str]) -> tuple[str, str]:
+    """Bounds `lo <= path < hi` of every path inside `folder` (not its sibling `folder + 'x'`).
+
+    A range on the unique path index: no LIKE, so `%` and `_` in folder names are plain characters.
+    """
+    lo = _abspath(folder).rstrip(os.sep) + os.sep
+    return lo, lo[:-1] + chr(ord(os.sep) + 1)
+
+
+def _record(row: Any) -> PhotoRecord:
+    values = {name: getattr(row, name) for name in _COLUMNS}
+    values["indexed_at"] = _utc(values["indexed_at"])
+    return PhotoRecord(**values)
+
+
+def _sqlite_url(url: str | None) -> str:
+    url = url or default_db_url()
+    if "://" not in url:  # a bare file path
+        url = f"sqlite:///{_abspath(url)}"
+    return url
+
+
+class Index:
+    """An open index database. Thread-safe; open one per process and `close()` it (or use `with`)."""
+
+    def __init__(self, engine: Engine, path: Path | None):
+        self._engine = engine
+        self.path = path  # the SQLite file; None for an in-memory database
+        self.url = engine.url.render_as_string(hide_password=True)
+
+    # ---- connections and errors ---------------------------------------------------------------
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Turns driver errors into IndexDatabaseError with a hint."""
+        try:
+            yield
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            raise
+        except sqlalchemy.exc.DBAPIError as exc:
+            message = str(exc.orig)
+            lowered = message.lower()
+            if "locked" in lowered or "busy" in lowered:
+                raise IndexDatabaseError(
+                    "the index database is busy (another photocap command is writing to it)",
+                    path=self.path,
+                    hint="wait for it to finish and try again",
+                ) from exc
+            if "unable to open" in lowered or "readonly" in lowered:
+                raise IndexDatabaseError(
+                    f"cannot open the index database: {message}",
+                    path=self.path,
+                    hint="check the folder exists and is writable, or pass --db",
+                ) from exc
+            raise IndexDatabaseError(
+                f"the index database is damaged or not an SQLite file: {message}",
+                path=self.path,
+                hint=f"move it aside and {BUILD_HINT}",
+            ) from exc
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self._errors(), self._engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        # BEGIN IMMEDIATE takes the write lock up front, so waiting for another writer goes through
+        # the busy timeout instead of failing half-way through a transaction.
+        with (
+            self._errors(),
+            self._engine.connect().execution_options(photocap_write=True) as conn,
+            conn.begin(),
+        ):
+            yield conn
+
+    def close(self) -> None:
+        """Closes every pooled connection."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- schema ---------------------------------------------------------------------------------
+
+    def schema_version(self) -> int:
+        """The schema version the database is at (0: empty)."""
+        with self._read() as conn:
+            return _read_version(conn)
+
+    def _prepare(self) -> None:
+        with self._read() as conn:
+            version = _read_version(conn)
+            foreign = version == 0 and _has_tables(conn)
+        if foreign:
+            raise IndexDatabaseError(
+                "this database is not a photocap index (it holds other tables)",
+                path=self.path,
+                hint="pass another file with --db or PHOTOCAP_DB",
+            )
+        _refuse_newer(version, self.path)
+        if version == SCHEMA_VERSION:
+            return
+        with self._write() as conn:
+            version = _read_version(conn)  # another process may have migrated meanwhile
+            _refuse_newer(version, self.path)
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                MIGRATIONS[target](conn)
+            conn.execute(
+                sqlite_insert(meta)
+                .values(key="schema_version", value=str(SCHEMA_VERSION))
+                .on_conflict_do_update(index_elements=["key"], set_={"value": str(SCHEMA_VERSION)})
+            )
+
+    # ---- writes ---------------------------------------------------------------------------------
+
+    def upsert(self, records: Iterable[PhotoRecord], *, batch_size: int = BATCH_SIZE) -> int:
+        """Inserts or replaces (by path) every field of each record; commits every `batch_size`.
+
+        Returns how many records were written.
+        """
+        stmt = sqlite_insert(photos)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[photos.c.path],
+            set_={name: stmt.excluded[name] for name in _COLUMNS if name != "path"},
+        )
+        written = 0
+        for chunk in _batched(records, batch_size):
+            now = _now()
+            rows = [
+                {name: getattr(r, name) for name in _COLUMNS} | {"indexed_at": now} for r in chunk
+            ]
+            with self._write() as conn:
+                conn.execute(stmt, rows)
+            written += len(rows)
+        return written
+
+    def move(self, old: str | os.PathLike[str], new: str | os.PathLike[str]) -> bool:
+        """Gives the row of `old` to `new` (a renamed or moved file), replacing any row at `new`.
+
+        Returns False when `old` is not indexed.
+        """
+        old, new = _abspath(old), _abspath(new)
+        if old == new:
+            return self.get(old) is not None
+        with self._write() as conn:
+            if conn.execute(select(photos.c.id).where(photos.c.path == old)).first() is None:
+                return False
+            conn.execute(delete(photos).where(photos.c.path == new))
+            conn.execute(update(photos).where(photos.c.path == old).values(path=new))
+        return True
+
+    def move_folder(self, old: str | os.PathLike[str], new: str | os.PathLike[str]) -> int:
+        """Re-points every row inside folder `old` to the same place inside `new`; returns the count."""
+        old_lo, old_hi = folder_range(old)
+        new_lo, new_hi = folder_range(new)
+        if old_lo == new_lo:
+            return 0
+        inside_old = (photos.c.path >= old_lo) & (photos.c.path < old_hi)
+        renamed = literal(new_lo, Text).op("||")(func.substr(photos.c.path, len(old_lo) + 1))
+        with self._write() as conn:
+            taken = select(renamed).where(inside_old)
+            conn.execute(
+                delete(photos).where(
+                    (photos.c.path >= new_lo) & (photos.c.path < new_hi) & photos.c.path.in_(taken)
+                )
+            )
+            return conn.execute(update(photos).where(inside_old).values(path=renamed)).rowcount
+
+    def delete(self, paths: Iterable[str | os.PathLike[str]]) -> int:
+        """Removes the rows of `paths`; returns how many there were."""
+        removed = 0
+        for chunk in _batched((_abspath(p) for p in paths), _CHUNK):
+            with self._write() as conn:
+                removed += conn.execute(delete(photos).where(photos.c.path.in_(chunk))).rowcount
+        return removed
+
+    def prune(self, under: str | os.PathLike[str] | None = None) -> PruneReport:
+        """Removes rows whose file is gone (only inside `under` when given).
+
+        Rows inside an indexed root whose folder is missing altogether (an unmounted drive) are
+        kept, and that root is reported in `unavailable_roots`.
+        """
+        unavailable = tuple(r for r in self.roots() if not os.path.isdir(r))
+        fenced = [folder_range(r) for r in unavailable]
+        gone = [
+            path
+            for path in self.paths(under)
+            if not any(lo <= path < hi for lo, hi in fenced) and not os.path.lexists(path)
+        ]
+        self.delete(gone)
+        return PruneReport(removed=tuple(gone), unavailable_roots=unavailable)
+
+    def add_root(self, path: str | os.PathLike[str]) -> str:
+        """Remembers a folder the user indexed; returns it as stored (absolute)."""
+        path = _abspath(path)
+        with self._write() as conn:
+            conn.execute(
+                sqlite_insert(roots).values(path=path, added_at=_now()).on_conflict_do_nothing()
+            )
+        return path
+
+    def remove_root(self, path: str | os.PathLike[str]) -> bool:
+        """Forgets an indexed folder (its photos stay); False when it was not a root."""
+        with self._write() as conn:
+            return conn.execute(delete(roots).where(roots.c.path == _abspath(path))).rowcount > 0
+
+    def rebuild_fts(self) -> None:
+        """Rebuilds the full-text index from the captions (repairs it if it drifted)."""
+        with self._write() as conn:
+            conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')")
+
+    def optimize(self) -> None:
+        """Merges the full-text index into one segment (faster queries); worth it after a big run."""
+        with self._write() as conn:
+            conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('optimize')")
+        with self._read() as conn:
+            conn.exec_driver_sql("PRAGMA optimize")
+
+    # ---- reads ----------------------------------------------------------------------------------
+
+    def get(self, path: str | os.PathLike[str]) -> PhotoRecord | None:
+        """The record of one path, or None."""
+        return self.lookup([path]).get(_abspath(path))
+
+    def lookup(self, paths: Iterable[str | os.PathLike[str]]) -> dict[str, PhotoRecord]:
+        """Records of those `paths` that are indexed, keyed by absolute path."""
+        found: dict[str, PhotoRecord] = {}
+        with self._read() as conn:
+            for chunk in _batched((_abspath(p) for p in paths), _CHUNK):
+                for row in conn.execute(select(photos).where(photos.c.path.in_(chunk))):
+                    found[row.path] = _record(row)
+        return found
+
+    def find_by_hash(self, sha256: str) -> list[PhotoRecord]:
+        """Records whose content hash is `sha256` (a moved or copied photo), by path."""
+        with self._read() as conn:
+            query = select(photos).where(photos.c.sha256 == sha256).order_by(photos.c.path)
+            return [_record(row) for row in conn.execute(query)]
+
+    def paths(self, under: str | os.PathLike[str] | None = None) -> list[str]:
+        """Every indexed path (inside folder `under` when given), sorted."""
+        query = select(photos.c.path).order_by(photos.c.path)
+        if under is not None:
+            lo, hi = folder_range(under)
+            query = query.where(photos.c.path >= lo, photos.c.path < hi)
+        with self._read() as conn:
+            return list(conn.execute(query).scalars())
+
+    def roots(self) -> list[str]:
+        """The folders the user indexed, sorted."""
+        with self._read() as conn:
+            return list(conn.execute(select(roots.c.path).order_by(roots.c.path)).scalars())
+
+    def count(self) -> int:
+        """How many photos are indexed."""
+        with self._read() as conn:
+            return conn.execute(select(func.count()).select_from(photos)).scalar_one()
+
+    def stats(self) -> IndexStats:
+        """Counts by status and caption source, roots, the latest write."""
+        with self._read() as conn:
+            total, captioned, errors, last = conn.execute(
+                select(
+                    func.count(),
+                    func.count(photos.c.caption),
+                    func.count().filter(photos.c.status == "error"),
+                    func.max(photos.c.indexed_at),
+                )
+            ).one()
+            by_source = dict(
+                conn.execute(
+                    select(photos.c.source, func.count())
+                    .where(photos.c.source.is_not(None))
+                    .group_by(photos.c.source)
+                ).all()
+            )
+            n_roots = conn.execute(select(func.count()).select_from(roots)).scalar_one()
+            version = _read_version(conn)
+        return IndexStats(
+            photos=total,
+            captioned=captioned,
+            by_source={s: by_source.get(s, 0) for s in SOURCES},
+            errors=errors,
+            roots=n_roots,
+            last_indexed=_utc(last),
+            schema_version=version,
+        )
+
+    def search(
+        self,
+        query: str | ParsedQuery,
+        *,
+        limit: int = 20,
+        under: str | os.PathLike[str] | None = None,
+        source: Source | None = None,
+    ) -> SearchResults:
+        """Ranked full-text search over captions; see `photocap.search` for the query language."""
+        from photocap.search import parse_query, run_search
+
+        parsed = parse_query(query) if isinstance(query, str) else query
+        with self._read() as conn:
+            return run_search(conn, parsed, limit=limit, under=under, source=source)
+
+
+def _read_version(conn: Connection) -> int:
+    exists = conn.exec_driver_sql(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (META_TABLE,)
+    ).first()
+    if exists is None:
+        return 0
+    value = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+    return int(value) if value is not None else 0
+
+
+def _has_tables(conn: Connection) -> bool:
+    return (
+        conn.exec_driver_sql(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'"
+        ).first()
+        is not None
+    )
+
+
+def _refuse_newer(version: int, path: Path | None) -> None:
+    if version > SCHEMA_VERSION:
+        raise IndexDatabaseError(
+            f"the index database is at schema version {version}, newer than this photocap "
+            f"understands (version {SCHEMA_VERSION})",
+            path=path,
+            hint="upgrade photocap, or point --db at another index",
+        )
+
+
+def open_index(
+    url: str | os.PathLike[str] | None = None, *, create: bool = True, busy_timeout: float = 10.0
+) -> Index:
+    """Opens (and creates or migrates) the index at `url`: an SQLAlchemy URL or an SQLite file path.
+
+    Default: `$PHOTOCAP_DB`, else `$XDG_DATA_HOME/photocap/index.db`. With `create=False` a missing
+    file raises IndexDatabaseError instead of being created. `busy_timeout` (seconds) is how long a
+    write waits for another process's write to finish.
+    """
+    url_text = _sqlite_url(os.fspath(url) if url is not None else None)
+    parsed = make_url(url_text)
+    if parsed.get_backend_name() != "sqlite":
+        raise IndexDatabaseError(
+            f"unsupported index database {parsed.get_backend_name()!r}: the index needs SQLite FTS5",
+            hint="pass an SQLite file path or sqlite:/// URL with --db",
+        )
+    database = parsed.database or ""
+    in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
+    path = None if in_memory else Path(database).expanduser().absolute()
+    if path is not None:
+        if not path.exists():
+            if not create:
+                raise IndexDatabaseError("no index database found", path=path, hint=BUILD_HINT)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise IndexDatabaseError(
+                    f"cannot create the index folder: {exc.strerror}", path=path.parent
+                ) from exc
+        parsed = parsed.set(database=str(path))
+    engine = create_engine(parsed, connect_args={"timeout": busy_timeout})
+    _configure(engine, wal=path is not None, busy_timeout=busy_timeout)
+    index = Index(engine, path)
+    try:
+        index._prepare()
+    except BaseException:
+        index.close()
+        raise
+    return index
+
+
+def _configure(engine: Engine, *, wal: bool, busy_timeout: float) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Transactions are ours (see _on_begin), not the driver's implicit ones.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        if wal:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get("photocap_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+__all__: Sequence[str] = (
+    "BUILD_HINT",
+    "Index",
+    "IndexStats",
+    "PhotoRecord",
+    "PruneReport",
+    "folder_range",
+    "open_index",
+)

@@ -1,0 +1,126 @@
+"""The index database schema: SQLAlchemy models, the FTS5 table and its triggers, forward migrations.
+
+Migrations are frozen SQL, applied in order inside one write transaction; the models describe the
+schema the newest migration leaves behind (a test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Connection, DateTime, Float, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+SCHEMA_VERSION = 1
+META_TABLE = "photocap_meta"
+FTS_TABLE = "photos_fts"
+
+SOURCES = ("model", "human")
+STATUSES = ("ok", "error")
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the index models."""
+
+
+class Meta(Base):
+    """Key/value facts about the database itself (`schema_version`)."""
+
+    __tablename__ = META_TABLE
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Photo(Base):
+    """One indexed photo. `id` is the rowid the FTS5 table points at."""
+
+    __tablename__ = "photos"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(Text, unique=True)  # absolute
+    size: Mapped[int] = mapped_column(BigInteger)  # bytes
+    mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64), index=True)  # hex of the file's bytes
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    caption: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(String(8))  # "model" | "human"
+    model_id: Mapped[str | None] = mapped_column(Text)
+    score: Mapped[float | None] = mapped_column(Float)  # the captioner's confidence
+    status: Mapped[str] = mapped_column(String(8), server_default="ok")  # "ok" | "error"
+    error: Mapped[str | None] = mapped_column(Text)
+    indexed_at: Mapped[datetime] = mapped_column(DateTime)  # UTC, naive in the database
+
+
+class Root(Base):
+    """A folder the user indexed; `watch` watches these by default."""
+
+    __tablename__ = "roots"
+    path: Mapped[str] = mapped_column(Text, primary_key=True)
+    added_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+photos = Photo.__table__
+roots = Root.__table__
+meta = Meta.__table__
+
+# The sqlite-utils pattern: an external-content FTS5 table over photos.caption, kept in step by
+# triggers that feed the old text back with the 'delete' command. Only caption changes touch it.
+_V1 = f"""
+CREATE TABLE {META_TABLE} (key TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE photos (
+    id INTEGER NOT NULL PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    size BIGINT NOT NULL,
+    mtime_ns BIGINT NOT NULL,
+    sha256 VARCHAR(64),
+    width INTEGER,
+    height INTEGER,
+    caption TEXT,
+    source VARCHAR(8),
+    model_id TEXT,
+    score FLOAT,
+    status VARCHAR(8) NOT NULL DEFAULT 'ok',
+    error TEXT,
+    indexed_at DATETIME NOT NULL
+);
+CREATE INDEX ix_photos_sha256 ON photos (sha256);
+CREATE TABLE roots (path TEXT NOT NULL PRIMARY KEY, added_at DATETIME NOT NULL);
+CREATE VIRTUAL TABLE {FTS_TABLE} USING fts5(
+    caption, content='photos', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER photos_ai AFTER INSERT ON photos BEGIN
+    INSERT INTO {FTS_TABLE}(rowid, caption) VALUES (new.id, new.caption);
+END;
+CREATE TRIGGER photos_ad AFTER DELETE ON photos BEGIN
+    INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, caption) VALUES ('delete', old.id, old.caption);
+END;
+CREATE TRIGGER photos_au AFTER UPDATE OF caption ON photos
+WHEN old.caption IS NOT new.caption BEGIN
+    INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, caption) VALUES ('delete', old.id, old.caption);
+    INSERT INTO {FTS_TABLE}(rowid, caption) VALUES (new.id, new.caption);
+END;
+"""
+
+
+def _run_script(conn: Connection, script: str) -> None:
+    # One statement at a time: the driver's executescript() would commit the open transaction.
+    # Trigger bodies hold ';' too, so split on the 'END;' / ';' that close top-level statements.
+    statement: list[str] = []
+    for line in script.strip().splitlines():
+        statement.append(line)
+        text = "\n".join(statement).strip()
+        in_trigger = text.upper().startswith("CREATE TRIGGER")
+        if (in_trigger and line.strip().upper() == "END;") or (
+            not in_trigger and line.rstrip().endswith(";")
+        ):
+            conn.exec_driver_sql(text)
+            statement = []
+
+
+def _migrate_to_1(conn: Connection) -> None:
+    _run_script(conn, _V1)
+
+
+# MIGRATIONS[n] takes a database at version n - 1 to version n. Append, never edit.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _migrate_to_1}

@@ -1,0 +1,252 @@
+"""Full-text search over captions: a forgiving query language on top of FTS5 and BM25.
+
+The query language is plain words and "quoted phrases"; nothing else is syntax. Any other
+character a user types (`*`, `-`, `:`, parentheses, a lone quote, `AND`/`OR`/`NEAR`, SQL) is
+treated as text, so a query can never be an FTS5 syntax error:
+
+- words are matched after Porter stemming ("dogs running" finds "A dog runs"), case-insensitive;
+- stop words ("on", "the", "and", "or", ...) are dropped unless the query is nothing but stop words;
+- words joined by `-`, `'` or `.` ("t-shirt", "U.S.") and "quoted phrases" must match in that order;
+- every remaining term must match; when no photo matches all of them, the photos matching the most
+  terms are returned instead (best BM25 first) and the results are marked `partial`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy.exc
+from sqlalchemy import Connection, text
+
+from photocap.errors import PhotocapError
+from photocap.index import folder_range
+from photocap.index_schema import FTS_TABLE
+
+MAX_TERMS = 32  # a 10,000-character paste is cut to its first terms, not run as one huge query
+PARTIAL_POOL = 200  # best OR-matches re-ranked by how many terms they match
+
+_STOP_WORDS = """
+    a an the and or but nor not no so than then also too very just
+    on in at of to from by with without into onto upon for as about over under near through
+    across along around behind beside besides between against toward towards up down off out
+    is are was were be been being am has have had do does did
+    it its this that these those there here some any each
+    he she they them his her hers their theirs him we us you your yours i me my mine our ours
+    who whom whose which what where when while how
+"""
+STOP_WORDS = frozenset(_STOP_WORDS.split())
+
+_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u00ab": '"', "\u00bb": '"'})
+_PHRASE = re.compile(r'"([^"]*)"')
+_WORD = re.compile(r"[^\W_]+")
+_COMPOUND = re.compile(r"[^\W_]+(?:[-'\u2019.][^\W_]+)*")
+_POSSESSIVE = re.compile(r"(?<=[^\W_])['\u2019]s\b", re.IGNORECASE)
+_MARK_START, _MARK_END = "\x02", "\x03"
+
+
+class EmptyQueryError(PhotocapError):
+    """The query has no words to search for."""
+
+
+@dataclass(frozen=True)
+class Term:
+    """One thing that must match: a word, or a phrase whose words must appear in order."""
+
+    words: tuple[str, ...]
+
+    @property
+    def fts(self) -> str:
+        """The term as an FTS5 string literal. Words hold only letters and digits: nothing to escape."""
+        return '"' + " ".join(self.words) + '"'
+
+    def __str__(self) -> str:
+        return self.words[0] if len(self.words) == 1 else f'"{" ".join(self.words)}"'
+
+
+@dataclass(frozen=True)
+class ParsedQuery:
+    """A user's query reduced to terms; `stop_words` were left out, `truncated` past MAX_TERMS."""
+
+    terms: tuple[Term, ...]
+    stop_words: tuple[str, ...] = ()
+    truncated: bool = False
+
+    def match_all(self) -> str:
+        """FTS5 expression matching captions that hold every term."""
+        return " AND ".join(t.fts for t in self.terms)
+
+    def match_any(self) -> str:
+        """FTS5 expression matching captions that hold at least one term."""
+        return " OR ".join(t.fts for t in self.terms)
+
+    def __str__(self) -> str:
+        return " ".join(str(t) for t in self.terms)
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One result. `score` is BM25 (higher is better); `highlights` are [start, end) character
+    spans of `caption` that matched; `matched` is how many of the query's terms it holds."""
+
+    rank: int
+    path: str
+    caption: str
+    source: str | None
+    score: float
+    highlights: tuple[tuple[int, int], ...]
+    matched: int
+
+
+@dataclass(frozen=True)
+class SearchResults:
+    """Hits best first; `partial` when no photo matched every term and these match only some."""
+
+    query: ParsedQuery
+    hits: tuple[SearchHit, ...]
+    partial: bool
+
+
+def parse_query(query: str, *, max_terms: int = MAX_TERMS) -> ParsedQuery:
+    """Turns any text into terms (see the module docstring). Raises EmptyQueryError if none."""
+    query = query.translate(_QUOTES)
+    candidates: list[tuple[tuple[str, ...], bool]] = []  # (words, droppable as a stop word)
+    position = 0
+    for match in [*_PHRASE.finditer(query), None]:
+        end = match.start() if match else len(query)
+        bare = _POSSESSIVE.sub("", query[position:end].replace('"', " "))
+        for compound in _COMPOUND.findall(bare):
+            words = tuple(_WORD.findall(compound.lower()))
+            candidates.append((words, len(words) == 1))
+        if match:
+            words = tuple(_WORD.findall(match.group(1).lower()))
+            if words:
+                candidates.append((words, False))
+            position = match.end()
+    kept = [words for words, droppable in candidates if not (droppable and words[0] in STOP_WORDS)]
+    dropped = [words[0] for words, droppable in candidates if droppable and words[0] in STOP_WORDS]
+    if not kept:  # nothing but stop words: search for them after all
+        kept, dropped = [words for words, _ in candidates], []
+    unique = list(dict.fromkeys(kept))
+    if not unique:
+        raise EmptyQueryError(
+            "the query has no words to search for", hint='try: photocap search "dog on beach"'
+        )
+    return ParsedQuery(
+        terms=tuple(Term(words) for words in unique[:max_terms]),
+        stop_words=tuple(dict.fromkeys(dropped)),
+        truncated=len(unique) > max_terms,
+    )
+
+
+def run_search(
+    conn: Connection,
+    query: ParsedQuery,
+    *,
+    limit: int = 20,
+    under: str | os.PathLike[str] | None = None,
+    source: str | None = None,
+) -> SearchResults:
+    """Runs `query` on an open index connection; see `Index.search`."""
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    where, params = _filters(under, source)
+    try:
+        rows = _ranked(conn, query.match_all(), where, params, limit)
+        hits = [_hit(i, row, len(query.terms)) for i, row in enumerate(rows, 1)]
+        partial = False
+        if not hits and len(query.terms) > 1:
+            hits = _partial(conn, query, where, params, limit)
+            partial = bool(hits)
+    except sqlalchemy.exc.OperationalError as exc:
+        if "fts5" not in str(exc.orig).lower():
+            raise
+        # Unreachable by construction (terms are letters and digits in quotes); never a traceback.
+        raise PhotocapError(
+            f"the search engine rejected the query: {exc.orig}", hint="search for plain words"
+        ) from exc
+    return SearchResults(query=query, hits=tuple(hits), partial=partial)
+
+
+def _filters(
+    under: str | os.PathLike[str] | None, source: str | None
+) -> tuple[str, dict[str, Any]]:
+    where, params = "", {}
+    if under is not None:
+        params["lo"], params["hi"] = folder_range(under)
+        where += " AND p.path >= :lo AND p.path < :hi"
+    if source is not None:
+        params["source"] = source
+        where += " AND p.source = :source"
+    return where, params
+
+
+def _ranked(
+    conn: Connection, match: str, where: str, params: dict[str, Any], limit: int
+) -> list[Any]:
+    # BM25 in an FTS-only subquery (a top-N sort over rowid and score), then the photos row and
+    # highlight() for those N only: highlight in the ranked query would run for every match.
+    join = f" JOIN photos AS p ON p.id = {FTS_TABLE}.rowid" if where else ""
+    sql = text(
+        f"""
+        SELECT top.id, top.rank, p.path, p.caption, p.source,
+               (SELECT highlight({FTS_TABLE}, 0, char(2), char(3)) FROM {FTS_TABLE}
+                WHERE {FTS_TABLE} MATCH :match AND {FTS_TABLE}.rowid = top.id) AS marked
+        FROM (
+            SELECT {FTS_TABLE}.rowid AS id, bm25({FTS_TABLE}) AS rank FROM {FTS_TABLE}{join}
+            WHERE {FTS_TABLE} MATCH :match{where}
+            ORDER BY rank, id LIMIT :limit
+        ) AS top
+        JOIN photos AS p ON p.id = top.id
+        ORDER BY top.rank, top.id
+        """
+    )
+    return list(conn.execute(sql, {"match": match, "limit": limit, **params}))
+
+
+def _partial(
+    conn: Connection, query: ParsedQuery, where: str, params: dict[str, Any], limit: int
+) -> list[SearchHit]:
+    pool = _ranked(conn, query.match_any(), where, params, max(PARTIAL_POOL, 10 * limit))
+    if not pool:
+        return []
+    ids = ", ".join(str(int(row.id)) for row in pool)
+    matched = dict.fromkeys((row.id for row in pool), 0)
+    for term in query.terms:
+        for (rowid,) in conn.execute(
+            text(f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :t AND rowid IN ({ids})"),
+            {"t": term.fts},
+        ):
+            matched[rowid] += 1
+    best = sorted(pool, key=lambda row: (-matched[row.id], row.rank))[:limit]
+    return [_hit(i, row, matched[row.id]) for i, row in enumerate(best, 1)]
+
+
+def _hit(rank: int, row: Any, matched: int) -> SearchHit:
+    return SearchHit(
+        rank=rank,
+        path=row.path,
+        caption=row.caption,
+        source=row.source,
+        score=-float(row.rank),
+        highlights=_spans(row.marked or "", row.caption),
+        matched=matched,
+    )
+
+
+def _spans(marked: str, caption: str) -> tuple[tuple[int, int], ...]:
+    """Character spans of `caption` that highlight() wrapped in the two marker characters."""
+    spans: list[tuple[int, int]] = []
+    plain: list[str] = []
+    start: int | None = None
+    for char in marked:
+        if char == _MARK_START:
+            start = len(plain)
+        elif char == _MARK_END and start is not None:
+            spans.append((start, len(plain)))
+            start = None
+        else:
+            plain.append(char)
+    return tuple(spans) if "".join(plain) == caption else ()
