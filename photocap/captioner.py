@@ -65,6 +65,11 @@ class Captioner:
         self._banned = (vocab.pad, vocab.start, vocab.unk)
 
     @property
+    def min_side(self) -> int:
+        """Smallest side a photo may be decoded at (draft mode) without losing model detail."""
+        return self.info.data_square or self.spec.input_size
+
+    @property
     def prepare(self) -> Callable[[Image.Image], torch.Tensor]:
         """Picklable photo → (3, S, S) tensor function, for DataLoader workers."""
         return functools.partial(to_tensor, spec=self.spec, via=self.info.data_square)

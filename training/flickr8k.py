@@ -36,6 +36,60 @@ def caption_set(root: Path, names: list[str], captions: dict[str, list[str]]) ->
     return CaptionSet(keys, names, [captions[n] for n in names])
 
 
+def self_critical(decoder, vocab, features, sets, args, best_cider: float) -> list[dict]:
+    """SCST epochs on CIDEr-D after cross-entropy; keeps the weights with the best dev CIDEr."""
+    from safetensors.torch import load_file, save_file
+
+    from training.scst import CiderD, scst_epoch
+    from training.train import evaluate_decoder
+
+    best_file = args.work / "scst-best.safetensors"
+    done_file = args.work / "scst-done.json"
+    history = json.loads(done_file.read_text()) if args.resume and done_file.exists() else []
+    if history:
+        decoder.load_state_dict(load_file(str(args.work / "scst-last.safetensors")))
+        best_cider = max([best_cider] + [h["dev_cider"] for h in history])
+    cider = CiderD(sets["train"].references)
+    optimizer = torch.optim.Adam(decoder.parameters(), lr=args.scst_lr)
+    generator = torch.Generator().manual_seed(len(history))
+    improved = best_file.exists() and bool(history)
+    for epoch in range(len(history) + 1, args.scst_epochs + 1):
+        stats = scst_epoch(
+            decoder,
+            optimizer,
+            features["train"],
+            cider,
+            vocab,
+            generator=generator,
+            on_step=lambda s, n, r: s % 40 == 0 and log(f"  scst step {s}/{n} reward {r:.3f}"),
+        )
+        scores, _ = evaluate_decoder(decoder, features["dev"], sets["dev"], vocab, beam=3)
+        history.append(
+            {
+                "epoch": epoch,
+                "train_reward": stats.mean_reward,
+                "dev_bleu4": scores["BLEU-4"],
+                "dev_cider": scores["CIDEr"],
+                "seconds": stats.seconds,
+            }
+        )
+        log(
+            f"scst epoch {epoch}: reward {stats.mean_reward:.3f} dev BLEU-4 {scores['BLEU-4']:.4f} "
+            f"CIDEr {scores['CIDEr']:.4f} {stats.seconds:.0f}s"
+        )
+        state = {k: v.contiguous() for k, v in decoder.state_dict().items()}
+        save_file(state, str(args.work / "scst-last.safetensors"))
+        if scores["CIDEr"] > best_cider:
+            best_cider, improved = scores["CIDEr"], True
+            save_file(state, str(best_file))
+        done_file.write_text(json.dumps(history))
+    if improved:
+        decoder.load_state_dict(load_file(str(best_file)))
+    else:
+        decoder.load_state_dict(load_file(str(args.work / "best.safetensors")))
+    return history
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/flickr8k"))
@@ -47,6 +101,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work", type=Path, default=Path("runs/flickr8k"))
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--min-count", type=int, default=5)
+    parser.add_argument(
+        "--scst-epochs", type=int, default=2, help="CIDEr-D fine-tuning epochs after XE"
+    )
+    parser.add_argument("--scst-lr", type=float, default=5e-5)
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     args = parser.parse_args(argv)
@@ -90,6 +148,9 @@ def main(argv: list[str] | None = None) -> None:
         ),
     )
     log(f"best epoch {state.best_epoch}: dev CIDEr {state.best_cider:.4f}")
+    scst_history = []
+    if args.scst_epochs:
+        scst_history = self_critical(decoder, vocab, features, sets, args, state.best_cider)
 
     info = ModelInfo(
         name=f"photocap-{args.encoder.replace('efficientnet_', '')}-flickr8k",
@@ -103,8 +164,13 @@ def main(argv: list[str] | None = None) -> None:
             "config": asdict(config),
             "best_epoch": state.best_epoch,
             "history": [asdict(h) for h in state.history],
+            "scst": {"lr": args.scst_lr, "samples": 5, "history": scst_history},
         },
-        metrics={"flickr8k_dev_quick": {"CIDEr": state.best_cider}},
+        metrics={
+            "flickr8k_dev_quick": {
+                "CIDEr": max([state.best_cider] + [h["dev_cider"] for h in scst_history])
+            }
+        },
     )
     save_model(args.out, info, encoder, decoder)
     log(f"saved {args.out} ({args.out.stat().st_size / 1e6:.1f} MB)")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,49 +14,37 @@ from photocap.errors import ModelError
 
 @dataclass(frozen=True)
 class EncoderSpec:
-    """What photocap needs to know about a backbone."""
+    """What photocap needs to know about a backbone (plain data: picklable for DataLoader workers)."""
 
     name: str
     input_size: int  # side of the square the photo is resized to
     feature_dim: int  # channels of the feature grid
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
-    build: Callable[[], nn.Module]  # the architecture, randomly initialised, never downloading
+
+    def build(self) -> nn.Module:
+        """The architecture, randomly initialised; never downloads."""
+        if self.name.startswith("efficientnet_lite"):
+            import timm
+
+            return timm.create_model(f"tf_{self.name}", pretrained=False)
+        import torchvision
+
+        return getattr(torchvision.models, self.name)(weights=None)
 
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 TF_MEAN = TF_STD = (0.5, 0.5, 0.5)
 
-
-def _efficientnet_lite(variant: int) -> Callable[[], nn.Module]:
-    def build() -> nn.Module:
-        import timm
-
-        return timm.create_model(f"tf_efficientnet_lite{variant}", pretrained=False)
-
-    return build
-
-
-def _resnet(depth: int) -> Callable[[], nn.Module]:
-    def build() -> nn.Module:
-        import torchvision
-
-        return getattr(torchvision.models, f"resnet{depth}")(weights=None)
-
-    return build
-
-
 ENCODERS: dict[str, EncoderSpec] = {
     **{
-        f"efficientnet_lite{v}": EncoderSpec(
-            f"efficientnet_lite{v}", size, 1280, TF_MEAN, TF_STD, _efficientnet_lite(v)
-        )
+        f"efficientnet_lite{v}": EncoderSpec(f"efficientnet_lite{v}", size, 1280, TF_MEAN, TF_STD)
         for v, size in ((0, 224), (1, 240), (2, 260))
     },
     **{
         f"resnet{d}": EncoderSpec(
-            f"resnet{d}", 224, 512 if d < 50 else 2048, IMAGENET_MEAN, IMAGENET_STD, _resnet(d)
+            f"resnet{d}", 224, 512 if d < 50 else 2048, IMAGENET_MEAN, IMAGENET_STD
         )
         for d in (18, 34, 50, 101, 152)
     },
