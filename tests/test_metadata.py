@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 import struct
@@ -66,6 +67,27 @@ def test_jpeg_write_then_read_round_trips_and_keeps_image_data(jpeg: Path):
     assert listing(jpeg.parent) == ["chelsea.jpg"]  # no sidecar, no temporary file
 
 
+def test_camera_jpeg_keeps_exif_first_and_gets_xmp_after_it(tmp_path: Path):
+    """Cameras write SOI, APP1 EXIF, ... with no JFIF; EXIF must stay right after SOI."""
+    path = save_photo(tmp_path / "camera.jpg", "jpeg")
+    data = path.read_bytes()
+    assert data[2:4] == b"\xff\xe0"
+    app0_len = struct.unpack(">H", data[4:6])[0]
+    no_jfif = data[:2] + data[4 + app0_len :]
+    exif = piexif.dump({"0th": {piexif.ImageIFD.Make: b"Canon"}})
+    out = io.BytesIO()
+    piexif.insert(exif, no_jfif, out)
+    path.write_bytes(out.getvalue())
+    before = jpeg_segments(path.read_bytes())
+    assert before[0][1].startswith(b"Exif") and not any(m == 0xE0 for m, _ in before)
+    write_caption(path, CAPTION, model_id=MODEL)
+    after = jpeg_segments(path.read_bytes())
+    assert after[0][1].startswith(b"Exif") and after[1][1].startswith(
+        b"http://ns.adobe.com/xap/1.0/"
+    )
+    assert after[2:] == before[1:]
+
+
 def test_provenance_records_model_version_and_time(jpeg: Path):
     start = time.time()
     write_caption(jpeg, CAPTION, model_id=MODEL)
@@ -91,6 +113,21 @@ def test_mtime_and_mode_are_kept_unless_asked(jpeg: Path):
     assert (st.st_mtime_ns, stat.S_IMODE(st.st_mode)) == (old, 0o640)
     write_caption(jpeg, CAPTION + " again", model_id=MODEL, keep_mtime=False)
     assert jpeg.stat().st_mtime_ns > old + 10**11
+
+
+def test_symlink_is_written_through_and_xattrs_are_kept(jpeg: Path):
+    link = jpeg.with_name("link.jpg")
+    link.symlink_to(jpeg.name)
+    try:
+        os.setxattr(jpeg, "user.xdg.tags", b"favourite")
+    except OSError:
+        has_xattr = False
+    else:
+        has_xattr = True
+    assert write_caption(link, CAPTION, model_id=MODEL) == WriteResult("embedded", jpeg)
+    assert link.is_symlink() and read_caption(jpeg).text == CAPTION
+    if has_xattr:
+        assert os.getxattr(jpeg, "user.xdg.tags") == b"favourite"
 
 
 def test_rewriting_photocaps_own_caption_needs_no_overwrite(jpeg: Path):

@@ -17,6 +17,7 @@ from photocap.metadata.api import (
     sidecar_path,
     write_caption,
 )
+from photocap.metadata.atomic import remove_stale_temp_files
 from photocap.metadata.xmp import NS_PHOTOCAP
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "WriteResult",
     "is_photocap_file",
     "read_caption",
+    "remove_stale_temp_files",
     "sidecar_candidates",
     "sidecar_path",
     "write_caption",

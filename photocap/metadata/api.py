@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import stat
 from dataclasses import dataclass
@@ -113,6 +114,10 @@ def write_caption(
             path=path,
             hint="use write mode 'sidecar' (or 'auto')",
         )
+    if embed:
+        path = Path(
+            os.path.realpath(path)
+        )  # write through a symlink, never replace the link itself
     target = path if embed else sidecar_path(path)
     check_writable(target, exists=embed or target.exists())
     photo = load_photo(path, kind, whole=True)

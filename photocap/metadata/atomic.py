@@ -7,6 +7,7 @@ import os
 import re
 import secrets
 import stat
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -29,6 +30,30 @@ def temp_name(name: str) -> str:
 def is_temp_name(name: str) -> bool:
     """True for names made by `temp_name`."""
     return bool(_TEMP_RE.match(name))
+
+
+def remove_stale_temp_files(folder: Path, *, min_age_s: float = 3600.0) -> list[Path]:
+    """Delete photocap temporary files in `folder` older than `min_age_s` (left by a killed writer).
+
+    Younger ones may belong to a writer still at work and are left alone. Returns what was removed.
+    """
+    removed = []
+    cutoff = time.time() - min_age_s
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not is_temp_name(entry.name):
+            continue
+        with contextlib.suppress(OSError):
+            if (
+                entry.is_file(follow_symlinks=False)
+                and entry.stat(follow_symlinks=False).st_mtime <= cutoff
+            ):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    return removed
 
 
 def check_writable(path: Path, *, exists: bool) -> None:
@@ -87,7 +112,7 @@ def atomic_replace(
             for chunk in chunks:
                 f.write(chunk)
             f.flush()
-            _copy_attributes(f.fileno(), original, keep_mtime=keep_mtime, mode=mode)
+            _copy_attributes(f.fileno(), path, original, keep_mtime=keep_mtime, mode=mode)
             os.fsync(f.fileno())
         _check_unchanged(path, original)
         os.replace(tmp, path)
@@ -101,17 +126,28 @@ def atomic_replace(
 
 
 def _copy_attributes(
-    fd: int, original: os.stat_result | None, *, keep_mtime: bool, mode: int
+    fd: int, source: Path, original: os.stat_result | None, *, keep_mtime: bool, mode: int
 ) -> None:
     if original is None:
         os.fchmod(fd, mode)
         return
     os.fchmod(fd, stat.S_IMODE(original.st_mode))
+    _copy_xattrs(source, fd)
     if (original.st_uid, original.st_gid) != (os.getuid(), os.getgid()):
         with contextlib.suppress(OSError):
             os.fchown(fd, original.st_uid, original.st_gid)
     if keep_mtime:
         os.utime(fd, ns=(original.st_atime_ns, original.st_mtime_ns))
+
+
+def _copy_xattrs(source: Path, fd: int) -> None:
+    """Carry extended attributes (tags, labels, ...) over to the new file, where the system allows."""
+    if not hasattr(os, "listxattr"):
+        return
+    with contextlib.suppress(OSError):
+        for name in os.listxattr(source):
+            with contextlib.suppress(OSError):
+                os.setxattr(fd, name, os.getxattr(source, name))
 
 
 def _check_unchanged(path: Path, original: os.stat_result | None) -> None:

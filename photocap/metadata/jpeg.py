@@ -108,27 +108,26 @@ class JpegFile:
         exif_seg = next(iter(self._app1(EXIF_HEADER)), None)
         xmp_seg = next(iter(self._app1(XMP_HEADER)), None)
         old_ext = set(self._app1(EXT_HEADER)) if extended is not None else set()
-        out: list[bytes | memoryview] = [view[:2]]
-        pending = []  # new segments waiting for their place at the head of the file
-        if exif_seg is None:
-            pending += new_exif
-        if xmp_seg is None:
-            pending += new_xmp
         segments = list(self.segments)
-        lead = (
-            1
-            if segments
+        jfif = (
+            bool(segments)
             and segments[0].marker == APP0
             and self.payload(segments[0]).startswith(b"JFIF")
-            else 0
         )
-        out += [view[s.start : s.end] for s in segments[:lead]]
-        out += pending
-        for seg in segments[lead:]:
+        head = segments[:1] if jfif else []
+        out: list[bytes | memoryview] = [view[:2], *(view[s.start : s.end] for s in head)]
+        # EXIF belongs right after SOI (and JFIF); new XMP goes right after the EXIF segment.
+        if exif_seg is None:
+            out += new_exif
+            if xmp_seg is None:
+                out += new_xmp
+        for seg in segments[len(head) :]:
             if seg in old_ext:
                 continue
-            if seg == exif_seg and new_exif:
-                out += new_exif
+            if seg == exif_seg:
+                out += new_exif or [view[seg.start : seg.end]]
+                if xmp_seg is None:
+                    out += new_xmp
             elif seg == xmp_seg and new_xmp:
                 out += new_xmp
             else:
