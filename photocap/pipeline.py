@@ -1,8 +1,11 @@
 """The index run: discover photos, skip what is unchanged, caption the rest in batches, write the
 captions into the photos and into the index, committing each batch.
 
-`index_photos` is the one path used by `photocap index` and `photocap watch`. A photo that fails
-becomes an error outcome (and an error row); the run goes on.
+`IndexRun` is the one path used by `photocap index` and `photocap watch`. A photo that fails
+becomes an error outcome (and an error row); the run goes on. Nothing here prints or exits.
+
+Incremental by design: discovery asks the index first, so a file indexed with the same size and
+mtime is neither opened nor hashed, and a run with nothing to caption never imports torch.
 """
 
 from __future__ import annotations
@@ -10,29 +13,32 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from photocap.errors import HumanCaptionExists, PhotocapError
-from photocap.images import discover
+from photocap.errors import HumanCaptionExists, ImageError, PhotocapError
+from photocap.images import decode_photo, discover
 from photocap.index import Index, PhotoRecord
-from photocap.metadata import WriteMode, read_caption, write_caption
+from photocap.metadata import CaptionRecord, WriteMode, read_caption, write_caption
 
 if TYPE_CHECKING:
-    from photocap.captioner import Captioner
+    from photocap.captioner import Caption, Captioner
     from photocap.loader import LoadedPhoto
 
 Outcome = Literal["captioned", "unchanged", "moved", "human", "reused", "failed"]
-CHUNK = 512  # photos planned and loaded together; bounds memory whatever the library size
+CHUNK = 256  # discovered paths planned together (one index query)
+CAPTION_CHUNK = 1024  # pending photos handed to one DataLoader; bounds memory with any library
+_FOLDER_ROWS = 100_000  # index rows kept for recently walked folders
 
 
 @dataclass(frozen=True)
 class IndexOptions:
     write: WriteMode = "auto"
-    overwrite: bool = False  # replace captions a person wrote
+    overwrite: bool = False  # replace captions a person wrote (also those already indexed)
     dry_run: bool = False  # caption, but write nothing (no photo, no index)
     beam: int = 3
     batch_size: int = 16
@@ -67,7 +73,9 @@ class IndexSummary:
     pruned: int = 0
     failed: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    caption_seconds: float = 0.0  # from the first decoded batch to the last caption stored
     model_id: str | None = None
+    interrupted: bool = False
 
     def add(self, outcome: PhotoOutcome) -> None:
         if outcome.outcome == "failed":
@@ -79,6 +87,7 @@ class IndexSummary:
 
     @property
     def photos_per_second(self) -> float:
+        """Photos captioned per second of the whole run (model loading and planning included)."""
         return self.captioned / self.seconds if self.seconds else 0.0
 
     def to_dict(self) -> dict:
@@ -107,8 +116,42 @@ def _chunks(items: Iterable[Path], n: int) -> Iterator[list[Path]]:
         yield chunk
 
 
+class _FolderRows:
+    """Index rows of the files in recently walked folders: one query per folder, bounded in size."""
+
+    def __init__(self, index: Index, max_rows: int = _FOLDER_ROWS):
+        self.index = index
+        self.max_rows = max_rows
+        self._folders: OrderedDict[str, dict[str, PhotoRecord]] = OrderedDict()
+        self._rows = 0
+
+    def get(self, path: str) -> PhotoRecord | None:
+        folder = os.path.dirname(path)
+        rows = self._folders.get(folder)
+        if rows is None:
+            rows = self._load(folder)
+            self._folders[folder] = rows
+            self._rows += len(rows)
+            while self._rows > self.max_rows and len(self._folders) > 1:
+                self._rows -= len(self._folders.popitem(last=False)[1])
+        else:
+            self._folders.move_to_end(folder)
+        return rows.get(path)
+
+    def _load(self, folder: str) -> dict[str, PhotoRecord]:
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            return {}
+        return self.index.lookup(os.path.join(folder, n) for n in names if not n.startswith("."))
+
+
 class IndexRun:
-    """One run over some paths; `run()` returns the summary. Callbacks report progress."""
+    """One run over some paths; `run()` returns the summary. Callbacks report progress.
+
+    `captioner` is a factory, called once on first need: a run with nothing to caption never
+    loads the model (nor imports torch). `should_stop` is polled after each batch.
+    """
 
     def __init__(
         self,
@@ -128,6 +171,8 @@ class IndexRun:
         self.on_found = on_found
         self.should_stop = should_stop or (lambda: False)
         self.summary = IndexSummary()
+        self._folder_rows = _FolderRows(index) if index is not None else None
+        self._vouched: dict[str, PhotoRecord] = {}  # found unchanged by discovery, not yet reported
 
     @property
     def captioner(self) -> Captioner:
@@ -138,39 +183,23 @@ class IndexRun:
         return self._captioner
 
     def run(self, paths: Iterable[str | Path], roots: Iterable[str | Path] = ()) -> IndexSummary:
-        started = time.monotonic()
+        """Walk `paths` (folders recursively, files as given), index what is new or changed.
+
+        `roots` are remembered in the index as folders the user indexed (`watch` uses them).
+        A KeyboardInterrupt sets `summary.interrupted` and propagates; finished batches stay
+        committed, so the next run resumes where this one stopped.
+        """
         if self.index is not None:
             for root in roots:
                 self.index.add_root(root)
-        try:
-            for chunk in _chunks(discover(paths, on_error=self._folder_error), CHUNK):
-                self.summary.found += len(chunk)
-                if self.on_found:
-                    self.on_found(self.summary.found)
-                pending = self._plan([str(p) for p in chunk])
-                if pending:
-                    self._caption(pending)
-                if self.should_stop():
-                    break
-        finally:
-            self.summary.seconds = time.monotonic() - started
-        return self.summary
+        known = self._known if self._folder_rows is not None else None
+        found = discover(paths, on_error=self._folder_error, known=known)
+        return self._run(found, announce=True)
 
     def run_files(self, paths: Iterable[str | Path]) -> IndexSummary:
         """Plan and caption exactly these files, without walking folders (for callers that already
         know which files changed, such as `photocap watch`). Missing files become failed outcomes."""
-        started = time.monotonic()
-        try:
-            for chunk in _chunks((Path(p) for p in paths), CHUNK):
-                self.summary.found += len(chunk)
-                pending = self._plan([os.path.abspath(p) for p in chunk])
-                if pending:
-                    self._caption(pending)
-                if self.should_stop():
-                    break
-        finally:
-            self.summary.seconds += time.monotonic() - started
-        return self.summary
+        return self._run((Path(os.path.abspath(p)) for p in paths), announce=False)
 
     def prune(self, roots: Iterable[str | Path]) -> int:
         """Remove rows of photos under `roots` that no longer exist."""
@@ -180,31 +209,78 @@ class IndexRun:
         self.summary.pruned += removed
         return removed
 
+    def _run(self, found: Iterable[Path], announce: bool) -> IndexSummary:
+        started = time.monotonic()
+        pending: list[_Pending] = []
+        try:
+            for chunk in _chunks(found, CHUNK):
+                self.summary.found += len(chunk)
+                if announce and self.on_found:
+                    self.on_found(self.summary.found)
+                pending += self._plan([str(p) for p in chunk])
+                if len(pending) >= CAPTION_CHUNK:
+                    self._caption(pending)
+                    pending = []
+                if self.should_stop():
+                    return self.summary
+            if pending and not self.should_stop():
+                self._caption(pending)
+        except KeyboardInterrupt:
+            self.summary.interrupted = True
+            raise
+        finally:
+            self.summary.seconds += time.monotonic() - started
+        return self.summary
+
     # -- planning: decide per photo without reading pixels ------------------------------------
 
+    def _known(self, path: str, st: os.stat_result) -> bool:
+        """Discovery's question: is this file indexed as it is now? (Then it is not even opened.)"""
+        assert self._folder_rows is not None
+        row = self._folder_rows.get(os.path.abspath(path))
+        if row is None or not self._up_to_date(row, st.st_size, st.st_mtime_ns):
+            return False
+        self._vouched[os.path.abspath(path)] = row
+        return True
+
+    def _up_to_date(self, row: PhotoRecord, size: int, mtime_ns: int) -> bool:
+        return (
+            row.status == "ok"
+            and row.unchanged(size, mtime_ns)
+            and not (self.options.overwrite and row.source == "human")
+        )
+
     def _plan(self, paths: list[str]) -> list[_Pending]:
-        rows = self.lookup_index.lookup(paths) if self.lookup_index is not None else {}
-        pending, records = [], []
+        unknown = []
         for path in paths:
+            row = self._vouched.pop(os.path.abspath(path), None)
+            if row is not None:
+                self._report(PhotoOutcome(path, "unchanged", row.caption, row.source))
+            else:
+                unknown.append(path)
+        if not unknown:
+            return []
+        rows = self.lookup_index.lookup(unknown) if self.lookup_index is not None else {}
+        pending, records = [], []
+        for path in unknown:
             try:
                 st = os.stat(path)
                 row = rows.get(os.path.abspath(path))
-                if (
-                    row is not None
-                    and row.status == "ok"
-                    and row.unchanged(st.st_size, st.st_mtime_ns)
-                ):
+                if row is not None and self._up_to_date(row, st.st_size, st.st_mtime_ns):
                     self._report(PhotoOutcome(path, "unchanged", row.caption, row.source))
                     continue
                 sha = file_sha256(path)
                 decided = self._decide(path, st, sha, row)
             except PhotocapError as exc:
-                self._fail(path, str(exc.message), records)
+                self._fail(path, _message(exc), records)
                 continue
             except OSError as exc:
                 self._fail(path, f"cannot read: {exc.strerror or exc}", records)
                 continue
             if isinstance(decided, _Pending):
+                if row is not None and row.status == "error" and (broken := _still_broken(path)):
+                    self._fail(path, broken, records)  # known broken: no need to load the model
+                    continue
                 pending.append(decided)
             elif decided is not None:
                 record, outcome = decided
@@ -217,20 +293,14 @@ class IndexRun:
         self, path: str, st: os.stat_result, sha: str, row: PhotoRecord | None
     ) -> _Pending | tuple[PhotoRecord, PhotoOutcome] | None:
         base = {"path": path, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha}
-        if row is not None and row.status == "ok" and row.sha256 == sha:  # touched, not changed
-            record = PhotoRecord(**{**asdict(row), **base, "indexed_at": None})
+        if row is not None and row.sha256 == sha and self._up_to_date(row, row.size, row.mtime_ns):
+            record = replace(row, **base)  # touched (new mtime), same bytes
             return record, PhotoOutcome(path, "unchanged", row.caption, row.source)
         if row is None and self.lookup_index is not None:
             for old in self.lookup_index.find_by_hash(sha):
                 if old.status == "ok" and not os.path.exists(old.path):  # moved or renamed
-                    if self.index is not None:
-                        self.index.move(old.path, path)
-                    record = PhotoRecord(**{**asdict(old), **base, "indexed_at": None})
-                    outcome = PhotoOutcome(
-                        path, "moved", old.caption, old.source, moved_from=old.path
-                    )
-                    return record, outcome
-        found = read_caption(path)
+                    return self._moved(path, old, base)
+        found = _read_caption(path)
         if found is not None and found.source == "human" and not self.options.overwrite:
             record = PhotoRecord(**base, caption=found.text, source="human")
             return record, PhotoOutcome(path, "human", found.text, "human")
@@ -241,6 +311,28 @@ class IndexRun:
             )
             return record, PhotoOutcome(path, "reused", found.text, "model")
         return _Pending(path, st.st_size, st.st_mtime_ns, sha)
+
+    def _moved(self, path: str, old: PhotoRecord, base: dict) -> tuple[PhotoRecord, PhotoOutcome]:
+        """The row of a moved photo follows it; a caption left behind in a sidecar is written again."""
+        if self.index is not None:
+            self.index.move(old.path, path)
+        record = replace(old, **base)
+        written = None
+        if (
+            self.index is not None
+            and old.source == "model"
+            and old.caption
+            and self.options.write != "none"
+            and _read_caption(path) is None
+        ):
+            model_id = old.model_id or "unknown"
+            record, written, error = self._write(record, old.caption, model_id)
+            if error is not None:
+                return record, PhotoOutcome(path, "failed", old.caption, "model", error=error)
+        outcome = PhotoOutcome(
+            path, "moved", old.caption, old.source, written=written, moved_from=old.path
+        )
+        return record, outcome
 
     # -- captioning: decode in workers, batch through the model, write, commit ----------------
 
@@ -256,21 +348,26 @@ class IndexRun:
             captioner.prepare,
             batch_size=self.options.batch_size,
             workers=self.options.workers,
+            min_side=captioner.min_side,
             pin_memory=captioner.device.type == "cuda",
         )
-        for batch in loader:
-            records: list[PhotoRecord] = []
-            for item in batch.failed:
-                self._fail(str(item.path), item.error or "unreadable", records, by_path)
-            if batch.ok:
-                captions = captioner.caption_tensors(batch.tensors, decode)
-                for item, caption in zip(batch.ok, captions, strict=True):
-                    records.append(self._store(by_path[str(item.path)], item, caption))
-            self._commit(records)
-            if self.should_stop():
-                break
+        started = time.monotonic()
+        try:
+            for batch in loader:
+                records: list[PhotoRecord] = []
+                for item in batch.failed:
+                    self._fail(str(item.path), _reason(item), records, by_path)
+                if batch.ok:
+                    captions = captioner.caption_tensors(batch.tensors, decode)
+                    for item, caption in zip(batch.ok, captions, strict=True):
+                        records.append(self._store(by_path[str(item.path)], item, caption))
+                self._commit(records)
+                if self.should_stop():
+                    break
+        finally:
+            self.summary.caption_seconds += time.monotonic() - started
 
-    def _store(self, pending: _Pending, item: LoadedPhoto, caption) -> PhotoRecord:
+    def _store(self, pending: _Pending, item: LoadedPhoto, caption: Caption) -> PhotoRecord:
         path, model_id = pending.path, self.captioner.model_id
         record = PhotoRecord(
             path=path,
@@ -287,47 +384,51 @@ class IndexRun:
         if self.options.dry_run:
             self._report(PhotoOutcome(path, "captioned", caption.text, "model", written="none"))
             return record
+        record, written, error = self._write(record, caption.text, model_id)
+        if error is not None:
+            self._report(PhotoOutcome(path, "failed", caption.text, "model", error=error))
+        elif record.source == "human":
+            self._report(PhotoOutcome(path, "human", record.caption, "human"))
+        else:
+            self._report(PhotoOutcome(path, "captioned", caption.text, "model", written=written))
+        return record
+
+    def _write(
+        self, record: PhotoRecord, text: str, model_id: str
+    ) -> tuple[PhotoRecord, str | None, str | None]:
+        """Write the caption into the photo: (record as it is now, where written, error)."""
+        path = record.path
         try:
             result = write_caption(
                 path,
-                caption.text,
+                text,
                 mode=self.options.write,
                 model_id=model_id,
                 overwrite=self.options.overwrite,
             )
         except HumanCaptionExists:  # a person captioned it while we were working
-            found = read_caption(path)
-            text = found.text if found else None
-            self._report(PhotoOutcome(path, "human", text, "human"))
-            return PhotoRecord(
-                **{
-                    **asdict(record),
-                    "caption": text,
-                    "source": "human",
-                    "model_id": None,
-                    "score": None,
-                    "indexed_at": None,
-                }
+            found = _read_caption(path)
+            human = replace(
+                record,
+                caption=found.text if found else None,
+                source="human",
+                model_id=None,
+                score=None,
             )
+            return human, None, None
         except PhotocapError as exc:
-            message = f"caption not written: {exc.message}"
-            self._report(PhotoOutcome(path, "failed", caption.text, "model", error=message))
-            return PhotoRecord(
-                **{**asdict(record), "status": "error", "error": message, "indexed_at": None}
-            )
+            message = f"caption not written: {_message(exc)}"
+            return replace(record, status="error", error=message), None, message
         if result.where == "embedded":  # the photo changed: remember it as it is now
-            st = os.stat(path)
-            record = PhotoRecord(
-                **{
-                    **asdict(record),
-                    "size": st.st_size,
-                    "mtime_ns": st.st_mtime_ns,
-                    "sha256": file_sha256(path),
-                    "indexed_at": None,
-                }
-            )
-        self._report(PhotoOutcome(path, "captioned", caption.text, "model", written=result.where))
-        return record
+            try:
+                st = os.stat(path)
+                record = replace(
+                    record, size=st.st_size, mtime_ns=st.st_mtime_ns, sha256=file_sha256(path)
+                )
+            except OSError as exc:
+                message = f"cannot read after writing: {exc.strerror or exc}"
+                return replace(record, status="error", error=message), result.where, message
+        return record, result.where, None
 
     # -- bookkeeping ------------------------------------------------------------------------
 
@@ -346,7 +447,7 @@ class IndexRun:
         )
 
     def _folder_error(self, error: PhotocapError) -> None:
-        self._report(PhotoOutcome(str(error.path), "failed", error=error.message))
+        self._report(PhotoOutcome(str(error.path), "failed", error=_message(error)))
 
     def _commit(self, records: list[PhotoRecord]) -> None:
         if self.index is not None and records:
@@ -356,3 +457,33 @@ class IndexRun:
         self.summary.add(outcome)
         if self.on_photo:
             self.on_photo(outcome)
+
+
+def _read_caption(path: str) -> CaptionRecord | None:
+    """The caption in a photo or its sidecars; None also when the metadata cannot be read (then
+    decoding says what is wrong with the photo, or writing what it refuses)."""
+    try:
+        return read_caption(path)
+    except PhotocapError:
+        return None
+
+
+def _still_broken(path: str) -> str | None:
+    """Why a photo that failed before still cannot be decoded; None when it now decodes."""
+    try:
+        decode_photo(path)
+    except ImageError as exc:
+        return _message(exc)
+    except Exception as exc:  # a decoder bug on one odd file must not stop the run
+        return f"unexpected error while decoding: {type(exc).__name__}: {exc}"
+    return None
+
+
+def _message(error: PhotocapError) -> str:
+    """The reason for one photo's failure, with the hint (the path is said elsewhere)."""
+    return f"{error.message} ({error.hint})" if error.hint else error.message
+
+
+def _reason(item: LoadedPhoto) -> str:
+    reason = item.error or "unreadable"
+    return f"{reason} ({item.hint})" if item.hint else reason

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import click
 from rich.console import Console
 from rich.progress import (
@@ -17,14 +19,20 @@ from photocap.pipeline import IndexSummary, PhotoOutcome
 
 
 class IndexProgress:
-    """photos/s and ETA over the photos found so far; a no-op when disabled."""
+    """A bar over the photos found so far, with captioned photos/s and ETA; a no-op when disabled.
 
-    def __init__(self, enabled: bool):
+    The total grows while folders are still being walked; the rate counts captioned photos only
+    (skipping unchanged ones is nearly free), over the time since the first one.
+    """
+
+    def __init__(self, enabled: bool, console: Console | None = None):
         self.enabled = enabled
-        self.console = Console(stderr=True)
-        self._progress = None
+        self.console = console or Console(stderr=True)
+        self._progress: Progress | None = None
         self._task = None
-        self._done = 0
+        self._captioned = 0
+        self._first: float | None = None
+        self._counts = {"captioned": 0, "unchanged": 0, "failed": 0}
 
     def __enter__(self) -> IndexProgress:
         if self.enabled:
@@ -36,11 +44,12 @@ class IndexProgress:
                 TimeElapsedColumn(),
                 TextColumn("ETA"),
                 TimeRemainingColumn(),
+                TextColumn("{task.fields[counts]}"),
                 console=self.console,
                 transient=True,
             )
             self._progress.__enter__()
-            self._task = self._progress.add_task("indexing", total=None, rate="")
+            self._task = self._progress.add_task("indexing", total=None, rate="", counts="")
         return self
 
     def __exit__(self, *exc) -> None:
@@ -51,19 +60,44 @@ class IndexProgress:
         if self._progress is not None:
             self._progress.update(self._task, total=count)
 
+    @property
+    def rate(self) -> float:
+        """Captioned photos per second since the first one was captioned."""
+        if self._first is None or self._captioned < 2:
+            return 0.0
+        elapsed = time.monotonic() - self._first
+        return (self._captioned - 1) / elapsed if elapsed > 0 else 0.0
+
     def advance(self, outcome: PhotoOutcome) -> None:
-        self._done += 1
+        kind = outcome.outcome if outcome.outcome in self._counts else "unchanged"
+        self._counts[kind] += 1
+        if outcome.outcome == "captioned":
+            self._captioned += 1
+            if self._first is None:
+                self._first = time.monotonic()
         if self._progress is not None:
-            task = self._progress.tasks[0]
-            speed = task.finished_speed or task.speed
-            rate = f"{speed:.1f} photos/s" if speed else ""
-            self._progress.update(self._task, advance=1, rate=rate)
+            rate = f"{self.rate:.1f} photos/s" if self.rate else ""
+            counts = (
+                f"{self._counts['captioned']} captioned, {self._counts['unchanged']} skipped, "
+                f"{self._counts['failed']} failed"
+            )
+            self._progress.update(self._task, advance=1, rate=rate, counts=counts)
 
     def log(self, message: str) -> None:
+        """A line on stderr, above the bar."""
         if self._progress is not None:
             self._progress.console.print(message, markup=False, highlight=False)
         else:
             click.echo(message, err=True)
+
+    def print(self, message: str) -> None:
+        """A result line on stdout (the bar, on stderr, is redrawn below it)."""
+        if self._progress is not None:
+            self._progress.stop()
+            click.echo(message)
+            self._progress.start()
+        else:
+            click.echo(message)
 
 
 def print_summary(summary: IndexSummary, dry_run: bool = False) -> None:

@@ -12,6 +12,8 @@ import click
 from photocap.cli import cli
 from photocap.cli._options import beam_option, db_option, device_option, json_option, model_option
 
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+
 
 def default_workers() -> int:
     """One decoding process per core, at most 4."""
@@ -24,21 +26,27 @@ def default_workers() -> int:
 @model_option
 @device_option
 @beam_option
-@click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True)
+@click.option(
+    "--batch-size", type=click.IntRange(1), default=16, show_default=True, help="Photos per batch."
+)
 @click.option(
     "--workers",
     type=click.IntRange(0),
     default=None,
-    help="Decoding processes [default: cores, ≤ 4].",
+    help="Decoding processes (0: decode in this process) [default: cores, ≤ 4].",
 )
 @click.option(
     "--write",
     type=click.Choice(["auto", "embed", "sidecar", "none"]),
     default="auto",
     show_default=True,
-    help="auto: embed in JPEG, sidecar <name>.<ext>.xmp for other formats.",
+    help="auto: embed in JPEG, sidecar <name>.<ext>.xmp for other formats; none: index only.",
 )
-@click.option("--overwrite/--no-overwrite", default=False, help="Replace captions a person wrote.")
+@click.option(
+    "--overwrite/--no-overwrite",
+    default=False,
+    help="Replace captions a person wrote (also those already indexed).",
+)
 @click.option("--prune", is_flag=True, help="Remove index rows of photos that no longer exist.")
 @click.option("--dry-run", is_flag=True, help="Caption and print; write nothing anywhere.")
 @json_option
@@ -58,17 +66,20 @@ def index_command(
 ):
     """Caption every photo under PATHS, write the caption into it as alt text, and index it.
 
-    Photos already indexed and unchanged are skipped without being read. Exits 1 when any photo
-    failed (after finishing the others); the summary lists them.
+    Folders are walked recursively (hidden folders and sidecars skipped); the content decides what
+    is a photo. Photos already indexed and unchanged are skipped without being read, so a rerun is
+    fast, and an interrupted run resumes where it stopped. Captions a person wrote are indexed and
+    kept. Exits 1 when any photo failed (after finishing the others); the summary lists them.
 
     \b
     Examples:
       photocap index ~/Pictures
       photocap index ~/Pictures --write sidecar --prune
       photocap index holiday/ --dry-run
+      photocap index ~/Pictures --json > summary.json
     """
-    from photocap.captioner import load_captioner
     from photocap.cli._progress import IndexProgress, print_summary
+    from photocap.errors import IndexDatabaseError
     from photocap.index import open_index
     from photocap.pipeline import IndexOptions, IndexRun
 
@@ -81,32 +92,52 @@ def index_command(
         workers=default_workers() if workers is None else workers,
     )
     roots = [p for p in paths if p.is_dir()]
-    index = open_index(db_url)
     try:
-        with IndexProgress(enabled=sys.stderr.isatty() and not as_json) as progress:
+        index = open_index(db_url, create=not dry_run)
+    except IndexDatabaseError:
+        if not dry_run:
+            raise
+        index = None  # a dry run creates nothing; without an index everything is new
+    interactive = sys.stderr.isatty() and not as_json
+    try:
+        with IndexProgress(enabled=interactive) as progress:
 
             def on_photo(outcome):
                 progress.advance(outcome)
-                if dry_run and outcome.outcome == "captioned":
-                    click.echo(f"{outcome.path}\t{outcome.caption}")
-                elif outcome.outcome == "failed" and not as_json:
+                if dry_run and outcome.outcome == "captioned" and not as_json:
+                    progress.print(f"{outcome.path}\t{outcome.caption}")
+                elif outcome.outcome == "failed" and interactive:
                     progress.log(f"Error: {outcome.path}: {outcome.error}")
 
             run = IndexRun(
                 index,
-                lambda: load_captioner(model_path, device),
+                lambda: _load_captioner(model_path, device),
                 options,
                 on_photo=on_photo,
                 on_found=progress.found,
             )
-            summary = run.run(paths, roots)
-            if prune and not dry_run:
-                run.prune(roots or paths)
+            try:
+                summary = run.run(paths, roots)
+                if prune and not dry_run:
+                    run.prune(roots or paths)
+            except KeyboardInterrupt:
+                summary = run.summary
+                summary.interrupted = True
     finally:
-        index.close()
+        if index is not None:
+            index.close()
     if as_json:
         click.echo(json.dumps(summary.to_dict(), ensure_ascii=False, indent=2))
     else:
         print_summary(summary, dry_run)
+    if summary.interrupted:
+        click.echo("Interrupted: finished batches are saved; run again to resume.", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     if summary.failed:
         sys.exit(1)
+
+
+def _load_captioner(model_path, device):
+    from photocap.captioner import load_captioner
+
+    return load_captioner(model_path, device)
