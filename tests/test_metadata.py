@@ -575,6 +575,16 @@ def test_hostile_xmp_is_refused_quickly(tmp_path: Path, packet: bytes, where: st
     assert {p.name: snapshot(p) for p in tmp_path.iterdir()} == before
 
 
+def test_absurdly_deep_xmp_is_refused_quickly(tmp_path: Path):
+    path = save_photo(tmp_path / "c.png", "png")
+    depth = 200_000
+    sidecar_path(path).write_bytes(b"<a>" * depth + b"</a>" * depth)
+    start = time.perf_counter()
+    with pytest.raises(UnsafeXMPError, match="nested"):
+        write_caption(path, CAPTION, model_id=MODEL)
+    assert time.perf_counter() - start < 1.0
+
+
 def test_malformed_xmp_is_refused_not_replaced(tmp_path: Path):
     path = save_photo(tmp_path / "c.png", "png")
     sidecar_path(path).write_bytes(b"<x:xmpmeta xmlns:x='adobe:ns:meta/'><rdf:RDF>unclosed")

@@ -151,6 +151,25 @@ def test_a_caption_a_person_wrote_with_exiftool_is_protected(rich, tag: str):
     assert captions(read_tags(path)[0]) == expected_fields(True)
 
 
+@pytest.mark.parametrize(
+    "fmt, tag",
+    [
+        ("heic", "-XMP-dc:Description"),
+        ("tiff", "-EXIF:ImageDescription"),
+        ("webp", "-XMP-iptcCore:AltTextAccessibility"),
+    ],
+)
+def test_a_caption_embedded_by_a_person_blocks_a_sidecar_too(rich, fmt: str, tag: str):
+    path, _ = rich(fmt)
+    exiftool_write(path, f"{tag}=Mimi auf dem Sofa")
+    assert read_caption(path) == CaptionRecord("Mimi auf dem Sofa", "human", None, path)
+    with pytest.raises(HumanCaptionExists, match="Mimi auf dem Sofa"):
+        write_caption(path, CAPTION, model_id=MODEL)
+    assert not sidecar_path(path).exists()
+    assert write_caption(path, CAPTION, model_id=MODEL, overwrite=True).where == "sidecar"
+    assert read_tags(sidecar_path(path))[0]["XMP:XMP-iptcCore:AltTextAccessibility"] == CAPTION
+
+
 def test_exiftool_made_extended_xmp_is_kept(tmp_path: Path):
     path = save_photo(tmp_path / "big.jpg", "jpeg")
     keywords = [

@@ -71,7 +71,7 @@ def sniff(head: bytes) -> str | None:
         return PNG
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return WEBP
-    if head[:4] in (b"II*\x00", b"MM\x00*"):
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):  # TIFF, BigTIFF
         return TIFF
     if head[4:8] == b"ftyp":
         brand = head[8:12]

@@ -122,6 +122,8 @@ def _tiff_fields(path: Path, *, required: bool) -> tuple[bytes | None, str | Non
             size = os.fstat(f.fileno()).st_size
             head = f.read(8)
             order = {b"II": "<", b"MM": ">"}.get(head[:2])
+            if order is not None and struct.unpack(f"{order}H", head[2:4])[0] == 43:
+                return None, None  # BigTIFF: embedded fields not read; its sidecar still is
             if order is None or struct.unpack(f"{order}H", head[2:4])[0] != 42:
                 if required:
                     raise ImageError("corrupt TIFF: bad header", path=path)

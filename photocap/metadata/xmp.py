@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.dom import Node
 from xml.dom.minidom import Document, Element
+from xml.parsers import expat
 from xml.parsers.expat import ExpatError
 
 import defusedxml
 import defusedxml.minidom
+from defusedxml import DTDForbidden
 
 from photocap.errors import MetadataError, UnsafeXMPError
 
@@ -38,6 +40,7 @@ OWNED = {ALT_TEXT[:2], DESCRIPTION[:2], HAS_EXTENDED[:2]} | {
 }
 
 MAX_PACKET_BYTES = 16 * 1024 * 1024
+MAX_DEPTH = 64
 PACKET_ID = "W5M0MpCehiHzreSzNTczkc9d"
 _RDF_NODE_ATTRS = {"about", "ID", "nodeID"}
 _NEW_PACKET = (
@@ -78,9 +81,16 @@ class XmpDocument:
         if not data:
             return cls.new()
         try:
+            _prescan(data)
             dom = defusedxml.minidom.parseString(
                 data, forbid_dtd=True, forbid_entities=True, forbid_external=True
             )
+        except _TooDeep:
+            raise UnsafeXMPError(
+                f"XMP refused as unsafe (elements nested more than {MAX_DEPTH} deep)",
+                path=path,
+                hint="the file was left untouched; remove its XMP with a trusted tool",
+            ) from None
         except defusedxml.DefusedXmlException as e:
             raise UnsafeXMPError(
                 f"XMP refused as unsafe ({type(e).__name__}: a DTD, entity or external reference)",
@@ -279,6 +289,37 @@ class XmpDocument:
 
 
 # -- DOM helpers ------------------------------------------------------------------------------------
+
+
+class _TooDeep(Exception):
+    pass
+
+
+def _prescan(data: bytes) -> None:
+    """A quick streaming pass before the DOM is built: refuse DTDs and absurd nesting early.
+
+    Real XMP is about a dozen levels deep; a packet nested thousands deep would only cost time and
+    recursion. (defusedxml then parses for real, with DTDs, entities and external references refused.)
+    """
+    parser = expat.ParserCreate()
+    depth = 0
+
+    def start(name: str, attrs: object) -> None:
+        nonlocal depth
+        depth += 1
+        if depth > MAX_DEPTH:
+            raise _TooDeep
+
+    def end(name: str) -> None:
+        nonlocal depth
+        depth -= 1
+
+    def doctype(*args: object) -> None:
+        raise DTDForbidden(*(args[:3] if len(args) >= 3 else (None, None, None)))
+
+    parser.StartElementHandler, parser.EndElementHandler = start, end
+    parser.StartDoctypeDeclHandler = doctype
+    parser.Parse(data, True)
 
 
 def _find_rdf(dom: Document, path: Path | None) -> Element:
