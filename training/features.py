@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,6 +18,7 @@ import torch
 from PIL import Image, ImageOps
 from torch.utils.data import DataLoader, Dataset
 
+from photocap.loader import PhotoDataset, Prepare, collate_photos
 from photocap.model.encoders import Encoder
 from photocap.model.transforms import to_tensor
 
@@ -27,6 +29,21 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def encoder_fingerprint(encoder: Encoder) -> str:
+    """A short hash of the encoder's weights: features of two differently trained encoders differ."""
+    digest = hashlib.sha256()
+    for name, tensor in encoder.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:12]
+
+
+def _photo_worker_init(_worker_id: int) -> None:
+    """Workers leave Ctrl-C to the main process (which saves and stops) and use one thread."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch.set_num_threads(1)
 
 
 class _Images(Dataset):
@@ -47,11 +64,16 @@ class _Images(Dataset):
 class FeatureCache:
     """Frozen-encoder features on disk for one encoder."""
 
-    def __init__(self, root: Path, encoder: Encoder, flip: bool = False):
+    def __init__(self, root: Path, encoder: Encoder, flip: bool = False, tag: str | None = None):
+        """`tag` (e.g. an `encoder_fingerprint`) keeps features of other weights apart."""
         spec = encoder.spec
         self.encoder = encoder
         self.flip = flip
-        self.dir = Path(root) / f"{spec.name}-{spec.input_size}{'-flip' if flip else ''}"
+        suffix = ("-flip" if flip else "") + (f"-{tag}" if tag else "")
+        self.dir = Path(root) / f"{spec.name}-{spec.input_size}{suffix}"
+
+    def cached(self, sha: str) -> bool:
+        return self._file(sha).exists()
 
     def _file(self, sha: str) -> Path:
         return self.dir / sha[:2] / f"{sha}.npy"
@@ -81,6 +103,48 @@ class FeatureCache:
                 done += len(index)
                 if progress:
                     progress(done, len(todo))
+
+    def ensure_photos(
+        self,
+        paths: Sequence[Path],
+        shas: Sequence[str],
+        prepare: Prepare,
+        batch_size: int = 16,
+        workers: int = 1,
+        device: torch.device | str = "cpu",
+        progress: Callable[[int, int], None] | None = None,
+    ) -> dict[int, str]:
+        """Like `ensure`, but photos are read as inference reads them (`decode_photo` + `prepare`).
+
+        Returns {index in `paths`: reason} for the photos that could not be read; their features
+        are not stored. `progress(done, todo)` is called after each batch.
+        """
+        todo = [i for i, s in enumerate(shas) if not self._file(s).exists()]
+        if not todo:
+            return {}
+        loader = DataLoader(
+            PhotoDataset([paths[i] for i in todo], prepare),
+            batch_size=batch_size,
+            num_workers=workers,
+            collate_fn=collate_photos,
+            worker_init_fn=_photo_worker_init if workers else None,
+        )
+        encoder = self.encoder.eval().to(device)
+        failed: dict[int, str] = {}
+        done = 0
+        with torch.inference_mode():
+            for batch in loader:
+                for item in batch.failed:
+                    failed[todo[item.index]] = item.error or "unreadable"
+                if batch.tensors is not None:
+                    images = batch.tensors.to(device)  # (batch, 3, S, S)
+                    grids = encoder(images).to(torch.float16).cpu().numpy()  # (batch, P, D)
+                    for item, grid in zip(batch.ok, grids, strict=True):
+                        self._store(shas[todo[item.index]], grid)
+                done += len(batch)
+                if progress:
+                    progress(done, len(todo))
+        return failed
 
     def _store(self, sha: str, grid: np.ndarray) -> None:
         target = self._file(sha)

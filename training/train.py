@@ -1,5 +1,5 @@
 """The decoder train loop on cached encoder features: validation each epoch, LR decay on plateau,
-early stopping on validation CIDEr, exact resume from the last epoch's checkpoint."""
+early stopping on validation CIDEr, exact resume from the last checkpoint (epoch end or Ctrl-C)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from photocap.errors import PhotocapError
 from photocap.metrics import quick_scores
 from photocap.model.decoder import AttentionDecoder
 from photocap.model.search import DecodeOptions, beam_search
@@ -58,11 +60,32 @@ class TrainState:
     best_epoch: int = 0
     since_best: int = 0
     history: list[EpochRecord] = field(default_factory=list)
+    step: int = 0  # steps done in the unfinished epoch (an interrupted run), else 0
+    epoch_loss: float = 0.0  # summed loss of those steps
+    epoch_seconds: float = 0.0  # time spent on them
 
 
+class Features(Protocol):
+    """Encoder features by image index: a (n, num_pixels, D) tensor, or computed on demand."""
+
+    def __getitem__(self, index: torch.Tensor | slice) -> torch.Tensor: ...
+
+    def __len__(self) -> int: ...
+
+
+class TrainingInterrupted(PhotocapError):
+    """Training stopped on request; `work_dir/last.safetensors` continues it exactly."""
+
+    def __init__(self, work_dir: Path, epoch: int, step: int, steps: int):
+        where = f"epoch {epoch}, step {step}/{steps}" if step else f"after epoch {epoch - 1}"
+        super().__init__(f"training interrupted at {where}; state saved", path=work_dir)
+        self.epoch, self.step, self.steps = epoch, step, steps
+
+
+@torch.no_grad()
 def evaluate_decoder(
     decoder: AttentionDecoder,
-    features: torch.Tensor,
+    features: Features,
     data: CaptionSet,
     vocab: Vocabulary,
     beam: int,
@@ -70,11 +93,12 @@ def evaluate_decoder(
 ) -> tuple[dict[str, float], dict[str, str]]:
     """Quick BLEU-4 / CIDEr of `decoder` on `data` (features (n, num_pixels, D)), and its captions."""
     decoder.eval()
+    device = next(decoder.parameters()).device
     options = DecodeOptions(beam_size=beam)
     banned = (vocab.pad, vocab.start, vocab.unk)
     hypotheses = {}
     for lo in range(0, len(data.keys), batch_size):
-        batch = features[lo : lo + batch_size].float()  # (batch, num_pixels, D)
+        batch = features[lo : lo + batch_size].to(device).float()  # (batch, num_pixels, D)
         decoded = beam_search(decoder, batch, options, banned, vocab.start, vocab.end)
         for j, tokens in enumerate(decoded.tokens):
             hypotheses[str(lo + j)] = to_alt_text(vocab.decode(tokens))
@@ -97,13 +121,44 @@ def _loss(
     return loss + config.alpha_c * attention_reg
 
 
-def _save_resume(path: Path, decoder, optimizer, generator, state: TrainState, config) -> None:
-    tensors = {f"decoder.{k}": v.contiguous() for k, v in decoder.state_dict().items()}
+def _weights(decoder: nn.Module, encoder: nn.Module | None) -> dict[str, torch.Tensor]:
+    """Decoder tensors under their own names, the encoder's (when trained) under `encoder.`."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in decoder.state_dict().items()}
+    if encoder is not None:
+        tensors |= {
+            f"encoder.{k}": v.detach().cpu().contiguous() for k, v in encoder.state_dict().items()
+        }
+    return tensors
+
+
+def _load_weights(
+    tensors: dict[str, torch.Tensor], decoder: nn.Module, encoder: nn.Module | None
+) -> None:
+    decoder.load_state_dict({k: v for k, v in tensors.items() if not k.startswith("encoder.")})
+    if encoder is not None:
+        encoder.load_state_dict({k[8:]: v for k, v in tensors.items() if k.startswith("encoder.")})
+
+
+def _save_resume(
+    path: Path,
+    decoder,
+    optimizer,
+    generator,
+    state: TrainState,
+    config,
+    encoder: nn.Module | None = None,
+    order: list[int] | None = None,
+) -> None:
+    tensors = {f"decoder.{k}": v for k, v in _weights(decoder, encoder).items()}
     for idx, s in optimizer.state_dict()["state"].items():
         for name, value in s.items():
-            tensors[f"optim.{idx}.{name}"] = torch.as_tensor(value).contiguous()
+            tensors[f"optim.{idx}.{name}"] = torch.as_tensor(value).detach().cpu().contiguous()
     tensors["rng.torch"] = torch.get_rng_state()
     tensors["rng.shuffle"] = generator.get_state()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        tensors["rng.cuda"] = torch.cuda.get_rng_state()
+    if order is not None:
+        tensors["order"] = torch.tensor(order, dtype=torch.long)  # the unfinished epoch's batches
     meta = {
         "state": json.dumps({**asdict(state), "history": [asdict(h) for h in state.history]}),
         "config": json.dumps(asdict(config)),
@@ -114,104 +169,160 @@ def _save_resume(path: Path, decoder, optimizer, generator, state: TrainState, c
     tmp.replace(path)
 
 
-def _load_resume(path: Path, decoder, optimizer, generator) -> TrainState:
+def _load_resume(
+    path: Path, decoder, optimizer, generator, encoder: nn.Module | None = None
+) -> tuple[TrainState, list[int] | None]:
     from safetensors import safe_open
 
     tensors = load_file(str(path))
     with safe_open(str(path), "pt") as f:
         meta = f.metadata()
-    decoder.load_state_dict({k[8:]: v for k, v in tensors.items() if k.startswith("decoder.")})
+    weights = {k[8:]: v for k, v in tensors.items() if k.startswith("decoder.")}
+    _load_weights(weights, decoder, encoder)
+    device = next(decoder.parameters()).device
     optim_state: dict[int, dict] = {}
     for key, value in tensors.items():
         if key.startswith("optim."):
             _, idx, name = key.split(".", 2)
-            optim_state.setdefault(int(idx), {})[name] = value
+            optim_state.setdefault(int(idx), {})[name] = (
+                value if name == "step" else value.to(device)
+            )
     optimizer.load_state_dict(
         {"state": optim_state, "param_groups": json.loads(meta["param_groups"])}
     )
     torch.set_rng_state(tensors["rng.torch"])
     generator.set_state(tensors["rng.shuffle"])
+    if "rng.cuda" in tensors and torch.cuda.is_available():
+        torch.cuda.set_rng_state(tensors["rng.cuda"])
     raw = json.loads(meta["state"])
     raw["history"] = [EpochRecord(**h) for h in raw["history"]]
+    order = tensors["order"].tolist() if "order" in tensors else None
+    return TrainState(**raw), order
+
+
+def read_resume_state(work_dir: Path) -> TrainState | None:
+    """The state saved in `work_dir/last.safetensors` (header only), or None when there is none."""
+    from safetensors import safe_open
+
+    last = work_dir / "last.safetensors"
+    if not last.exists():
+        return None
+    with safe_open(str(last), "pt") as f:
+        raw = json.loads(f.metadata()["state"])
+    raw["history"] = [EpochRecord(**h) for h in raw["history"]]
     return TrainState(**raw)
+
+
+def _flat_params(trainable: list) -> list[nn.Parameter]:
+    """Parameters of a list of parameters or of optimizer param groups."""
+    if trainable and isinstance(trainable[0], dict):
+        return [p for group in trainable for p in group["params"]]
+    return list(trainable)
 
 
 def train_decoder(
     decoder: AttentionDecoder,
     vocab: Vocabulary,
-    train_features: torch.Tensor,
+    train_features: Features,
     train_set: CaptionSet,
-    val_features: torch.Tensor,
+    val_features: Features,
     val_set: CaptionSet,
     config: TrainConfig,
     work_dir: Path,
     resume: bool = False,
     on_step: Callable[[int, int, float], None] | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
-    trainable: list[nn.Parameter] | None = None,
+    trainable: list[nn.Parameter] | list[dict] | None = None,
+    *,
+    encoder: nn.Module | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_epoch_start: Callable[[int, int, int], None] | None = None,
 ) -> TrainState:
     """Train `decoder` on cached features; the best epoch's weights end in `work_dir/best.safetensors`.
 
     `work_dir/last.safetensors` holds everything needed to resume exactly (weights, optimizer,
-    RNG, history). Features are (n_images, num_pixels, D), float16 or float32.
+    RNG, history). Features are (n_images, num_pixels, D), float16 or float32, on any device;
+    batches go to the decoder's device. `trainable` may be param groups (e.g. a smaller LR for
+    an encoder); an `encoder` whose parameters are trained is saved and restored with the decoder.
+    When `should_stop()` turns true the state is saved after the current step and
+    TrainingInterrupted is raised. `on_epoch_start(epoch, steps, steps_done)` opens each epoch.
     """
     work_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
-    params = trainable if trainable is not None else list(decoder.parameters())
-    optimizer = torch.optim.Adam(params, lr=config.lr)
+    device = next(decoder.parameters()).device
+    groups = trainable if trainable is not None else list(decoder.parameters())
+    params = _flat_params(groups)
+    optimizer = torch.optim.Adam(groups, lr=config.lr)
     criterion = nn.CrossEntropyLoss(ignore_index=vocab.pad, label_smoothing=config.label_smoothing)
     last, best = work_dir / "last.safetensors", work_dir / "best.safetensors"
-    state = (
-        _load_resume(last, decoder, optimizer, generator)
+    state, order = (
+        _load_resume(last, decoder, optimizer, generator, encoder)
         if resume and last.exists()
-        else TrainState()
+        else (TrainState(), None)
     )
     pairs = train_set.pairs()
     steps = math.ceil(len(pairs) / config.batch_size)
 
+    def save_last(order: list[int] | None = None) -> None:
+        _save_resume(last, decoder, optimizer, generator, state, config, encoder, order)
+
     while state.epoch < config.epochs and state.since_best < config.early_stop:
-        started = time.monotonic()
+        started = time.monotonic() - state.epoch_seconds
         decoder.train()
-        order = torch.randperm(len(pairs), generator=generator).tolist()
-        total = 0.0
-        for step in range(steps):
+        if not state.step or order is None:  # a fresh epoch (else: resume inside this one)
+            order = torch.randperm(len(pairs), generator=generator).tolist()
+            state.step, state.epoch_loss = 0, 0.0
+        if on_epoch_start:
+            on_epoch_start(state.epoch + 1, steps, state.step)
+        for step in range(state.step, steps):
             batch = [
                 pairs[i] for i in order[step * config.batch_size : (step + 1) * config.batch_size]
             ]
             index = torch.tensor([i for i, _ in batch])
             captions, lengths = encode_batch([c for _, c in batch], vocab, config.max_words)
-            features = train_features[index].float()  # (B, num_pixels, D)
+            features = train_features[index].to(device).float()  # (B, num_pixels, D)
+            captions, lengths = captions.to(device), lengths.to(device)  # (B, T), (B,)
             loss = _loss(decoder, features, captions, lengths, config, criterion)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(params, config.grad_clip)
             optimizer.step()
             value = float(loss.detach())
-            total += value
+            state.epoch_loss += value
+            state.step = step + 1
             if on_step:
                 on_step(step + 1, steps, value)
+            if should_stop and should_stop() and state.step < steps:
+                state.epoch_seconds = time.monotonic() - started
+                save_last(order)
+                raise TrainingInterrupted(work_dir, state.epoch + 1, state.step, steps)
         scores, _ = evaluate_decoder(decoder, val_features, val_set, vocab, config.eval_beam)
         state.epoch += 1
         record = EpochRecord(
             state.epoch,
-            total / steps,
+            state.epoch_loss / steps,
             scores["BLEU-4"],
             scores["CIDEr"],
             optimizer.param_groups[0]["lr"],
             time.monotonic() - started,
         )
+        state.step, state.epoch_loss, state.epoch_seconds, order = 0, 0.0, 0.0, None
         state.history.append(record)
         if record.val_cider > state.best_cider:
             state.best_cider, state.best_epoch, state.since_best = record.val_cider, state.epoch, 0
-            save_file({k: v.contiguous() for k, v in decoder.state_dict().items()}, str(best))
+            save_file(_weights(decoder, encoder), str(best))
         else:
             state.since_best += 1
             if state.since_best % config.decay_patience == 0:
                 for group in optimizer.param_groups:
                     group["lr"] *= config.lr_decay
-        _save_resume(last, decoder, optimizer, generator, state, config)
+        save_last()
         if on_epoch:
             on_epoch(record)
-    decoder.load_state_dict(load_file(str(best)))
+        if should_stop and should_stop():
+            done = state.epoch >= config.epochs or state.since_best >= config.early_stop
+            if not done:
+                raise TrainingInterrupted(work_dir, state.epoch + 1, 0, steps)
+    _load_weights(load_file(str(best), device=str(device)), decoder, encoder)
     return state

@@ -1,0 +1,336 @@
+"""`photocap train`: vocabulary growth, the CLI end to end on real photos, bad data, exact resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+from safetensors.torch import load_file
+
+from photocap.cli import cli
+from photocap.model.checkpoint import ModelInfo, load_model, save_model
+from photocap.model.decoder import AttentionDecoder, DecoderConfig
+from photocap.model.encoders import Encoder, get_spec
+from photocap.model.search import DecodeOptions, beam_search
+from photocap.model.vocab import Vocabulary
+from training.data import encode_batch
+from training.vocab_growth import extend_decoder
+
+REPO = Path(__file__).resolve().parents[1]
+SKIMAGE_PHOTOS = (
+    "astronaut",
+    "camera",
+    "chelsea",
+    "coffee",
+    "coins",
+    "horse",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "moon",
+    "page",
+    "text",
+    "retina",
+    "rocket",
+    "clock",
+)
+OLD_CAPTIONS = [
+    "a dog runs on the beach",
+    "a black dog is running along the sand",
+    "a cat sits on a red mat",
+    "two children play in the snow",
+    "a man rides a bicycle down the street",
+    "a girl in a pink dress climbs the stairs",
+]
+
+
+def tiny_decoder(vocab_size: int, encoder_dim: int, seed: int = 0) -> AttentionDecoder:
+    torch.manual_seed(seed)
+    return AttentionDecoder(DecoderConfig(vocab_size, encoder_dim, 24, 24, 32, dropout=0.0))
+
+
+def trained_tiny_decoder(vocab: Vocabulary, features: torch.Tensor) -> AttentionDecoder:
+    """A tiny decoder that has learned OLD_CAPTIONS for `features` (one image each)."""
+    decoder = tiny_decoder(len(vocab), features.shape[2])
+    captions, lengths = encode_batch(OLD_CAPTIONS, vocab, 30)
+    optimizer = torch.optim.Adam(decoder.parameters(), lr=1e-2)
+    for _ in range(60):
+        logits, _ = decoder(features, captions, lengths)  # (B, T, V)
+        loss = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, len(vocab)), captions[:, 1:].reshape(-1), ignore_index=vocab.pad
+        )
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return decoder.eval()
+
+
+def test_extending_the_vocabulary_keeps_old_captions_of_old_images():
+    torch.manual_seed(1)
+    vocab = Vocabulary.build(OLD_CAPTIONS, min_count=1)
+    features = torch.randn(len(OLD_CAPTIONS), 9, 16)  # (images, pixels, D)
+    decoder = trained_tiny_decoder(vocab, features)
+    new_captions = ["Product shot: a teapot", "Product shot: a blue teapot", "a dog", "a zebra"]
+    bigger = vocab.extended(new_captions, min_count=2)
+    assert bigger.words[len(vocab) :] == ("product", "shot", "teapot")  # zebra: seen once
+    grown = extend_decoder(decoder, len(bigger)).eval()
+
+    old_state, new_state = decoder.state_dict(), grown.state_dict()
+    for name, tensor in old_state.items():  # the learned rows are untouched
+        assert torch.equal(new_state[name][: tensor.shape[0]], tensor), name
+    assert new_state["embedding.weight"].shape == (len(bigger), 24)
+    assert new_state["output.weight"].shape == (len(bigger), 32)
+
+    banned = (vocab.pad, vocab.start, vocab.unk)
+    before = beam_search(decoder, features, DecodeOptions(3), banned, vocab.start, vocab.end)
+    after = beam_search(grown, features, DecodeOptions(3), banned, vocab.start, vocab.end)
+    assert [" ".join(vocab.decode(t)) for t in before.tokens] == OLD_CAPTIONS
+    assert after.tokens == before.tokens  # same words on the old images
+    for old, new in zip(before.log_probs, after.log_probs, strict=True):
+        assert new <= old + 1e-6  # the new words can only take probability away…
+        assert old - new < 0.05  # …and take very little: each starts as an average word
+
+
+# --- the CLI on real photos, with a tiny model (random ResNet-18 encoder) ----------------------
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Path:
+    """Real photos (scikit-image's), a house-style captions CSV and a tiny base model file."""
+    from skimage import data
+
+    root = tmp_path_factory.mktemp("train")
+    (root / "photos").mkdir()
+    rows = []
+    for i, name in enumerate(SKIMAGE_PHOTOS):
+        file = f"{name}-é.jpg" if name == "coffee" else f"{name}.jpg"
+        Image.fromarray(getattr(data, name)()).convert("RGB").save(root / "photos" / file)
+        rows += [
+            (f"photos/{file}", f"Product shot: a {name.replace('_', ' ')} on a white table", i),
+            (f"photos/{file}", f"Product shot: the {name.replace('_', ' ')} seen from above", i),
+        ]
+    write_csv(root / "products.csv", rows, header=("image", "caption", "sku"))
+    vocab = Vocabulary.build(OLD_CAPTIONS, min_count=1)
+    encoder = Encoder(get_spec("resnet18"))
+    decoder = tiny_decoder(len(vocab), 512)
+    info = ModelInfo("tiny", "resnet18", decoder.config, vocab)
+    save_model(root / "base.safetensors", info, encoder, decoder)
+    return root
+
+
+def write_csv(path: Path, rows, header=("image", "caption")) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def train_args(ws: Path, out: str, *extra: str, data: str = "products.csv") -> list[str]:
+    return [
+        "train",
+        "--data",
+        str(ws / data),
+        "--base",
+        str(ws / "base.safetensors"),
+        "--out",
+        str(ws / "out" / out),
+        "--cache",
+        str(ws / "cache"),
+        "--batch-size",
+        "4",
+        "--lr",
+        "3e-3",
+        "--device",
+        "cpu",
+        "--workers",
+        "0",
+        *extra,
+    ]
+
+
+def run_cli(args: list[str]):
+    return CliRunner().invoke(cli, args, catch_exceptions=False)
+
+
+def test_train_cli_end_to_end_and_the_model_captions_photos(workspace, tmp_path):
+    ws = workspace
+    cache = ("--cache", str(tmp_path / "cache"))  # its own, empty feature cache
+    result = run_cli(
+        train_args(ws, "products.safetensors", "--epochs", "2", "--set-default", *cache)
+    )
+    assert result.exit_code == 0, result.output
+    assert "computing encoder features of 14 photos" in result.stderr
+    assert "epoch     loss  val BLEU-4  val CIDEr" in result.stderr
+    assert "(base model)" in result.stderr
+    model = ws / "out" / "products.safetensors"
+    assert f"model: {model}" in result.stdout
+
+    loaded = load_model(model)
+    base_words = Vocabulary.build(OLD_CAPTIONS, min_count=1).words
+    assert loaded.info.vocabulary.words[: len(base_words)] == base_words
+    added = loaded.info.vocabulary.words[len(base_words) :]
+    assert {"product", "shot", "white", "table", "seen", "above"} <= set(added)
+    assert loaded.decoder.config.vocab_size == len(loaded.info.vocabulary)
+    assert loaded.info.training["base"].startswith("tiny@")
+
+    metrics = json.loads((ws / "out" / "products.metrics.json").read_text())
+    assert [e["epoch"] for e in metrics["epochs"]] == [0, 1, 2]
+    assert metrics["epochs"][0]["loss"] is None and metrics["epochs"][1]["loss"] > 0
+    assert metrics["train_images"] + metrics["val_images"] == 14
+    with Image.open(ws / "out" / "products.metrics.png") as plot:
+        assert plot.format == "PNG" and plot.size[0] > 400
+
+    from photocap.paths import data_dir, default_model_path
+
+    assert default_model_path() == data_dir() / "default-model.safetensors"
+    assert default_model_path().read_bytes() == model.read_bytes()
+
+    photo = ws / "photos" / "rocket.jpg"
+    captioned = run_cli(["caption", "--model", str(model), "--json", str(photo)])
+    assert captioned.exit_code == 0, captioned.output
+    payload = json.loads(captioned.stdout)
+    assert payload["model"].startswith("tiny+products@")
+    assert payload["results"][0]["caption"].endswith(".")
+
+    again = run_cli(train_args(ws, "products-2.safetensors", "--epochs", "1", *cache))
+    assert again.exit_code == 0, again.output
+    assert "computing encoder features" not in again.stderr  # the cache served every photo
+
+
+def test_unusable_photos_are_skipped_listed_or_refused(workspace):
+    ws = workspace
+    (ws / "photos" / "notes.jpg").write_text("not a photo at all\n")
+    rows = list(csv.reader((ws / "products.csv").read_text(encoding="utf-8").splitlines()))[1:]
+    rows = [r[:2] for r in rows] + [
+        ["photos/missing.jpg", "Product shot: a lost thing"],
+        ["photos/notes.jpg", "Product shot: a text file"],
+        ["photos/rocket.jpg", ""],
+    ]
+    write_csv(ws / "messy.csv", rows)
+    result = run_cli(train_args(ws, "messy.safetensors", "--epochs", "1", data="messy.csv"))
+    assert result.exit_code == 0, result.output
+    assert "skipped 1 rows:\n  line 32: photos/rocket.jpg: empty caption" in result.stderr
+    assert "skipped 2 images:" in result.stderr
+    assert "line 30: photos/missing.jpg: image file not found" in result.stderr
+    assert "line 31: photos/notes.jpg: " in result.stderr
+
+    strict = run_cli(train_args(ws, "m2.safetensors", "--strict", data="messy.csv"))
+    assert strict.exit_code == 1
+    assert "line 32: empty caption" in strict.stderr
+
+    write_csv(ws / "few.csv", rows[:18] + rows[-3:])  # 9 photos, plus 2 unusable
+    few = run_cli(train_args(ws, "few.safetensors", data="few.csv"))
+    assert few.exit_code == 1
+    assert "only 9 usable image(s) (2 image(s) and 1 row(s) skipped)" in few.stderr
+    assert "at least 10" in few.stderr
+
+
+def test_usage_errors_and_a_validation_csv_that_overlaps(workspace):
+    ws = workspace
+    bad = run_cli(train_args(ws, "x.safetensors", "--encoder", "resnet18"))
+    assert bad.exit_code == 2 and "--scratch" in bad.output
+    write_csv(ws / "val.csv", [("photos/rocket.jpg", "Product shot: a rocket")])
+    overlap = run_cli(train_args(ws, "x.safetensors", "--val", str(ws / "val.csv")))
+    assert overlap.exit_code == 1
+    assert "1 validation image(s) are also in the training data" in overlap.stderr
+    assert "photos/rocket.jpg (line 2)" in overlap.stderr
+
+
+def test_scratch_with_a_resnet_and_a_fine_tuned_encoder(workspace, tmp_path):
+    import torchvision
+
+    ws = workspace
+    weights = tmp_path / "resnet18.pth"
+    torch.manual_seed(0)
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), weights)
+    args = train_args(ws, "scratch.safetensors", "--epochs", "1", "--fine-tune-encoder")
+    del args[3:5]  # no --base
+    args += ["--scratch", "--encoder", "resnet18", "--encoder-weights", str(weights)]
+    result = run_cli(args)
+    assert result.exit_code == 0, result.output
+    model = load_model(ws / "out" / "scratch.safetensors")
+    assert model.info.encoder == "resnet18"
+    assert model.info.vocabulary.words[4:7] == ("a", "product", "shot")  # from the data alone
+    start = torchvision.models.resnet18(weights=None)
+    start.load_state_dict(torch.load(weights))
+    trained = model.encoder.backbone
+    assert torch.allclose(trained.layer1[0].conv1.weight, start.layer1[0].conv1.weight, atol=1e-3)
+    change = (trained.layer4[1].conv2.weight - start.layer4[1].conv2.weight).abs().max()
+    assert change > 1e-4  # the last stage was trained
+
+
+# --- exact resume after a kill and after Ctrl-C ----------------------------------------------
+
+CHILD = """
+import os, signal, sys
+import torch
+calls = 0
+original = torch.optim.Adam.step
+def step(self, *args, **kwargs):
+    global calls
+    calls += 1
+    if calls == {at}:
+        os.kill(os.getpid(), signal.{signal})
+    return original(self, *args, **kwargs)
+torch.optim.Adam.step = step
+from photocap.cli import main
+sys.argv = ["photocap", *{args!r}]
+main()
+"""
+
+
+def run_child(args: list[str], signal: str, at: int) -> subprocess.CompletedProcess:
+    """The real CLI in a subprocess that receives `signal` at its `at`-th optimizer step."""
+    code = CHILD.format(args=args, signal=signal, at=at)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+def decoder_tensors(work: Path) -> dict[str, torch.Tensor]:
+    return {k: v for k, v in load_file(work / "last.safetensors").items() if k[:8] == "decoder."}
+
+
+@pytest.mark.slow
+def test_resume_after_a_kill_or_ctrl_c_reaches_the_uninterrupted_weights(workspace):
+    ws = workspace
+    common = ("--epochs", "3", "--patience", "5", "--val-fraction", "0.3", "--seed", "7")
+    reference = run_cli(train_args(ws, "ref.safetensors", *common))
+    assert reference.exit_code == 0, reference.output
+    expected = decoder_tensors(ws / "out" / "ref.run")
+    steps = 5  # 10 training photos × 2 captions in batches of 4
+
+    killed = run_child(train_args(ws, "killed.safetensors", *common), "SIGKILL", steps + 3)
+    assert killed.returncode == -9  # died in epoch 2, after epoch 1's checkpoint
+    assert not (ws / "out" / "killed.safetensors").exists()
+    stopped = run_child(train_args(ws, "stopped.safetensors", *common), "SIGINT", steps + 2)
+    assert stopped.returncode == 130, stopped.stderr
+    assert "training interrupted at epoch 2, step 2/5" in stopped.stderr
+    assert "--resume" in stopped.stderr
+
+    for name in ("killed", "stopped"):
+        resumed = run_cli(train_args(ws, f"{name}.safetensors", *common, "--resume"))
+        assert resumed.exit_code == 0, resumed.output
+        where = "epoch 2" if name == "killed" else "epoch 2, step 2"
+        assert f"resuming {ws / 'out' / name}.run at {where}" in resumed.stderr
+        got = decoder_tensors(ws / "out" / f"{name}.run")
+        assert got.keys() == expected.keys()
+        for key, tensor in expected.items():
+            torch.testing.assert_close(got[key], tensor, rtol=1e-5, atol=1e-6, msg=key)
+        final = json.loads((ws / "out" / f"{name}.metrics.json").read_text())["epochs"]
+        reference_epochs = json.loads((ws / "out" / "ref.metrics.json").read_text())["epochs"]
+        losses = [e["loss"] for e in final[1:]]
+        assert losses == pytest.approx([e["loss"] for e in reference_epochs[1:]])
+
+    (ws / "extra.csv").write_bytes((ws / "products.csv").read_bytes() + b"photos/moon.jpg,x y\n")
+    changed = run_cli(train_args(ws, "killed.safetensors", *common, "--resume", data="extra.csv"))
+    assert changed.exit_code == 1 and "cannot resume: data changed" in changed.stderr

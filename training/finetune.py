@@ -1,0 +1,487 @@
+"""`photocap train`: teach the captioner a user's own words from an `image,caption` CSV.
+
+Fine-tune (default): start from a model file, keep its vocabulary and add the new captions'
+frequent words, train the decoder on cached frozen-encoder features with a lower learning rate.
+Retrain (`scratch`): a new vocabulary and decoder on an ImageNet encoder. Either way the result
+is a model file in the shipped format, with `<model>.metrics.json` and a plot beside it.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from photocap.captioner import resolve_device
+from photocap.errors import DataError
+from photocap.model.checkpoint import ModelInfo, load_model, save_model
+from photocap.model.decoder import AttentionDecoder, DecoderConfig
+from photocap.model.encoders import Encoder, load_pretrained_encoder
+from photocap.model.transforms import TRAINING_SQUARE, to_tensor
+from photocap.model.vocab import Vocabulary
+from photocap.paths import data_dir, default_model_path
+from training.data import CaptionSet
+from training.features import FeatureCache, encoder_fingerprint
+from training.report import history_rows, metrics_paths, plot_history, write_json
+from training.train import (
+    EpochRecord,
+    TrainConfig,
+    TrainState,
+    evaluate_decoder,
+    read_resume_state,
+    train_decoder,
+)
+from training.user_data import MIN_IMAGES, Problem, UserCaptions, read_caption_csv, split_by_image
+from training.user_images import (
+    LiveFeatures,
+    check_readable,
+    encoder_tail,
+    hash_images,
+    merge_by_content,
+)
+from training.vocab_growth import extend_decoder
+
+
+@dataclass
+class FinetuneOptions:
+    """Everything `photocap train` can be told; None means the mode's default."""
+
+    data: Path
+    images_dir: Path | None = None
+    val: Path | None = None
+    val_fraction: float = 0.1
+    out: Path | None = None  # default: <data dir>/models/<csv name>.safetensors
+    base: Path | None = None  # default: the default model
+    scratch: bool = False
+    encoder: str = "efficientnet_lite2"  # with scratch
+    encoder_weights: Path | None = None
+    fine_tune_encoder: bool = False
+    epochs: int | None = None  # 10 fine-tuning, 20 from scratch
+    batch_size: int = 32
+    lr: float | None = None  # 1e-4 fine-tuning, 4e-4 from scratch; the encoder gets a tenth
+    patience: int = 3  # epochs without a better val CIDEr before stopping
+    min_word_count: int = 2
+    strict: bool = False
+    cache_dir: Path | None = None  # default: <data dir>/cache/features
+    resume: bool = False
+    seed: int = 0
+    device: str = "auto"
+    workers: int = 1
+    set_default: bool = False
+
+
+class TrainEvents:
+    """What a run reports while it works; the CLI overrides these to draw progress."""
+
+    def message(self, text: str) -> None:
+        """A line worth showing (data summary, skipped files, resume point)."""
+
+    def features(self, done: int, total: int) -> None:
+        """Encoder features computed for `done` of the `total` photos not cached yet."""
+
+    def baseline(self, record: EpochRecord) -> None:
+        """The starting model scored on the validation photos (epoch 0), before any training."""
+
+    def epoch_start(self, epoch: int, epochs: int, steps: int, done: int) -> None:
+        """An epoch begins (`done` > 0: resumed inside it)."""
+
+    def step(self, step: int, steps: int, loss: float, captions: int) -> None:
+        """A training step finished; `captions` in its batch."""
+
+    def epoch_end(self, record: EpochRecord, best: bool) -> None:
+        """An epoch finished and was validated."""
+
+    def should_stop(self) -> bool:
+        """True to save and stop after the current step (e.g. Ctrl-C)."""
+        return False
+
+
+@dataclass
+class FinetuneResult:
+    model_path: Path
+    metrics_path: Path
+    plot_path: Path
+    state: TrainState
+    base: EpochRecord | None  # the starting model scored on the validation images (epoch 0)
+    words_added: list[str]
+    vocabulary_size: int
+    train_images: int
+    val_images: int
+    train_captions: int
+    skipped: list[Problem] = field(default_factory=list)
+    default_path: Path | None = None
+    seconds: float = 0.0
+
+
+def _slug(path: Path) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", path.stem.lower()).strip("-") or "captions"
+
+
+def default_out(data: Path) -> Path:
+    return data_dir() / "models" / f"{_slug(data)}.safetensors"
+
+
+def run_dir(out: Path) -> Path:
+    """Checkpoints of the run that makes `out`: `plants.safetensors` → `plants.run/`."""
+    return out.with_suffix(".run")
+
+
+@dataclass
+class _Prepared:
+    data: UserCaptions
+    shas: list[str]
+    problems: list[Problem]
+
+
+def _usable(
+    data: UserCaptions,
+    encoder: Encoder,
+    options: FinetuneOptions,
+    cache: FeatureCache | None,
+    events,
+) -> _Prepared:
+    """Drop images that are missing or do not decode; compute (or find) their features."""
+    shas, problems = hash_images(data)
+    found = [i for i, s in enumerate(shas) if s is not None]
+    data, kept = merge_by_content(data.subset(found), [shas[i] for i in found])
+    paths = data.images
+    if cache is not None:
+        prepare = functools.partial(to_tensor, spec=encoder.spec, via=TRAINING_SQUARE)
+        device = next(encoder.parameters()).device
+        todo = sum(not cache.cached(s) for s in kept)
+        if todo:
+            events.message(f"computing encoder features of {todo} photos (cached for next time)")
+
+        def progress(done: int, total: int) -> None:
+            events.features(done, total)
+            if events.should_stop():
+                raise KeyboardInterrupt
+
+        failed = cache.ensure_photos(
+            paths, kept, prepare, workers=options.workers, device=device, progress=progress
+        )
+    else:
+        failed = check_readable(paths)
+    problems += [Problem(data.lines[i][0], data.names[i], reason) for i, reason in failed.items()]
+    good = [i for i in range(len(data)) if i not in failed]
+    data = data.subset(good)
+    return _Prepared(data, [kept[i] for i in good], problems)
+
+
+def _refuse_or_report(prepared: list[_Prepared], options: FinetuneOptions, events) -> list[Problem]:
+    problems = [p for part in prepared for p in part.problems]
+    rows = [p for part in prepared for p in part.data.skipped]
+    if options.strict and problems:
+        listed = "; ".join(str(p) for p in problems[:5])
+        more = f" and {len(problems) - 5} more" if len(problems) > 5 else ""
+        raise DataError(
+            f"{len(problems)} image(s) cannot be used: {listed}{more}",
+            path=options.data,
+            hint="fix or remove those rows, or leave out --strict to skip them",
+        )
+    for kind, items in (("rows", rows), ("images", problems)):
+        if items:
+            events.message(f"skipped {len(items)} {kind}:")
+            for p in items:
+                events.message(f"  {p}")
+    usable = sum(len(part.data) for part in prepared)
+    if usable < MIN_IMAGES:
+        reason = (
+            f" ({len(problems)} image(s) and {len(rows)} row(s) skipped)"
+            if problems or rows
+            else ""
+        )
+        raise DataError(
+            f"only {usable} usable image(s){reason}; at least {MIN_IMAGES} are needed to learn "
+            "from and to hold some out for validation",
+            path=options.data,
+            hint="add more captioned photos",
+        )
+    return rows + problems
+
+
+def _caption_set(data: UserCaptions, shas: list[str]) -> CaptionSet:
+    return CaptionSet(list(shas), list(data.names), [list(c) for c in data.captions])
+
+
+def _file_digest(path: Path | None) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path else None
+
+
+def _check_run(work: Path, fingerprint: dict, options: FinetuneOptions, events) -> bool:
+    """True when the run continues from `work`; a fresh run clears old checkpoints."""
+    saved = work / "run.json"
+    last = work / "last.safetensors"
+    if options.resume and last.exists():
+        previous = json.loads(saved.read_text()) if saved.exists() else {}
+        changed = sorted(k for k in fingerprint if previous.get(k) != fingerprint[k])
+        if changed:
+            raise DataError(
+                f"cannot resume: {', '.join(changed)} changed since the interrupted run",
+                path=work,
+                hint="run again with the same data and options, or without --resume to start over",
+            )
+        return True
+    if options.resume:
+        events.message(f"nothing to resume in {work}; starting from the beginning")
+    for name in ("last.safetensors", "best.safetensors"):
+        (work / name).unlink(missing_ok=True)
+    write_json(work / "run.json", fingerprint)
+    return False
+
+
+def _install_default(model: Path) -> Path:
+    target = data_dir() / "default-model.safetensors"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".default-model.", suffix=".tmp")
+    os.close(fd)
+    shutil.copyfile(model, tmp)
+    os.replace(tmp, target)
+    return target
+
+
+def finetune(options: FinetuneOptions, events: TrainEvents | None = None) -> FinetuneResult:
+    """Run `photocap train`: read the data, train, write the model, metrics and plot."""
+    events = events or TrainEvents()
+    started = time.monotonic()
+    device = resolve_device(options.device)
+    out = Path(options.out) if options.out else default_out(options.data)
+    train_data = read_caption_csv(options.data, options.images_dir, options.strict)
+    val_data = (
+        read_caption_csv(options.val, options.images_dir, options.strict) if options.val else None
+    )
+
+    if options.scratch:
+        encoder = load_pretrained_encoder(options.encoder, options.encoder_weights)
+        base_info, base_decoder, base_id = None, None, None
+    else:
+        base_path = Path(options.base) if options.base else default_model_path()
+        loaded = load_model(base_path)
+        encoder, base_info, base_decoder, base_id = (
+            loaded.encoder,
+            loaded.info,
+            loaded.decoder,
+            loaded.model_id,
+        )
+    encoder = encoder.to(device).eval()
+    cache = None
+    if not options.fine_tune_encoder:
+        root = options.cache_dir or data_dir() / "cache" / "features"
+        cache = FeatureCache(root, encoder, tag=encoder_fingerprint(encoder))
+
+    parts = [_usable(train_data, encoder, options, cache, events)]
+    if val_data is not None:
+        parts.append(_usable(val_data, encoder, options, cache, events))
+    skipped = _refuse_or_report(parts, options, events)
+    if val_data is None:
+        train_idx, val_idx = split_by_image(len(parts[0].data), options.val_fraction, options.seed)
+        whole = parts[0]
+        train = _Prepared(whole.data.subset(train_idx), [whole.shas[i] for i in train_idx], [])
+        val = _Prepared(whole.data.subset(val_idx), [whole.shas[i] for i in val_idx], [])
+    else:
+        train, val = parts
+        shared = set(train.shas) & set(val.shas)
+        if shared:
+            i = val.shas.index(next(iter(shared)))
+            raise DataError(
+                f"{len(shared)} validation image(s) are also in the training data, "
+                f"e.g. {val.data.names[i]} (line {val.data.lines[i][0]})",
+                path=options.val,
+                hint="validation photos must be held out from training",
+            )
+    train_set, val_set = _caption_set(train.data, train.shas), _caption_set(val.data, val.shas)
+    captions = [c for refs in train_set.references for c in refs]
+
+    if base_info is not None:
+        vocab = base_info.vocabulary.extended(captions, options.min_word_count)
+        decoder = extend_decoder(base_decoder, len(vocab), seed=options.seed)
+        words_added = list(vocab.words[len(base_info.vocabulary) :])
+    else:
+        vocab = Vocabulary.build(captions, options.min_word_count)
+        torch.manual_seed(options.seed)
+        decoder = AttentionDecoder(DecoderConfig(len(vocab), encoder.spec.feature_dim))
+        words_added = list(vocab.words[4:])
+    decoder = decoder.to(device)
+    events.message(
+        f"{len(train_set.keys)} training photos ({len(captions)} captions), "
+        f"{len(val_set.keys)} validation photos; vocabulary {len(vocab)} words"
+        + (f", {len(words_added)} new" if base_info is not None else "")
+    )
+
+    lr = options.lr or (4e-4 if options.scratch else 1e-4)
+    epochs = options.epochs or (20 if options.scratch else 10)
+    config = TrainConfig(
+        epochs=epochs,
+        batch_size=options.batch_size,
+        lr=lr,
+        early_stop=options.patience,
+        seed=options.seed,
+    )
+    groups: list[dict] = [{"params": list(decoder.parameters()), "lr": lr}]
+    if options.fine_tune_encoder:
+        for p in encoder.parameters():
+            p.requires_grad_(False)
+        tail = [p for m in encoder_tail(encoder) for p in m.parameters()]
+        for p in tail:
+            p.requires_grad_(True)
+        groups.append({"params": tail, "lr": lr / 10})
+        prepare = functools.partial(to_tensor, spec=encoder.spec, via=TRAINING_SQUARE)
+        train_features = LiveFeatures(encoder, train.data.images, prepare)
+        val_features = LiveFeatures(encoder, val.data.images, prepare)
+    else:
+        train_features, val_features = cache.load(train.shas), cache.load(val.shas)
+
+    fingerprint = {
+        "data": _file_digest(options.data),
+        "val": _file_digest(options.val),
+        "images": str(options.images_dir) if options.images_dir else None,
+        "base": base_id,
+        "mode": "scratch" if options.scratch else "fine-tune",
+        "encoder": encoder.spec.name,
+        "fine_tune_encoder": options.fine_tune_encoder,
+        "val_fraction": options.val_fraction,
+        "min_word_count": options.min_word_count,
+        "vocabulary": len(vocab),
+        "config": {k: v for k, v in asdict(config).items() if k not in ("epochs", "early_stop")},
+    }
+    work = run_dir(out)
+    work.mkdir(parents=True, exist_ok=True)
+    resuming = _check_run(work, fingerprint, options, events)
+
+    base_record = None
+    if base_info is not None:
+        scores, _ = evaluate_decoder(decoder, val_features, val_set, vocab, config.eval_beam)
+        base_record = EpochRecord(0, 0.0, scores["BLEU-4"], scores["CIDEr"], 0.0, 0.0)
+        events.baseline(base_record)
+
+    previous = read_resume_state(work) if resuming else None
+    best_so_far = previous.best_cider if previous else -1.0
+    if previous:
+        where = f", step {previous.step}" if previous.step else ""
+        events.message(f"resuming {work} at epoch {previous.epoch + 1}{where}")
+        for record in previous.history:
+            events.epoch_end(record, record.epoch == previous.best_epoch)
+
+    def on_epoch(record: EpochRecord) -> None:
+        nonlocal best_so_far
+        improved = record.val_cider > best_so_far
+        best_so_far = max(best_so_far, record.val_cider)
+        events.epoch_end(record, improved)
+
+    def on_epoch_start(epoch: int, steps: int, done: int) -> None:
+        events.epoch_start(epoch, epochs, steps, done)
+
+    last_batch = len(captions) - (len(captions) - 1) // config.batch_size * config.batch_size
+    state = train_decoder(
+        decoder,
+        vocab,
+        train_features,
+        train_set,
+        val_features,
+        val_set,
+        config,
+        work,
+        resume=resuming,
+        on_step=lambda s, n, loss: events.step(
+            s, n, loss, config.batch_size if s < n else last_batch
+        ),
+        on_epoch=on_epoch,
+        trainable=groups,
+        encoder=encoder if options.fine_tune_encoder else None,
+        should_stop=events.should_stop,
+        on_epoch_start=on_epoch_start,
+    )
+
+    name = (
+        f"{base_info.name}+{_slug(options.data)}"
+        if base_info
+        else f"photocap-{encoder.spec.name}-{_slug(options.data)}"
+    )
+    history = [asdict(h) for h in state.history]
+    info = ModelInfo(
+        name=name,
+        encoder=encoder.spec.name,
+        decoder=decoder.config,
+        vocabulary=vocab,
+        data_square=base_info.data_square if base_info else TRAINING_SQUARE,
+        training={
+            "recipe": "photocap train" + (" --scratch" if options.scratch else ""),
+            "base": base_id,
+            "data": options.data.name,
+            "train_images": len(train_set.keys),
+            "val_images": len(val_set.keys),
+            "train_captions": len(captions),
+            "words_added": words_added if base_info else len(words_added),
+            "fine_tune_encoder": options.fine_tune_encoder,
+            "config": asdict(config),
+            "best_epoch": state.best_epoch,
+            "history": history,
+            "parent": base_info.training if base_info else None,
+        },
+        metrics={
+            "val_quick": {
+                "BLEU-4": state.history[state.best_epoch - 1].val_bleu4,
+                "CIDEr": state.best_cider,
+            },
+            **(
+                {
+                    "base_val_quick": {
+                        "BLEU-4": base_record.val_bleu4,
+                        "CIDEr": base_record.val_cider,
+                    }
+                }
+                if base_record
+                else {}
+            ),
+        },
+    )
+    save_model(out, info, encoder, decoder.cpu())
+    metrics_path, plot_path = metrics_paths(out)
+    plot_history(plot_path, state.history, base_record, state.best_epoch)
+    seconds = time.monotonic() - started
+    write_json(
+        metrics_path,
+        {
+            "model": str(out),
+            "name": name,
+            "base": base_id,
+            "mode": fingerprint["mode"],
+            "data": str(options.data),
+            "train_images": len(train_set.keys),
+            "val_images": len(val_set.keys),
+            "train_captions": len(captions),
+            "skipped": [asdict(p) for p in skipped],
+            "vocabulary": len(vocab),
+            "words_added": words_added,
+            "config": asdict(config),
+            "epochs": history_rows(state.history, base_record),
+            "best_epoch": state.best_epoch,
+            "best": info.metrics["val_quick"],
+            "seconds": round(seconds, 1),
+        },
+    )
+    default = _install_default(out) if options.set_default else None
+    return FinetuneResult(
+        out,
+        metrics_path,
+        plot_path,
+        state,
+        base_record,
+        words_added,
+        len(vocab),
+        len(train_set.keys),
+        len(val_set.keys),
+        len(captions),
+        skipped,
+        default,
+        seconds,
+    )

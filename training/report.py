@@ -1,0 +1,69 @@
+"""What a training run leaves next to its model: `<model>.metrics.json` and a PNG plot per epoch."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from training.train import EpochRecord
+
+
+def metrics_paths(model_path: Path) -> tuple[Path, Path]:
+    """`plants.safetensors` → `plants.metrics.json`, `plants.metrics.png`."""
+    return model_path.with_suffix(".metrics.json"), model_path.with_suffix(".metrics.png")
+
+
+def write_json(path: Path, payload: dict) -> Path:
+    """Write JSON atomically (temp file in the same folder, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(payload, f, ensure_ascii=False, indent=2)
+    os.replace(tmp, path)
+    return path
+
+
+def plot_history(
+    path: Path, history: Sequence[EpochRecord], base: EpochRecord | None, best_epoch: int
+) -> Path:
+    """Training loss and validation BLEU-4 / CIDEr per epoch (epoch 0: the base model) as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    epochs = [r.epoch for r in history]
+    scored = ([base] if base else []) + list(history)
+    figure = Figure(figsize=(9, 3.6), dpi=100, layout="constrained")
+    loss_ax, score_ax = figure.subplots(1, 2)
+    loss_ax.plot(epochs, [r.loss for r in history], marker="o", color="tab:red")
+    loss_ax.set(title="training loss", xlabel="epoch", ylabel="cross-entropy + attention reg.")
+    for name, values, colour in (
+        ("val CIDEr", [r.val_cider for r in scored], "tab:blue"),
+        ("val BLEU-4", [r.val_bleu4 for r in scored], "tab:green"),
+    ):
+        score_ax.plot([r.epoch for r in scored], values, marker="o", label=name, color=colour)
+    if best_epoch:
+        score_ax.axvline(
+            best_epoch, color="grey", linestyle="--", label=f"best (epoch {best_epoch})"
+        )
+    score_ax.set(title="validation", xlabel="epoch (0 = base model)", ylabel="score")
+    score_ax.legend(loc="best", fontsize="small")
+    for ax in (loss_ax, score_ax):
+        ax.grid(alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    return path
+
+
+def history_rows(history: Sequence[EpochRecord], base: EpochRecord | None) -> list[dict]:
+    """Per-epoch rows for metrics.json; epoch 0 (the base model, not trained) has no loss."""
+    rows = [asdict(r) for r in history]
+    if base:
+        rows.insert(0, {**asdict(base), "loss": None, "lr": None})
+    return rows
