@@ -1,0 +1,614 @@
+"""photocap.pipeline on real files and a real index: every format and broken file, incremental
+reruns, moves, human captions, stops and interrupts.
+
+Most tests caption with `ColourCaptioner`, a stand-in whose caption names the colour of the
+photo's top-left corner as the model saw it: that makes orientation, first frames, CMYK, 16-bit
+and transparency visible in the caption. The tiny real model runs in tests/test_index_cli.py.
+"""
+
+from __future__ import annotations
+
+import builtins
+import ctypes
+import hashlib
+import io
+import os
+import shutil
+import sqlite3
+import struct
+import subprocess
+import sys
+import threading
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pillow_heif
+import pytest
+import torch
+from PIL import Image
+
+from photocap.captioner import Caption
+from photocap.index import Index, PhotoRecord, open_index
+from photocap.metadata import read_caption, sidecar_path
+from photocap.pipeline import CHUNK, IndexOptions, IndexRun, IndexSummary, PhotoOutcome
+
+pillow_heif.register_heif_opener()  # to write HEIC test files
+
+REPO = Path(__file__).resolve().parents[1]
+SIZE = (300, 200)  # displayed width × height of the generated photos
+COLOURS = {
+    "red": (220, 30, 30),
+    "green": (30, 200, 40),
+    "blue": (30, 40, 220),
+    "white": (255, 255, 255),
+    "black": (0, 0, 0),
+}
+GRAY = (128, 128, 128)
+
+
+# ---------------------------------------------------------------- a captioner that sees colours
+
+
+def colour_prepare(image: Image.Image) -> torch.Tensor:
+    """(3, 32, 32) float tensor of raw 0-255 values (picklable, for DataLoader workers)."""
+    small = image.convert("RGB").resize((32, 32), Image.Resampling.BOX)
+    return torch.from_numpy(np.asarray(small, dtype=np.float32).copy()).permute(2, 0, 1)
+
+
+def name_colour(rgb: np.ndarray) -> str:
+    r, g, b = (float(v) for v in rgb)
+    if max(r, g, b) - min(r, g, b) < 40:
+        return "white" if r > 200 else "black" if r < 55 else "gray"
+    return ("red", "green", "blue")[int(np.argmax(rgb))]
+
+
+class ColourCaptioner:
+    """Caption = the colour of the top-left corner: `A red corner.`"""
+
+    model_id = "colour-test"
+    device = torch.device("cpu")
+    min_side = 224
+    prepare = staticmethod(colour_prepare)
+
+    def __init__(self) -> None:
+        self.photos = 0
+
+    def caption_tensors(self, images: torch.Tensor, options=None) -> list[Caption]:
+        corner = images[:, :, 3:12, 3:12].mean(dim=(2, 3))  # (batch, 3)
+        self.photos += len(images)
+        words = [["a", name_colour(rgb.numpy()), "corner"] for rgb in corner]
+        return [Caption(f"A {w[1]} corner.", w, -0.5) for w in words]
+
+
+class Factory:
+    """Counts how often the pipeline asked for the model."""
+
+    def __init__(self, captioner=None, fail: bool = False) -> None:
+        self.captioner = captioner or ColourCaptioner()
+        self.fail = fail
+        self.calls = 0
+
+    def __call__(self):
+        self.calls += 1
+        if self.fail:
+            raise AssertionError("the model was loaded")
+        return self.captioner
+
+
+# ---------------------------------------------------------------- photo builders
+
+
+def displayed(colour: str, size: tuple[int, int] = SIZE) -> Image.Image:
+    """A photo as a viewer shows it: top-left quadrant `colour`, the rest gray."""
+    array = np.full((size[1], size[0], 3), GRAY, np.uint8)
+    array[: size[1] // 2, : size[0] // 2] = COLOURS[colour]
+    return Image.fromarray(array)
+
+
+def exif_orientation(value: int) -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x0112] = value
+    return exif
+
+
+def png_chunk(kind: bytes, payload: bytes) -> bytes:
+    crc = struct.pack(">I", zlib.crc32(kind + payload))
+    return struct.pack(">I", len(payload)) + kind + payload + crc
+
+
+def bomb_png(path: Path) -> Path:
+    """A PNG whose header says 30000×30000 (2.7 gigabytes of pixels), with next to no data."""
+    header = struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", zlib.compress(bytes(1000)))
+        + png_chunk(b"IEND", b"")
+    )
+    return path
+
+
+def build_photos(root: Path) -> dict[str, str]:
+    """Every supported format and odd photo: relative path → the colour its caption must name."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "sub" / "deeper").mkdir(parents=True)
+    expected = {}
+
+    def put(name: str, colour: str, image: Image.Image | None = None, **options) -> Path:
+        path = root / name
+        (image or displayed(colour)).save(path, **options)
+        expected[name] = colour
+        return path
+
+    put("plain.jpg", "red", quality=92)
+    # stored turned a quarter left, EXIF 6 says turn it right: only the turned photo is blue there
+    put(
+        "rotated.jpg",
+        "blue",
+        displayed("blue").transpose(Image.Transpose.ROTATE_90),
+        exif=exif_orientation(6),
+    )
+    put("cmyk.jpg", "red", displayed("red").convert("CMYK"), quality=95)
+    put("photo.png", "green")
+    put("photo.webp", "blue", quality=95)
+    put("photo.tiff", "red")
+    put("photo.bmp", "green")
+    put("photo.heic", "blue", quality=90)
+    frames = [displayed("red"), displayed("blue")]
+    put("animated.gif", "red", frames[0], save_all=True, append_images=frames[1:], duration=80)
+    # 16-bit gray: a corner of 32896 is mid-gray when scaled, white when clipped at 255
+    deep = np.full((SIZE[1], SIZE[0]), 65535, np.uint16)
+    deep[: SIZE[1] // 2, : SIZE[0] // 2] = 32896
+    put("16-bit.png", "gray", Image.fromarray(deep))
+    # palette with a transparent (black) entry in the corner: composited on white
+    palette = Image.new("P", SIZE, 1)
+    palette.putpalette([0, 0, 0, *COLOURS["red"]] + [0] * 762)
+    palette.paste(0, (0, 0, SIZE[0] // 2, SIZE[1] // 2))
+    put("palette.png", "white", palette, transparency=0)
+    put("IMG_0001", "green", format="JPEG")  # no extension: the content says JPEG
+    put("Ünïcødé 猫 ph🙂to.jpg", "blue")
+    put("name with  spaces .png", "red")
+    put("sub/deeper/deep.jpg", "green")
+    os.symlink(root, root / "sub" / "loop")  # back to the top
+    os.symlink(".", root / "sub" / "deeper" / "self")
+    (root / ".hidden").mkdir()
+    displayed("red").save(root / ".hidden" / "secret.jpg")
+    (root / "notes.txt").write_text("not a photo\n")
+    return expected
+
+
+def build_broken(root: Path) -> dict[str, str]:
+    """Files that look like photos but cannot be captioned: relative path → reason (substring)."""
+    whole = io.BytesIO()
+    displayed("red").save(whole, "JPEG")
+    (root / "empty.jpg").touch()
+    (root / "truncated.jpg").write_bytes(whole.getvalue()[: len(whole.getvalue()) // 2])
+    (root / "text.jpg").write_text("a shopping list, not a photo\n")
+    (root / "unreadable.jpg").write_bytes(whole.getvalue())
+    (root / "unreadable.jpg").chmod(0)
+    bomb_png(root / "bomb.png")
+    return {
+        "empty.jpg": "empty file",
+        "truncated.jpg": "truncated JPEG",
+        "text.jpg": "not an image",
+        "unreadable.jpg": "ermission denied",
+        "bomb.png": "too large: 30000×30000",
+    }
+
+
+def without_file_permission_override(fn: Callable[[], object]) -> object:
+    """Run `fn` where chmod 000 really makes a file unreadable, even for root (whose
+    CAP_DAC_OVERRIDE would read it): a helper thread drops that capability from its own set;
+    processes it forks (DataLoader workers) inherit the thread's capabilities."""
+    if os.geteuid() != 0:
+        return fn()
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_uint32) for name in ("effective", "permitted", "inheritable")]
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    outcome: dict[str, object] = {}
+
+    def drop_then_call() -> None:
+        header, caps = Header(0x20080522, 0), (Data * 2)()
+        if libc.capget(ctypes.byref(header), caps) != 0:
+            outcome["skip"] = os.strerror(ctypes.get_errno())
+            return
+        caps[0].effective &= ~((1 << 1) | (1 << 2))  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+        if libc.capset(ctypes.byref(header), caps) != 0:
+            outcome["skip"] = os.strerror(ctypes.get_errno())
+            return
+        try:
+            outcome["result"] = fn()
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=drop_then_call)
+    thread.start()
+    thread.join()
+    if "skip" in outcome:
+        pytest.skip(f"cannot drop root's file-permission override: {outcome['skip']}")
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["result"]
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    """Every file under `root` (symlinks not followed) and its bytes."""
+    return {
+        os.path.join(folder, name): Path(folder, name).read_bytes()
+        for folder, _dirs, names in os.walk(root)
+        for name in names
+        if Path(folder, name).is_file() and not Path(folder, name).is_symlink()
+    }
+
+
+def rows(db: Path) -> dict[str, sqlite3.Row]:
+    with sqlite3.connect(db) as conn:
+        conn.row_factory = sqlite3.Row
+        return {row["path"]: row for row in conn.execute("SELECT * FROM photos")}
+
+
+def run(
+    index: Index | None,
+    paths: list[Path],
+    factory: Factory | None = None,
+    outcomes: list[PhotoOutcome] | None = None,
+    **options,
+) -> IndexSummary:
+    options.setdefault("workers", 0)
+    options.setdefault("batch_size", 4)
+    factory = factory or Factory()
+    on_photo = outcomes.append if outcomes is not None else None
+    return IndexRun(index, factory, IndexOptions(**options), on_photo=on_photo).run(paths, paths)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "index.db"
+
+
+@pytest.fixture
+def index(db: Path):
+    with open_index(db) as index:
+        yield index
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    root = tmp_path / "Pictures"
+    return root, build_photos(root)
+
+
+# ---------------------------------------------------------------- one run over everything
+
+
+def test_every_format_and_broken_file_end_to_end(tmp_path: Path, library, index, db) -> None:
+    root, expected = library
+    broken = build_broken(root)
+    outcomes: list[PhotoOutcome] = []
+    factory = Factory()
+    summary = without_file_permission_override(
+        lambda: run(index, [root], factory, outcomes, workers=2, batch_size=3)
+    )
+
+    assert factory.calls == 1
+    assert summary.found == len(expected) + len(broken) == len(outcomes)
+    assert summary.captioned == len(expected) and summary.unchanged == 0
+    assert {Path(p).relative_to(root).as_posix() for p in summary.failed} == set(broken)
+    for name, reason in broken.items():
+        assert reason in summary.failed[str(root / name)], (name, summary.failed[str(root / name)])
+    captions = {Path(o.path).relative_to(root).as_posix(): o.caption for o in outcomes}
+    assert {n: captions[n] for n in expected} == {n: f"A {c} corner." for n, c in expected.items()}
+
+    stored = rows(db)
+    assert set(stored) == {str(root / n) for n in [*expected, *broken]}  # no hidden, no loop copies
+    for name, colour in expected.items():
+        path, row = root / name, stored[str(root / name)]
+        assert (row["status"], row["source"], row["model_id"]) == ("ok", "model", "colour-test")
+        assert row["caption"] == f"A {colour} corner."
+        assert (row["width"], row["height"]) == SIZE, name  # after EXIF orientation
+        assert row["sha256"] == sha256(path) and row["size"] == path.stat().st_size
+        found = read_caption(path)
+        assert found is not None and (found.text, found.source) == (row["caption"], "model")
+        jpeg = path.read_bytes()[:3] == b"\xff\xd8\xff"
+        assert found.location == (path if jpeg else sidecar_path(path)), name
+        assert sidecar_path(path).exists() != jpeg
+    assert summary.embedded == 6 and summary.sidecar == len(expected) - 6
+    for name, reason in broken.items():
+        row = stored[str(root / name)]
+        assert row["status"] == "error" and reason in row["error"] and row["caption"] is None
+        assert not sidecar_path(root / name).exists()
+
+    with sqlite3.connect(db) as conn:  # the FTS5 table (porter) finds every caption
+        hits = conn.execute("SELECT count(*) FROM photos_fts WHERE photos_fts MATCH 'corners'")
+        assert hits.fetchone()[0] == len(expected)
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+# ---------------------------------------------------------------- incremental
+
+
+def test_second_run_opens_no_file_and_loads_no_model(library, index, monkeypatch) -> None:
+    root, expected = library
+    assert run(index, [root]).captioned == len(expected)
+
+    opened: list[str] = []
+    real_open, real_os_open = builtins.open, os.open
+
+    def spy_open(file, *args, **kwargs):
+        opened.append(os.fspath(file) if isinstance(file, (str, os.PathLike)) else repr(file))
+        return real_open(file, *args, **kwargs)
+
+    def spy_os_open(file, *args, **kwargs):
+        opened.append(os.fspath(file))
+        return real_os_open(file, *args, **kwargs)
+
+    outcomes: list[PhotoOutcome] = []
+    with monkeypatch.context() as patch:
+        patch.setattr(builtins, "open", spy_open)
+        patch.setattr(io, "open", spy_open)
+        patch.setattr(os, "open", spy_os_open)
+        summary = run(index, [root], Factory(fail=True), outcomes)
+
+    assert summary.unchanged == len(expected) and summary.captioned == 0 and not summary.failed
+    assert {o.outcome for o in outcomes} == {"unchanged"}
+    assert [p for p in opened if p.startswith(str(root))] == [str(root / "notes.txt")]  # sniffed
+
+
+def test_touched_photo_is_hashed_not_captioned(library, index, db) -> None:
+    root, _ = library
+    run(index, [root])
+    photo = root / "photo.png"
+    os.utime(photo, ns=(photo.stat().st_atime_ns, photo.stat().st_mtime_ns + 5_000_000_000))
+    factory = Factory()
+    summary = run(index, [root], factory)
+    assert summary.captioned == 0 and factory.captioner.photos == 0
+    assert rows(db)[str(photo)]["mtime_ns"] == photo.stat().st_mtime_ns  # remembered: no rehash
+
+
+def test_changed_photo_is_captioned_again(library, index, db) -> None:
+    root, expected = library
+    run(index, [root])
+    photo = root / "plain.jpg"
+    displayed("green").save(photo, quality=92)  # edited: now green in the corner
+    outcomes: list[PhotoOutcome] = []
+    summary = run(index, [root], outcomes=outcomes)
+    assert summary.captioned == 1 and summary.unchanged == len(expected) - 1
+    assert [o.path for o in outcomes if o.outcome == "captioned"] == [str(photo)]
+    assert rows(db)[str(photo)]["caption"] == "A green corner." == read_caption(photo).text
+    assert rows(db)[str(photo)]["sha256"] == sha256(photo)
+
+
+def test_moved_photo_keeps_its_row_and_its_sidecar_is_written_again(library, index, db) -> None:
+    root, expected = library
+    run(index, [root])
+    before = rows(db)
+    (root / "moved").mkdir()
+    jpeg, png = root / "moved" / "renamed.jpg", root / "moved" / "photo.png"
+    os.rename(root / "plain.jpg", jpeg)
+    os.rename(root / "photo.png", png)  # its sidecar stays behind
+    factory = Factory()
+    outcomes: list[PhotoOutcome] = []
+    summary = run(index, [root], factory, outcomes)
+
+    assert summary.moved == 2 and summary.captioned == 0 and factory.captioner.photos == 0
+    moves = {o.moved_from: o for o in outcomes if o.outcome == "moved"}
+    assert moves[str(root / "plain.jpg")].path == str(jpeg)
+    assert moves[str(root / "photo.png")].written == "sidecar"
+    after = rows(db)
+    assert str(root / "plain.jpg") not in after and str(root / "photo.png") not in after
+    for old, new in ((root / "plain.jpg", jpeg), (root / "photo.png", png)):
+        assert after[str(new)]["id"] == before[str(old)]["id"]  # the same row
+        assert after[str(new)]["caption"] == before[str(old)]["caption"]
+    assert read_caption(png).text == "A green corner." and sidecar_path(png).exists()
+    assert read_caption(jpeg).location == jpeg
+    assert len(after) == len(expected)
+
+
+def test_prune_removes_rows_of_deleted_photos_only_when_asked(library, index, db) -> None:
+    root, expected = library
+    run(index, [root])
+    (root / "photo.bmp").unlink()
+    run(index, [root])
+    assert str(root / "photo.bmp") in rows(db)
+    indexed_run = IndexRun(index, Factory(), IndexOptions(workers=0))
+    indexed_run.run([root])
+    assert indexed_run.prune([root]) == 1
+    assert str(root / "photo.bmp") not in rows(db) and len(rows(db)) == len(expected) - 1
+
+
+def test_human_caption_is_indexed_and_kept_unless_overwrite(tmp_path: Path, index, db) -> None:
+    root = tmp_path / "family"
+    root.mkdir()
+    photo = root / "sled.jpg"
+    exif = Image.Exif()
+    exif[0x010E] = "Two kids on a red sled"  # ImageDescription, written by a person
+    displayed("blue").save(photo, exif=exif, quality=90)
+    original = photo.read_bytes()
+
+    summary = run(index, [root])
+    assert summary.human == 1 and summary.captioned == 0
+    row = rows(db)[str(photo)]
+    assert (row["caption"], row["source"]) == ("Two kids on a red sled", "human")
+    assert photo.read_bytes() == original
+    assert run(index, [root]).unchanged == 1
+
+    summary = run(index, [root], overwrite=True)  # also replaces a human caption already indexed
+    assert summary.captioned == 1
+    row = rows(db)[str(photo)]
+    assert (row["caption"], row["source"]) == ("A blue corner.", "model")
+    found = read_caption(photo)
+    assert (found.text, found.source) == ("A blue corner.", "model")
+
+
+def test_photocap_caption_from_another_index_is_reused(library, tmp_path: Path) -> None:
+    root, expected = library
+    with open_index(tmp_path / "first.db") as first:
+        run(first, [root])
+    factory = Factory()
+    with open_index(tmp_path / "second.db") as second:
+        summary = run(second, [root], factory)
+    assert summary.reused == len(expected) and summary.captioned == 0 and factory.calls == 0
+    assert rows(tmp_path / "second.db")[str(root / "plain.jpg")]["caption"] == "A red corner."
+
+
+def test_broken_files_fail_again_without_loading_the_model(tmp_path: Path, index) -> None:
+    root = tmp_path / "Pictures"
+    root.mkdir()
+    broken = build_broken(root)
+    (root / "unreadable.jpg").unlink()  # root reads it anyway; tested above
+    del broken["unreadable.jpg"]
+    first = run(index, [root])
+    assert set(first.failed) == {str(root / n) for n in broken}
+    factory = Factory(fail=True)
+    again = run(index, [root], factory)
+    assert again.failed == first.failed and factory.calls == 0
+
+
+def test_content_decides_a_png_named_jpg_is_captioned(tmp_path: Path, index, db) -> None:
+    root = tmp_path / "Pictures"
+    root.mkdir()
+    displayed("green").save(root / "screenshot.jpg", format="PNG")
+    summary = run(index, [root], write="none")
+    assert summary.captioned == 1 and rows(db)[str(root / "screenshot.jpg")]["status"] == "ok"
+    # writing into a file whose name lies is refused by the metadata writer, with a hint
+    (root / "other.jpg").write_bytes((root / "screenshot.jpg").read_bytes() + b"\0")
+    summary = run(index, [root])
+    reason = summary.failed[str(root / "other.jpg")]
+    assert "caption not written" in reason and "png" in reason.lower()
+    assert rows(db)[str(root / "other.jpg")]["caption"] == "A green corner."
+
+
+# ---------------------------------------------------------------- stopping and resuming
+
+
+def test_stopped_run_resumes_with_exactly_the_rest(tmp_path: Path, index, db) -> None:
+    root = tmp_path / "many"
+    root.mkdir()
+    for i in range(30):
+        displayed(list(COLOURS)[i % 3]).save(root / f"{i:02d}.png")
+    done: list[str] = []
+
+    def on_photo(outcome: PhotoOutcome) -> None:
+        done.append(outcome.path)
+
+    first = IndexRun(
+        index,
+        Factory(),
+        IndexOptions(workers=0, batch_size=4),
+        on_photo=on_photo,
+        should_stop=lambda: len(done) >= 10,
+    ).run([root])
+    assert first.captioned == 12  # three whole batches, then the stop
+    assert set(rows(db)) == set(done)
+    outcomes: list[PhotoOutcome] = []
+    second = run(index, [root], outcomes=outcomes)
+    assert second.unchanged == 12 and second.captioned == 18
+    captioned = {o.path for o in outcomes if o.outcome == "captioned"}
+    assert captioned == {str(p) for p in root.iterdir() if p.suffix == ".png"} - set(done)
+
+
+def test_keyboard_interrupt_keeps_committed_batches(tmp_path: Path, index, db) -> None:
+    root = tmp_path / "many"
+    root.mkdir()
+    for i in range(20):
+        displayed("red").save(root / f"{i:02d}.jpg")
+    seen = 0
+
+    def on_photo(outcome: PhotoOutcome) -> None:
+        nonlocal seen
+        seen += 1
+        if seen == 10:  # in the third batch of 4, after its first photo was written
+            raise KeyboardInterrupt
+
+    interrupted = IndexRun(index, Factory(), IndexOptions(workers=0, batch_size=4), on_photo)
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.run([root])
+    assert interrupted.summary.interrupted
+    assert len(rows(db)) == 8  # two committed batches
+    summary = run(index, [root])
+    # the two photos written after the last commit carry their captions: indexed, not captioned
+    assert (summary.unchanged, summary.reused, summary.captioned) == (8, 2, 10)
+    assert all(r["status"] == "ok" for r in rows(db).values()) and len(rows(db)) == 20
+
+
+def test_dry_run_writes_nothing(library, index, db) -> None:
+    root, expected = library
+    before = tree(root)
+    outcomes: list[PhotoOutcome] = []
+    summary = run(index, [root], outcomes=outcomes, dry_run=True)
+    assert summary.captioned == len(expected)
+    assert {o.written for o in outcomes} == {"none"}
+    assert rows(db) == {} and index.roots() == []
+    assert tree(root) == before  # no photo touched, no sidecar made
+
+
+def test_memory_stays_bounded_discovery_is_consumed_in_chunks(tmp_path: Path, index) -> None:
+    """Planning holds at most one chunk of vouched-for paths, whatever the library size."""
+    root = tmp_path / "many"
+    root.mkdir()
+    records = []
+    for i in range(CHUNK * 3 + 7):
+        path = root / f"{i:04d}.png"
+        path.write_bytes(b"")
+        st = path.stat()
+        records.append(PhotoRecord(str(path), st.st_size, st.st_mtime_ns, caption="A photo."))
+    index.upsert(records)
+    sizes: list[int] = []
+    indexed_run = IndexRun(index, Factory(fail=True), IndexOptions(workers=0))
+    indexed_run.on_photo = lambda _outcome: sizes.append(len(indexed_run._vouched))
+    summary = indexed_run.run([root])
+    assert summary.unchanged == CHUNK * 3 + 7
+    assert 0 < max(sizes) <= CHUNK
+
+
+def test_rerun_path_never_imports_torch(library, db) -> None:
+    root, expected = library
+    with open_index(db) as index:
+        run(index, [root])
+    code = f"""
+import sys
+from photocap.index import open_index
+from photocap.pipeline import IndexOptions, IndexRun
+def no_model():
+    raise SystemExit("the model was loaded")
+with open_index({str(db)!r}) as index:
+    summary = IndexRun(index, no_model, IndexOptions()).run([{str(root)!r}])
+assert summary.unchanged == {len(expected)}, summary
+assert "torch" not in sys.modules, "torch imported"
+print("ok")
+"""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+def test_run_files_plans_exactly_the_given_files(library, index, db) -> None:
+    root, _ = library
+    files = [root / "plain.jpg", root / "photo.png", root / "gone.jpg"]
+    summary = IndexRun(index, Factory(), IndexOptions(workers=0)).run_files(files)
+    assert summary.captioned == 2 and set(rows(db)) == {str(files[0]), str(files[1])}
+    assert "gone.jpg" in next(iter(summary.failed))
+
+
+def test_copying_the_library_keeps_working(tmp_path: Path, library, index) -> None:
+    """A copy (same bytes, both paths exist) is not a move: the copy is indexed on its own."""
+    root, expected = library
+    run(index, [root])
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy, ignore=shutil.ignore_patterns("loop", "self"))
+    summary = run(index, [copy])
+    assert summary.moved == 0 and summary.reused + summary.captioned == len(expected)
