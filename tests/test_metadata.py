@@ -17,6 +17,7 @@ from metadata_helpers import (
     jpeg_scan_data,
     jpeg_segments,
     lang_alt,
+    photo_array,
     pixels,
     save_photo,
     xmp_packet,
@@ -367,6 +368,34 @@ def test_embed_into_png_and_webp_keeps_pixels(tmp_path: Path, fmt: str, options:
             if "exif" in options:
                 assert exif[0x0112] == 3
         assert "icc_profile" in im.info
+
+
+@pytest.mark.parametrize("kind", ["rgba-lossy", "rgba-lossless", "animated"])
+def test_embed_into_webp_with_alpha_or_animation_keeps_every_frame(tmp_path: Path, kind: str):
+    from PIL import Image, ImageSequence
+
+    rgb = photo_array("astronaut")
+    alpha = np.linspace(0, 255, rgb.shape[1], dtype=np.uint8)[None, :].repeat(rgb.shape[0], 0)
+    path = tmp_path / "c.webp"
+    if kind == "animated":
+        frames = [Image.fromarray(np.roll(rgb, 40 * i, axis=1)) for i in range(3)]
+        frames[0].save(path, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    else:
+        Image.fromarray(np.dstack([rgb, alpha])).save(path, lossless=kind == "rgba-lossless")
+
+    def decoded() -> list[np.ndarray]:
+        with Image.open(path) as im:
+            return [np.asarray(f.convert("RGBA")).copy() for f in ImageSequence.Iterator(im)]
+
+    before = decoded()
+    write_caption(path, "un chat", model_id=MODEL, mode="embed")
+    after = decoded()
+    assert len(after) == len(before) and all(
+        np.array_equal(a, b) for a, b in zip(after, before, strict=True)
+    )
+    assert read_caption(path).text == "un chat"
+    if kind != "animated":
+        assert after[0][..., 3].min() == 0  # transparency survived (VP8X alpha flag)
 
 
 def test_embed_refuses_formats_it_cannot_write_safely(tmp_path: Path):

@@ -15,7 +15,7 @@ from photocap.metadata import jpeg
 from photocap.metadata.atomic import atomic_replace, check_writable, is_temp_name
 from photocap.metadata.exif import ExifError, is_camera_default, new_block, set_description
 from photocap.metadata.formats import JPEG, PNG, WEBP, photo_kind
-from photocap.metadata.photo import Photo, load_photo, read_sidecar
+from photocap.metadata.photo import Photo, Sidecar, load_photo, read_sidecar
 from photocap.metadata.xmp import ALT_TEXT, DESCRIPTION, HAS_EXTENDED, Provenance, XmpDocument
 
 WriteMode = Literal["auto", "embed", "sidecar", "none"]
@@ -37,6 +37,8 @@ class CaptionRecord:
 
 @dataclass(frozen=True)
 class WriteResult:
+    """Where write_caption put the caption."""
+
     where: Literal["embedded", "sidecar", "none"]
     target: Path | None  # file written
 
@@ -72,9 +74,7 @@ def read_caption(path: str | Path) -> CaptionRecord | None:
     """
     path = Path(path)
     photo = load_photo(path, photo_kind(path), whole=False)
-    records = _records(photo) + [
-        r for side, doc in _sidecars(path) for r in _doc_records(side, doc, None)
-    ]
+    records = _all_records(photo, _sidecars(path))
     humans = [r for r in records if r.source == "human"]
     return (humans or records or [None])[0]
 
@@ -114,26 +114,20 @@ def write_caption(
             path=path,
             hint="use write mode 'sidecar' (or 'auto')",
         )
-    if embed:
-        path = Path(
-            os.path.realpath(path)
-        )  # write through a symlink, never replace the link itself
+    if embed:  # write through a symlink, never replace the link itself
+        path = Path(os.path.realpath(path))
     target = path if embed else sidecar_path(path)
     check_writable(target, exists=embed or target.exists())
     photo = load_photo(path, kind, whole=True)
     sidecars = _sidecars(path)
     if not overwrite:
-        _refuse_human(
-            path, _records(photo) + [r for s, d in sidecars for r in _doc_records(s, d, None)]
-        )
-    from photocap import __version__
-
+        _refuse_human(path, _all_records(photo, sidecars))
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    prov = Provenance(caption, model_id, __version__, now)
+    prov = Provenance(caption, model_id, _version(), now)
     if embed:
         _embed(photo, caption, prov, keep_mtime=keep_mtime)
         return WriteResult("embedded", path)
-    existing = next((d for s, d in sidecars if s == target), None)
+    existing = next((s for s in sidecars if s.path == target), None)
     _write_sidecar(target, existing, caption, prov, photo_mode=photo.stat.st_mode)
     return WriteResult("sidecar", target)
 
@@ -141,12 +135,20 @@ def write_caption(
 # -- reading ------------------------------------------------------------------------------------------
 
 
-def _sidecars(path: Path) -> list[tuple[Path, XmpDocument]]:
+def _sidecars(path: Path) -> list[Sidecar]:
     out = []
     for side in sidecar_candidates(path):
         if side.is_file():
-            out.append((side, read_sidecar(side)))
+            try:
+                out.append(read_sidecar(side))
+            except FileNotFoundError:  # removed since is_file(): nothing there to read
+                continue
     return out
+
+
+def _all_records(photo: Photo, sidecars: list[Sidecar]) -> list[CaptionRecord]:
+    """Every caption in the photo, then in its sidecars, in reading order."""
+    return _records(photo) + [r for s in sidecars for r in _doc_records(s.path, s.doc, None)]
 
 
 def _records(photo: Photo) -> list[CaptionRecord]:
@@ -211,10 +213,14 @@ def _apply(doc: XmpDocument, caption: str, prov: Provenance) -> None:
     doc.set_provenance(prov)
 
 
-def _toolkit() -> str:
-    from photocap import __version__
+def _version() -> str:
+    from photocap import __version__  # late: photocap/__init__ may import this package
 
-    return f"photocap {__version__}"
+    return __version__
+
+
+def _toolkit() -> str:
+    return f"photocap {_version()}"
 
 
 def _embed(photo: Photo, caption: str, prov: Provenance, *, keep_mtime: bool) -> None:
@@ -291,11 +297,11 @@ def _fit_jpeg_xmp(photo: Photo, doc: XmpDocument) -> tuple[bytes, list[bytes] | 
 
 
 def _write_sidecar(
-    target: Path, existing: XmpDocument | None, caption: str, prov: Provenance, *, photo_mode: int
+    target: Path, existing: Sidecar | None, caption: str, prov: Provenance, *, photo_mode: int
 ) -> None:
-    doc = existing or XmpDocument.new(_toolkit())
+    doc = existing.doc if existing else XmpDocument.new(_toolkit())
     _apply(doc, caption, prov)
-    original = target.stat() if existing is not None else None
+    original = existing.stat if existing else None
     data = doc.serialize(wrapper=True)
     mode = stat.S_IMODE(photo_mode) & 0o666
     atomic_replace(target, [data], original=original, keep_mtime=False, mode=mode)

@@ -183,13 +183,25 @@ def _check_with_pillow(path: Path, kind: str) -> None:
         raise ImageError(f"corrupt {kind} ({e})", path=path) from None
 
 
-def read_sidecar(path: Path) -> XmpDocument:
+@dataclass
+class Sidecar:
+    """An XMP sidecar as read: where, its packet, and its stat (to notice changes before a write)."""
+
+    path: Path
+    doc: XmpDocument
+    stat: os.stat_result
+
+
+def read_sidecar(path: Path) -> Sidecar:
     """Parse an XMP sidecar file (hostile input refused)."""
     try:
         with open(path, "rb") as f:
+            stat = os.fstat(f.fileno())
             data = f.read(16 * 1024 * 1024 + 1)
+    except FileNotFoundError:
+        raise
     except PermissionError:
         raise MetadataError("permission denied reading the sidecar", path=path) from None
     except OSError as e:
         raise MetadataError(f"cannot read the sidecar: {e.strerror or e}", path=path) from None
-    return XmpDocument.parse(data, path=path)
+    return Sidecar(path, XmpDocument.parse(data, path=path), stat)
