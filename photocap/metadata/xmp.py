@@ -246,21 +246,9 @@ class XmpDocument:
             target.setAttributeNS(NS_XMLNS, f"xmlns:{prefix}", ns)
         _append(desc, clone)
 
-    def contains_owned(self) -> bool:
-        return any(self.remove_owned(dry_run=True))
-
-    def remove_owned(self, *, dry_run: bool = False) -> list[str]:
-        """Remove (or only list) the properties photocap owns."""
-        names = []
-        for ns, name in sorted(OWNED):
-            present = any(
-                d.hasAttributeNS(ns, name) or _children(d, ns, name) for d in self.descriptions()
-            )
-            if present:
-                names.append(name)
-                if not dry_run:
-                    self.remove(ns, name)
-        return names
+    def remove_owned(self) -> list[str]:
+        """Remove the properties photocap owns; return the names of those that were there."""
+        return [name for ns, name in sorted(OWNED) if self.remove(ns, name)]
 
     # -- output ---------------------------------------------------------------------------------
 
