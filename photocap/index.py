@@ -55,6 +55,9 @@ Status = Literal["ok", "error"]
 BATCH_SIZE = 500  # rows per committed transaction
 _CHUNK = 500  # bound parameters per IN (...) query
 BUILD_HINT = "build one with: photocap index PATH"
+# BM25 costs about a microsecond per matching photo: a query matching more photos than this ranks
+# the most recently added RANK_WINDOW of them, which bounds latency on very large libraries.
+RANK_WINDOW = 10_000
 
 
 @dataclass(frozen=True)
@@ -431,13 +434,21 @@ class Index:
         limit: int = 20,
         under: str | os.PathLike[str] | None = None,
         source: Source | None = None,
+        rank_window: int | None = RANK_WINDOW,
     ) -> SearchResults:
-        """Ranked full-text search over captions; see `photocap.search` for the query language."""
+        """Ranked full-text search over captions; see `photocap.search` for the query language.
+
+        `under` keeps photos inside a folder, `source` captions by "model" or "human";
+        `rank_window` (None: rank every match) bounds how many of the newest matches are ranked.
+        Raises `photocap.search.EmptyQueryError` when the query has no words.
+        """
         from photocap.search import parse_query, run_search
 
         parsed = parse_query(query) if isinstance(query, str) else query
         with self._read() as conn:
-            return run_search(conn, parsed, limit=limit, under=under, source=source)
+            return run_search(
+                conn, parsed, limit=limit, under=under, source=source, rank_window=rank_window
+            )
 
 
 def _read_version(conn: Connection) -> int:
@@ -534,6 +545,7 @@ __all__: Sequence[str] = (
     "IndexStats",
     "PhotoRecord",
     "PruneReport",
+    "RANK_WINDOW",
     "folder_range",
     "open_index",
 )

@@ -8,21 +8,23 @@ treated as text, so a query can never be an FTS5 syntax error:
 - stop words ("on", "the", "and", "or", ...) are dropped unless the query is nothing but stop words;
 - words joined by `-`, `'` or `.` ("t-shirt", "U.S.") and "quoted phrases" must match in that order;
 - every remaining term must match; when no photo matches all of them, the photos matching the most
-  terms are returned instead (best BM25 first) and the results are marked `partial`.
+  terms are returned instead (best BM25 first) and the results are marked `partial`;
+- results are ranked by BM25; when more than RANK_WINDOW photos match, the most recently added
+  RANK_WINDOW of them are ranked (`windowed`), so a one-word query on a huge library stays fast.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy.exc
 from sqlalchemy import Connection, text
 
 from photocap.errors import PhotocapError
-from photocap.index import folder_range
+from photocap.index import RANK_WINDOW, folder_range
 from photocap.index_schema import FTS_TABLE
 
 MAX_TERMS = 32  # a 10,000-character paste is cut to its first terms, not run as one huge query
@@ -102,11 +104,13 @@ class SearchHit:
 
 @dataclass(frozen=True)
 class SearchResults:
-    """Hits best first; `partial` when no photo matched every term and these match only some."""
+    """Hits best first; `partial` when no photo matched every term and these match only some;
+    `windowed` when more photos matched than the rank window and only the newest were ranked."""
 
     query: ParsedQuery
     hits: tuple[SearchHit, ...]
     partial: bool
+    windowed: bool = False
 
 
 def parse_query(query: str, *, max_terms: int = MAX_TERMS) -> ParsedQuery:
@@ -148,17 +152,20 @@ def run_search(
     limit: int = 20,
     under: str | os.PathLike[str] | None = None,
     source: str | None = None,
+    rank_window: int | None = RANK_WINDOW,
 ) -> SearchResults:
     """Runs `query` on an open index connection; see `Index.search`."""
-    if limit < 1:
-        raise ValueError("limit must be at least 1")
-    where, params = _filters(under, source)
+    if limit < 1 or (rank_window is not None and rank_window < 1):
+        raise ValueError("limit and rank_window must be at least 1")
+    scope = _Scope.of(under, source)
     try:
-        rows = _ranked(conn, query.match_all(), where, params, limit)
+        floor = _window_floor(conn, query.match_all(), scope, rank_window)
+        rows = _ranked(conn, query.match_all(), scope, limit, floor)
         hits = [_hit(i, row, len(query.terms)) for i, row in enumerate(rows, 1)]
         partial = False
         if not hits and len(query.terms) > 1:
-            hits = _partial(conn, query, where, params, limit)
+            floor = _window_floor(conn, query.match_any(), scope, rank_window)
+            hits = _partial(conn, query, scope, limit, floor)
             partial = bool(hits)
     except sqlalchemy.exc.OperationalError as exc:
         if "fts5" not in str(exc.orig).lower():
@@ -167,49 +174,73 @@ def run_search(
         raise PhotocapError(
             f"the search engine rejected the query: {exc.orig}", hint="search for plain words"
         ) from exc
-    return SearchResults(query=query, hits=tuple(hits), partial=partial)
+    return SearchResults(query=query, hits=tuple(hits), partial=partial, windowed=floor is not None)
 
 
-def _filters(
-    under: str | os.PathLike[str] | None, source: str | None
-) -> tuple[str, dict[str, Any]]:
-    where, params = "", {}
-    if under is not None:
-        params["lo"], params["hi"] = folder_range(under)
-        where += " AND p.path >= :lo AND p.path < :hi"
-    if source is not None:
-        params["source"] = source
-        where += " AND p.source = :source"
-    return where, params
+@dataclass(frozen=True)
+class _Scope:
+    """SQL restricting matches to a folder and a caption source (`p` is the photos table)."""
+
+    join: str = ""
+    where: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, under: str | os.PathLike[str] | None, source: str | None) -> _Scope:
+        where, params = "", {}
+        if under is not None:
+            params["lo"], params["hi"] = folder_range(under)
+            where += " AND p.path >= :lo AND p.path < :hi"
+        if source is not None:
+            params["source"] = source
+            where += " AND p.source = :source"
+        join = f" JOIN photos AS p ON p.id = {FTS_TABLE}.rowid" if where else ""
+        return cls(join, where, params)
+
+
+def _window_floor(conn: Connection, match: str, scope: _Scope, window: int | None) -> int | None:
+    """The rowid of the `window`-th newest match, or None when there are no more than that."""
+    if window is None:
+        return None
+    sql = text(
+        f"""
+        SELECT {FTS_TABLE}.rowid FROM {FTS_TABLE}{scope.join}
+        WHERE {FTS_TABLE} MATCH :match{scope.where}
+        ORDER BY {FTS_TABLE}.rowid DESC LIMIT 1 OFFSET :skip
+        """
+    )
+    return conn.execute(sql, {"match": match, "skip": window - 1, **scope.params}).scalar()
 
 
 def _ranked(
-    conn: Connection, match: str, where: str, params: dict[str, Any], limit: int
+    conn: Connection, match: str, scope: _Scope, limit: int, floor: int | None
 ) -> list[Any]:
     # BM25 in an FTS-only subquery (a top-N sort over rowid and score), then the photos row and
     # highlight() for those N only: highlight in the ranked query would run for every match.
-    join = f" JOIN photos AS p ON p.id = {FTS_TABLE}.rowid" if where else ""
+    window = f" AND {FTS_TABLE}.rowid >= :floor" if floor is not None else ""
     sql = text(
         f"""
         SELECT top.id, top.rank, p.path, p.caption, p.source,
                (SELECT highlight({FTS_TABLE}, 0, char(2), char(3)) FROM {FTS_TABLE}
                 WHERE {FTS_TABLE} MATCH :match AND {FTS_TABLE}.rowid = top.id) AS marked
         FROM (
-            SELECT {FTS_TABLE}.rowid AS id, bm25({FTS_TABLE}) AS rank FROM {FTS_TABLE}{join}
-            WHERE {FTS_TABLE} MATCH :match{where}
+            SELECT {FTS_TABLE}.rowid AS id, bm25({FTS_TABLE}) AS rank FROM {FTS_TABLE}{scope.join}
+            WHERE {FTS_TABLE} MATCH :match{scope.where}{window}
             ORDER BY rank, id LIMIT :limit
         ) AS top
         JOIN photos AS p ON p.id = top.id
         ORDER BY top.rank, top.id
         """
     )
-    return list(conn.execute(sql, {"match": match, "limit": limit, **params}))
+    params = {"match": match, "limit": limit, "floor": floor, **scope.params}
+    return list(conn.execute(sql, params))
 
 
 def _partial(
-    conn: Connection, query: ParsedQuery, where: str, params: dict[str, Any], limit: int
+    conn: Connection, query: ParsedQuery, scope: _Scope, limit: int, floor: int | None
 ) -> list[SearchHit]:
-    pool = _ranked(conn, query.match_any(), where, params, max(PARTIAL_POOL, 10 * limit))
+    """The best OR-matches, re-ranked by how many terms each holds, then by BM25."""
+    pool = _ranked(conn, query.match_any(), scope, max(PARTIAL_POOL, 10 * limit), floor)
     if not pool:
         return []
     ids = ", ".join(str(int(row.id)) for row in pool)
@@ -220,7 +251,7 @@ def _partial(
             {"t": term.fts},
         ):
             matched[rowid] += 1
-    best = sorted(pool, key=lambda row: (-matched[row.id], row.rank))[:limit]
+    best = sorted(pool, key=lambda row: (-matched[row.id], row.rank, row.id))[:limit]
     return [_hit(i, row, matched[row.id]) for i, row in enumerate(best, 1)]
 
 

@@ -27,7 +27,35 @@ def _stdout_is_terminal() -> bool:
     return sys.stdout.isatty()
 
 
-@cli.command()
+class _QueryCommand(click.Command):
+    """Lets query words start with "-" (`photocap search dog -leash`): a single-dash token that is
+    not one of the command's short options (`-n 5`, `-n5`, `-h`) is passed on as a word."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        short = {
+            opt
+            for param in self.get_params(ctx)
+            for opt in (*param.opts, *param.secondary_opts)
+            if len(opt) == 2 and opt[0] == "-" and opt != "--"
+        }
+        words_only = False
+        kept = []
+        for arg in args:
+            words_only = words_only or arg == "--"
+            is_option = arg in short or (arg[:2] in short and arg[2:].isdigit())
+            if (
+                not words_only
+                and arg[:1] == "-"
+                and arg[:2] != "--"
+                and len(arg) > 1
+                and not is_option
+            ):
+                arg = " " + arg  # no longer looks like an option; the query parser drops the dash
+            kept.append(arg)
+        return super().parse_args(ctx, kept)
+
+
+@cli.command(cls=_QueryCommand)
 @click.argument("query", nargs=-1, required=True)
 @click.option(
     "--limit",
