@@ -1,0 +1,478 @@
+"""`photocap watch`: the real daemon in a subprocess, driven by real filesystem events and signals.
+
+The daemon runs with `--json -v`; its stdout (one JSON object per event) is read by a thread, and
+the tests wait on those events with timeouts. Each test works in its own folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from photocap.cli import cli
+from photocap.index import open_index
+from photocap.metadata import read_caption, sidecar_path
+
+REPO = Path(__file__).resolve().parents[1]
+TIMEOUT = float(os.environ.get("PHOTOCAP_TEST_TIMEOUT", "90"))
+
+slow = pytest.mark.slow
+
+
+# ---------------------------------------------------------------- helpers
+
+
+class Daemon:
+    """`photocap watch` in a subprocess; `events` fills from its JSON stdout as they come."""
+
+    def __init__(self, root: Path, db: Path, model: Path, *args: str, prefix: tuple = ()):
+        self.root, self.db = root, db
+        self.stderr_path = db.with_name(f"watch-{time.monotonic_ns()}.stderr")
+        command = [
+            *prefix,
+            sys.executable,
+            "-m",
+            "photocap",
+            "watch",
+            str(root),
+            "--db",
+            str(db),
+            "--model",
+            str(model),
+            "--json",
+            "-v",
+            "--debounce",
+            "0.2",
+            "--settle",
+            "1",
+            *args,
+        ]
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+            "PHOTOCAP_HOME": str(db.parent / "home"),
+        }
+        with open(self.stderr_path, "w") as stderr:
+            self.proc = subprocess.Popen(
+                command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env, cwd=db.parent
+            )
+        self.events: list[dict] = []
+        self._cond = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            event = json.loads(line)
+            event["received"] = time.time()
+            with self._cond:
+                self.events.append(event)
+                self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text()
+
+    def of(self, kind: str, under: Path | None = None, path: Path | None = None) -> list[dict]:
+        with self._cond:
+            return [
+                e
+                for e in self.events
+                if e["event"] == kind
+                and (path is None or e.get("path") == str(path))
+                and (under is None or e.get("path", "").startswith(f"{under}{os.sep}"))
+            ]
+
+    def wait_until(self, done: Callable[[], object], what: str, timeout: float = TIMEOUT):
+        """Waits for `done()` to be truthy (re-checked on every event), failing after `timeout`."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                if result := done():
+                    return result
+                if self.proc.poll() is not None and not self._reader.is_alive():
+                    pytest.fail(
+                        f"daemon exited ({self.proc.returncode}) before {what}:\n{self.stderr()}"
+                    )
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    pytest.fail(f"timed out waiting for {what}; stderr:\n{self.stderr()[-3000:]}")
+                self._cond.wait(min(left, 0.25))
+
+    def wait_for(self, kind: str, path: Path | None = None, timeout: float = TIMEOUT) -> dict:
+        return self.wait_until(
+            lambda: next(iter(self.of(kind, path=path)), None), f"{kind} {path or ''}", timeout
+        )
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = TIMEOUT) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            pytest.fail(f"daemon did not exit within {timeout} s of signal {sig}")
+        self._reader.join(10)
+        return code
+
+
+def make_photos(
+    real_photos: dict[str, Path], folder: Path, n: int, prefix: str = "p"
+) -> list[Path]:
+    """`n` distinct small JPEGs (crops of the real photos at different offsets)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    sources = [Image.open(p).convert("RGB") for p in real_photos.values()]
+    out = []
+    for i in range(n):
+        image = sources[i % len(sources)]
+        x = (i * 37) % (image.width - 320)
+        y = (i * 53) % (image.height - 240)
+        path = folder / f"{prefix}{i:03d}.jpg"
+        image.crop((x, y, x + 320, y + 240)).save(path, quality=90)
+        out.append(path)
+    return out
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def event_time(event: dict) -> float:
+    return datetime.fromisoformat(event["time"]).timestamp()
+
+
+def search_paths(db: Path, word: str) -> list[str]:
+    """What `photocap search WORD --paths` prints (nothing when the index is empty)."""
+    result = CliRunner().invoke(cli, ["search", word, "--paths", "-n", "1000", "--db", str(db)])
+    if result.exit_code == 1 and "the index is empty" in result.output:
+        return []
+    assert result.exit_code == 0, result.output
+    return result.output.splitlines()
+
+
+def first_word(caption: str) -> str:
+    return re.findall(r"[a-z]+", caption.lower())[0]
+
+
+@pytest.fixture(scope="module")
+def staged(tmp_path_factory, real_photos) -> SimpleNamespace:
+    """Photos made once, outside any watched folder, copied in by the tests."""
+    base = tmp_path_factory.mktemp("staged")
+    return SimpleNamespace(
+        burst=make_photos(real_photos, base / "burst", 50, "burst"),
+        few=make_photos(real_photos, base / "few", 6, "few"),
+        png=_png(real_photos, base),
+    )
+
+
+def _png(real_photos, base: Path) -> Path:
+    path = base / "screenshot.png"
+    Image.open(real_photos["coffee"]).convert("RGB").resize((300, 200)).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def watched(tmp_path_factory, tiny_model):
+    """One daemon shared by the tests that do not restart it; stopped (exit 0) at the end."""
+    base = tmp_path_factory.mktemp("watched")
+    root = base / "photos"
+    root.mkdir()
+    daemon = Daemon(root, base / "index.db", tiny_model)
+    daemon.wait_for("caught-up")
+    yield SimpleNamespace(root=root, base=base, db=base / "index.db", daemon=daemon)
+    assert daemon.stop() == 0, daemon.stderr()
+
+
+def wait_written(daemon: Daemon, path: Path) -> dict:
+    """The caption event of `path`, once its own write came back as an event and was skipped."""
+    event = daemon.wait_for("captioned", path)
+    if event.get("written") == "embedded":
+        daemon.wait_for("own-write", path)
+    return event
+
+
+# ---------------------------------------------------------------- one daemon, several stories
+
+
+@slow
+def test_slow_copy_is_captioned_once_after_close_and_found_by_search(watched, staged):
+    daemon, folder = watched.daemon, watched.root / "slow"
+    folder.mkdir()
+    data = staged.few[0].read_bytes()
+    target = folder / "arriving.jpg"
+    pieces = 10
+    with open(target, "wb") as f:  # written in chunks over a second, like a download
+        for i in range(pieces):
+            f.write(data[i * len(data) // pieces : (i + 1) * len(data) // pieces])
+            f.flush()
+            time.sleep(0.1)
+        assert not daemon.of("captioned", path=target) and not daemon.of("failed", path=target)
+    closed = time.time()
+
+    event = wait_written(daemon, target)
+    assert event_time(event) >= closed - 0.002  # not before the file was complete
+    assert event["written"] == "embedded"
+    assert len(daemon.of("captioned", path=target)) == 1
+    assert not daemon.of("failed", path=target)
+    assert read_caption(target).text == event["caption"]
+    with open_index(str(watched.db)) as index:
+        row = index.get(target)
+    assert row.caption == event["caption"]
+    assert (row.size, row.sha256) == (target.stat().st_size, sha256(target))
+    assert str(target) in search_paths(watched.db, first_word(event["caption"]))
+
+
+@slow
+def test_burst_of_50_is_captioned_in_batches_each_once(watched, staged):
+    daemon, folder = watched.daemon, watched.root / "burst"
+    folder.mkdir()
+    for photo in staged.burst:
+        shutil.copyfile(photo, folder / photo.name)
+    expected = {str(folder / p.name) for p in staged.burst}
+
+    daemon.wait_until(
+        lambda: {e["path"] for e in daemon.of("own-write", under=folder)} == expected,
+        "50 captions written and their own events skipped",
+    )
+    captioned = daemon.of("captioned", under=folder)
+    assert sorted(e["path"] for e in captioned) == sorted(expected)  # each exactly once
+    batches = Counter(e["batch"] for e in captioned)
+    assert len(batches) <= 10 and max(batches.values()) >= 10, batches
+    with open_index(str(watched.db)) as index:
+        rows = index.lookup(expected)
+    assert len(rows) == 50
+    for e in captioned:
+        assert rows[e["path"]].caption == e["caption"] == read_caption(e["path"]).text
+
+
+@slow
+def test_rename_keeps_the_row_and_delete_removes_it(watched, staged):
+    daemon, folder = watched.daemon, watched.root / "moves"
+    folder.mkdir()
+    first = folder / "first.jpg"
+    shutil.copyfile(staged.few[1], first)
+    event = wait_written(daemon, first)
+    with open_index(str(watched.db)) as index:
+        before = index.get(first)
+
+    renamed = folder / "renamed.jpg"
+    first.rename(renamed)
+    moved = daemon.wait_for("moved", renamed)
+    assert moved["moved_from"] == str(first)
+    with open_index(str(watched.db)) as index:
+        after = index.get(renamed)
+        assert index.get(first) is None
+    assert (after.caption, after.sha256, after.indexed_at) == (
+        before.caption,
+        before.sha256,
+        before.indexed_at,  # the same row, re-pointed, not written again
+    )
+    assert not daemon.of("captioned", path=renamed)
+
+    renamed.unlink()
+    daemon.wait_for("deleted", renamed)
+    with open_index(str(watched.db)) as index:
+        assert index.get(renamed) is None
+    assert str(renamed) not in search_paths(watched.db, first_word(event["caption"]))
+
+
+@slow
+def test_folder_moved_in_is_indexed_whole_and_folder_renames_move_rows(watched, staged):
+    daemon = watched.daemon
+    outside = watched.base / "elsewhere" / "trip"
+    outside.mkdir(parents=True)
+    for photo in staged.few[2:5]:
+        shutil.copyfile(photo, outside / photo.name)
+    trip = watched.root / "trip"
+    outside.rename(trip)  # moved in whole: no per-file writes to wait for
+    names = [p.name for p in staged.few[2:5]]
+    for name in names:
+        wait_written(daemon, trip / name)
+
+    renamed = watched.root / "trip-2026"
+    trip.rename(renamed)
+    event = daemon.wait_for("folder-moved", renamed)
+    assert event["photos"] == 3
+    with open_index(str(watched.db)) as index:
+        rows = index.lookup([renamed / n for n in names])
+        assert not index.lookup([trip / n for n in names])
+    assert {Path(p).name for p in rows} == set(names)
+    assert not daemon.of("captioned", under=renamed)
+
+
+@slow
+def test_sidecars_and_bad_files_do_not_trigger_and_do_not_stop_it(watched, staged):
+    daemon, folder = watched.daemon, watched.root / "mixed"
+    folder.mkdir()
+    png = folder / "screenshot.png"
+    shutil.copyfile(staged.png, png)
+    assert daemon.wait_for("captioned", png)["written"] == "sidecar"
+    assert sidecar_path(png).exists()
+
+    broken = folder / "broken.jpg"
+    broken.write_bytes(staged.few[5].read_bytes()[:3000])  # a copy that failed half-way
+    assert daemon.wait_for("failed", broken)["error"]
+
+    after = folder / "after.jpg"  # the daemon goes on; events queued before this one are done
+    shutil.copyfile(staged.few[5], after)
+    wait_written(daemon, after)
+    assert len(daemon.of("captioned", path=png)) == 1
+    assert not daemon.of("captioned", path=sidecar_path(png))
+    assert not [e for e in daemon.events if ".photocap-" in e.get("path", "")]
+    assert daemon.proc.poll() is None
+
+
+# ---------------------------------------------------------------- stop, restart, catch up
+
+
+@slow
+def test_changes_while_stopped_are_caught_up_at_the_next_start(tmp_path, tiny_model, staged):
+    root, db = tmp_path / "photos", tmp_path / "index.db"
+    root.mkdir()
+    kept, gone, moving = (shutil.copyfile(p, root / p.name) for p in staged.few[:3])
+    daemon = Daemon(root, db, tiny_model)
+    caught = daemon.wait_for("caught-up")
+    assert caught["captioned"] == 3
+    assert daemon.stop() == 0
+    assert daemon.of("stopped")
+
+    added = [shutil.copyfile(p, root / p.name) for p in staged.few[3:6]]
+    gone.unlink()
+    moved = root / "renamed-while-stopped.jpg"
+    moving.rename(moved)
+
+    again = Daemon(root, db, tiny_model)
+    for path in added:
+        wait_written(again, path)
+    again.wait_for("deleted", gone)
+    assert again.wait_for("moved", moved)["moved_from"] == str(moving)
+    assert again.wait_for("caught-up")
+    assert sorted(e["path"] for e in again.of("captioned")) == sorted(map(str, added))
+    with open_index(str(db)) as index:
+        assert sorted(index.paths()) == sorted(map(str, [kept, moved, *added]))
+    assert again.stop(signal.SIGINT) == 0
+
+
+@slow
+def test_sigterm_finishes_the_batch_in_hand_and_leaves_nothing_half_written(
+    tmp_path, tiny_model, staged
+):
+    root, db = tmp_path / "photos", tmp_path / "index.db"
+    root.mkdir()
+    daemon = Daemon(root, db, tiny_model, "--batch-size", "2")
+    daemon.wait_for("caught-up")
+    photos = [Path(shutil.copyfile(p, root / p.name)) for p in staged.burst[:40]]
+    daemon.wait_until(lambda: daemon.of("captioned"), "the first caption")
+    assert daemon.stop(signal.SIGTERM) == 0
+    first = {e["path"] for e in daemon.of("captioned")}
+    assert 0 < len(first) < len(photos), "stopped before the end, so something was in hand"
+    assert daemon.of("stopped")
+
+    assert not [p for p in root.iterdir() if ".photocap-" in p.name]
+    with open_index(str(db)) as index:
+        assert index.count() == len(first)
+        for photo in photos:
+            caption, row = read_caption(photo), index.get(photo)
+            if str(photo) in first:  # written and committed, and they agree
+                assert row is not None and caption is not None and row.caption == caption.text
+                assert (row.size, row.mtime_ns) == (photo.stat().st_size, photo.stat().st_mtime_ns)
+                assert row.sha256 == sha256(photo)
+            else:  # untouched: nothing in the photo, nothing in the index
+                assert row is None and caption is None
+
+    again = Daemon(root, db, tiny_model)
+    again.wait_for("caught-up")
+    second = {e["path"] for e in again.of("captioned")}
+    assert not first & second  # each photo captioned exactly once over both runs
+    assert first | second == {str(p) for p in photos}
+    assert again.stop() == 0
+
+
+# ---------------------------------------------------------------- inotify watch limit
+
+
+def _can_unshare() -> bool:
+    try:
+        done = subprocess.run(
+            ["unshare", "-Ur", "sh", "-c", "echo 5 > /proc/sys/user/max_inotify_watches"],
+            capture_output=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def _limited(watches: int) -> tuple[str, ...]:
+    """Runs the daemon in a user namespace whose inotify watch limit is `watches`."""
+    script = f'echo {watches} > /proc/sys/user/max_inotify_watches && exec "$@"'
+    return ("unshare", "-Ur", "sh", "-c", script, "sh")
+
+
+@slow
+@pytest.mark.skipif(not _can_unshare(), reason="needs unprivileged user namespaces (unshare -Ur)")
+def test_watch_limit_at_start_falls_back_to_polling(tmp_path, tiny_model, staged):
+    root, db = tmp_path / "photos", tmp_path / "index.db"
+    for name in "abcdef":
+        (root / name).mkdir(parents=True)
+    daemon = Daemon(root, db, tiny_model, "--poll-interval", "0.3", prefix=_limited(3))
+    event = daemon.wait_for("polling")
+    assert "fs.inotify.max_user_watches" in event["reason"]
+    assert "fs.inotify.max_user_watches" in daemon.stderr()  # said clearly, as a warning
+    daemon.wait_for("caught-up")
+    photo = root / "e" / "late.jpg"
+    shutil.copyfile(staged.few[0], photo)
+    wait_written(daemon, photo)
+    assert daemon.stop() == 0
+
+
+@slow
+@pytest.mark.skipif(not _can_unshare(), reason="needs unprivileged user namespaces (unshare -Ur)")
+def test_watch_limit_reached_later_falls_back_to_polling(tmp_path, tiny_model, staged):
+    root, db = tmp_path / "photos", tmp_path / "index.db"
+    (root / "a").mkdir(parents=True)
+    # root + a = 2 watches, and room for one more: inotify at start
+    daemon = Daemon(root, db, tiny_model, "--poll-interval", "0.3", prefix=_limited(3))
+    assert daemon.wait_for("started")["observer"] == "inotify"
+    daemon.wait_for("caught-up")
+    (root / "b").mkdir()  # takes the last watch
+    (root / "c").mkdir()  # cannot be watched
+    assert "fs.inotify.max_user_watches" in daemon.wait_for("polling")["reason"]
+    photo = root / "c" / "late.jpg"
+    shutil.copyfile(staged.few[1], photo)
+    wait_written(daemon, photo)
+    assert daemon.stop() == 0
+
+
+# ---------------------------------------------------------------- command line
+
+
+def test_nothing_to_watch_is_a_usage_error(tmp_path):
+    result = CliRunner().invoke(cli, ["watch", "--db", str(tmp_path / "index.db")])
+    assert result.exit_code == 2
+    assert "no folders to watch" in result.output and "photocap index PATH" in result.output
+
+
+def test_help_documents_the_daemon_options():
+    result = CliRunner().invoke(cli, ["watch", "--help"])
+    assert result.exit_code == 0
+    for option in ("--settle", "--debounce", "--poll", "--poll-interval", "--json", "-v", "-q"):
+        assert option in result.output
