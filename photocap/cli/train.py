@@ -93,7 +93,7 @@ def _reporter(stop: _StopOnCtrlC, quiet: bool):
 
         def say(self, text: str) -> None:
             if not quiet:
-                console.print(text, markup=False)
+                console.print(text, markup=False, soft_wrap=True)
 
         def message(self, text: str) -> None:
             self.say(text)
@@ -197,7 +197,9 @@ def _reporter(stop: _StopOnCtrlC, quiet: bool):
     "--encoder",
     type=click.Choice(list(ENCODERS)),
     default=None,
-    help="Backbone for --scratch [default: efficientnet_lite2].",
+    metavar="NAME",
+    help="Backbone for --scratch: efficientnet_lite0..2, resnet18..152 "
+    "[default: efficientnet_lite2].",
 )
 @click.option(
     "--encoder-weights",
