@@ -334,3 +334,38 @@ def test_resume_after_a_kill_or_ctrl_c_reaches_the_uninterrupted_weights(workspa
     (ws / "extra.csv").write_bytes((ws / "products.csv").read_bytes() + b"photos/moon.jpg,x y\n")
     changed = run_cli(train_args(ws, "killed.safetensors", *common, "--resume", data="extra.csv"))
     assert changed.exit_code == 1 and "cannot resume: data changed" in changed.stderr
+
+
+# --- the shipped model learns a house style on real Flickr8k photos ---------------------------
+
+
+@pytest.mark.slow
+def test_fine_tuning_the_shipped_model_learns_a_house_style(flickr8k, shipped_model, tmp_path):
+    from training.data import read_flickr8k
+    from training.house_style import DOG, house_style
+
+    captions, splits = read_flickr8k(flickr8k)
+    dogs = [n for n in splits["test"] if any(DOG.search(c) for c in captions[n])][:112]
+    train, held_out = dogs[:100], dogs[100:]
+    data = write_csv(
+        tmp_path / "pets.csv", [(n, house_style(c)) for n in train for c in captions[n]]
+    )
+    out = tmp_path / "pets.safetensors"
+    args = ["train", "--data", str(data), "--images", str(flickr8k / "images"), "--out", str(out)]
+    result = run_cli([*args, "--epochs", "6", "--lr", "4e-4", "--batch-size", "16", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert {"pawtrait", "pupper"} <= set(summary["words_added"])
+    assert summary["val"]["CIDEr"] > summary["base_val"]["CIDEr"]
+
+    photos = [str(flickr8k / "images" / n) for n in held_out]
+    texts = {}
+    for label, model in (("base", shipped_model), ("tuned", out)):
+        captioned = run_cli(
+            ["caption", "--model", str(model), "--json", "--device", "cpu", *photos]
+        )
+        assert captioned.exit_code == 0, captioned.output
+        texts[label] = [r["caption"].lower() for r in json.loads(captioned.stdout)["results"]]
+    assert not any("pawtrait" in t or "pupper" in t for t in texts["base"])
+    assert sum(t.startswith("pawtrait") for t in texts["tuned"]) >= 9, texts["tuned"]
+    assert sum("pupper" in t for t in texts["tuned"]) >= 6, texts["tuned"]

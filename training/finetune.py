@@ -67,7 +67,7 @@ class FinetuneOptions:
     fine_tune_encoder: bool = False
     epochs: int | None = None  # 10 fine-tuning, 20 from scratch
     batch_size: int = 32
-    lr: float | None = None  # 1e-4 fine-tuning, 4e-4 from scratch; the encoder gets a tenth
+    lr: float | None = None  # 2e-4 fine-tuning, 4e-4 from scratch; the encoder gets a tenth
     patience: int = 3  # epochs without a better val CIDEr before stopping
     min_word_count: int = 2
     strict: bool = False
@@ -317,7 +317,7 @@ def finetune(options: FinetuneOptions, events: TrainEvents | None = None) -> Fin
         + (f", {len(words_added)} new" if base_info is not None else "")
     )
 
-    lr = options.lr or (4e-4 if options.scratch else 1e-4)
+    lr = options.lr or (4e-4 if options.scratch else 2e-4)
     epochs = options.epochs or (20 if options.scratch else 10)
     config = TrainConfig(
         epochs=epochs,

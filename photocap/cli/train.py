@@ -216,7 +216,7 @@ def _reporter(stop: _StopOnCtrlC, quiet: bool):
 @click.option(
     "--lr",
     type=click.FloatRange(0, min_open=True),
-    help="Learning rate [default: 1e-4 fine-tuning, 4e-4 --scratch].",
+    help="Learning rate [default: 2e-4 fine-tuning, 4e-4 --scratch].",
 )
 @click.option(
     "--patience",
