@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,11 +45,14 @@ def read_captions(path: Path) -> list[str]:
 
 
 def records(captions: Sequence[str], n: int, rng: random.Random) -> list[PhotoRecord]:
-    """`n` synthetic photos, each captioned with a Flickr8k caption (cycled, then drawn at random)."""
+    """`n` synthetic photos, each captioned with a Flickr8k caption (cycled, then drawn at random).
+
+    Laid out as 25 year folders of albums of 200, added folder by folder as an index run walks them.
+    """
     out = []
     for k in range(n):
         caption = captions[k] if k < len(captions) else rng.choice(captions)
-        folder = f"/bench/photos/{2000 + k % 25}/album-{k % 997:03d}"
+        folder = f"/bench/photos/{2000 + k * 25 // n}/album-{k // 200:04d}"
         out.append(
             PhotoRecord(
                 path=f"{folder}/img_{k:07d}.jpg",
@@ -88,13 +92,28 @@ def mixed_queries(captions: Sequence[str], n: int, rng: random.Random) -> list[s
     return [" ".join(rng.sample(vocabulary, rng.randint(2, 4))) for _ in range(n)]
 
 
-def timed(run: Callable[[str], object], queries: Sequence[str]) -> list[float]:
-    """Milliseconds per query."""
-    times = []
+@dataclass
+class Times:
+    """Milliseconds per query: wall clock, and CPU time of this thread.
+
+    CPU time is what the query costs; wall time adds whatever else the machine is busy with.
+    """
+
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+
+    def add(self, other: Times, i: int) -> None:
+        self.wall.append(other.wall[i])
+        self.cpu.append(other.cpu[i])
+
+
+def timed(run: Callable[[str], object], queries: Sequence[str]) -> Times:
+    times = Times()
     for q in queries:
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         run(q)
-        times.append((time.perf_counter() - start) * 1000)
+        times.cpu.append((time.thread_time() - start_cpu) * 1000)
+        times.wall.append((time.perf_counter() - start) * 1000)
     return times
 
 
@@ -118,11 +137,14 @@ def like_baseline(db: Path) -> Callable[[str], object]:
     return run
 
 
-def report(label: str, times: Sequence[float]) -> None:
-    median, p99, worst = summary(times)
-    print(
-        f"  {label:<34} n={len(times):>5}  median {median:7.2f} ms  p99 {p99:7.2f} ms  max {worst:7.2f} ms"
-    )
+def report(label: str, times: Times, cpu: bool = True) -> None:
+    median, p99, worst = summary(times.wall)
+    line = f"  {label:<40} n={len(times.wall):>4}  wall median {median:7.2f}  p99 {p99:7.2f}"
+    line += f"  max {worst:7.2f}"
+    if cpu:
+        cpu_median, cpu_p99, _ = summary(times.cpu)
+        line += f"  | cpu median {cpu_median:6.2f}  p99 {cpu_p99:7.2f}"
+    print(line + "  (ms)")
 
 
 def build(db: Path, captions: Sequence[str], rows: int, rng: random.Random) -> Index:
@@ -175,11 +197,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         timed(search, typical[:50])  # warm the page cache and the connection pool
 
         times = timed(search, typical)
-        by_length: dict[int, list[float]] = {}
-        for q, t in zip(typical, times, strict=True):
-            by_length.setdefault(len(q.split()), []).append(t)
-        hits = sum(bool(index.search(q).hits) for q in typical[:200])
-        print(f"\nIndex.search(q, limit=20), in-process ({hits}/200 typical queries have results):")
+        by_length: dict[int, Times] = {}
+        for i, q in enumerate(typical):
+            by_length.setdefault(len(q.split()), Times()).add(times, i)
+        sample = typical[:200]
+        hits = sum(bool(index.search(q).hits) for q in sample)
+        print(
+            f"\nIndex.search(q, limit=20), in-process "
+            f"({hits}/{len(sample)} typical queries have results):"
+        )
         report("typical 1-4 word queries", times)
         for n in sorted(by_length):
             report(f"  {n} word{'s' if n > 1 else ''}", by_length[n])
@@ -193,6 +219,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "typical, --source human",
             timed(lambda q: index.search(q, source="human"), typical[:200]),
         )
+        exact = timed(lambda q: index.search(q, rank_window=None), typical[:200])
+        report("typical, every match ranked (no window)", exact)
+        windowed = sum(index.search(q).windowed for q in typical)
+        print(f"  ({windowed} of {len(typical)} typical queries match more photos than the window)")
 
         baseline = timed(like_baseline(db), typical[: args.baseline_queries])
         print("\nBaseline on the same database (no ranking, no stemming):")
@@ -205,15 +235,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 typical[: args.cli_runs],
             )
             print("\nWhole CLI process (start-up included):")
-            report("python -m photocap search --json", cli_times)
+            report("python -m photocap search --json", cli_times, cpu=False)
         index.close()
 
-    median, p99, _ = summary(times)
+    median, p99, _ = summary(times.wall)
     ok = median <= TARGET_MEDIAN_MS and p99 <= TARGET_P99_MS
     print(
-        f"\ntarget median <= {TARGET_MEDIAN_MS:.0f} ms, p99 <= {TARGET_P99_MS:.0f} ms: "
+        f"\ntarget median <= {TARGET_MEDIAN_MS:.0f} ms, p99 <= {TARGET_P99_MS:.0f} ms (wall): "
         f"{'met' if ok else 'MISSED'} (median {median:.2f} ms, p99 {p99:.2f} ms; "
-        f"LIKE baseline median {summary(baseline)[0]:.2f} ms)"
+        f"LIKE baseline median {summary(baseline.wall)[0]:.2f} ms, p99 {summary(baseline.wall)[1]:.2f} ms)"
     )
     return 0 if ok else 1
 

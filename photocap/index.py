@@ -32,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 
-from photocap.errors import IndexDatabaseError
+from photocap.errors import IndexDatabaseError, PhotocapError
 from photocap.index_schema import (
     FTS_TABLE,
     META_TABLE,
@@ -83,6 +83,12 @@ class PhotoRecord:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", _abspath(self.path))
+        if not _storable(self.path):
+            raise PhotocapError(
+                "the file name is not valid UTF-8, so the index cannot store it",
+                path=self.path,
+                hint="rename the file",
+            )
         if self.source is not None and self.source not in SOURCES:
             raise ValueError(f"source must be one of {SOURCES}, not {self.source!r}")
         if self.status not in STATUSES:
@@ -119,6 +125,15 @@ class PruneReport:
 
 def _abspath(path: str | os.PathLike[str]) -> str:
     return os.path.abspath(os.path.expanduser(os.fspath(path)))
+
+
+def _storable(path: str) -> bool:
+    """False for names the OS gave as undecodable bytes (lone surrogates): SQLite text is UTF-8."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _now() -> datetime:
@@ -310,7 +325,7 @@ class Index:
     def delete(self, paths: Iterable[str | os.PathLike[str]]) -> int:
         """Removes the rows of `paths`; returns how many there were."""
         removed = 0
-        for chunk in _batched((_abspath(p) for p in paths), _CHUNK):
+        for chunk in _batched((p for p in map(_abspath, paths) if _storable(p)), _CHUNK):
             with self._write() as conn:
                 removed += conn.execute(delete(photos).where(photos.c.path.in_(chunk))).rowcount
         return removed
@@ -325,11 +340,27 @@ class Index:
         fenced = [folder_range(r) for r in unavailable]
         gone = [
             path
-            for path in self.paths(under)
+            for path in self._iter_paths(under)
             if not any(lo <= path < hi for lo, hi in fenced) and not os.path.lexists(path)
         ]
         self.delete(gone)
         return PruneReport(removed=tuple(gone), unavailable_roots=unavailable)
+
+    def _iter_paths(self, under: str | os.PathLike[str] | None, page: int = 2000) -> Iterator[str]:
+        """Indexed paths in order, a page per short read transaction (no long-held snapshot)."""
+        lo, hi = folder_range(under) if under is not None else ("", None)
+        last = None
+        while True:
+            query = select(photos.c.path).order_by(photos.c.path).limit(page)
+            query = query.where(photos.c.path > last if last is not None else photos.c.path >= lo)
+            if hi is not None:
+                query = query.where(photos.c.path < hi)
+            with self._read() as conn:
+                chunk = list(conn.execute(query).scalars())
+            yield from chunk
+            if len(chunk) < page:
+                return
+            last = chunk[-1]
 
     def add_root(self, path: str | os.PathLike[str]) -> str:
         """Remembers a folder the user indexed; returns it as stored (absolute)."""
@@ -354,7 +385,6 @@ class Index:
         """Merges the full-text index into one segment (faster queries); worth it after a big run."""
         with self._write() as conn:
             conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('optimize')")
-        with self._read() as conn:
             conn.exec_driver_sql("PRAGMA optimize")
 
     # ---- reads ----------------------------------------------------------------------------------
@@ -367,7 +397,8 @@ class Index:
         """Records of those `paths` that are indexed, keyed by absolute path."""
         found: dict[str, PhotoRecord] = {}
         with self._read() as conn:
-            for chunk in _batched((_abspath(p) for p in paths), _CHUNK):
+            wanted = (path for path in map(_abspath, paths) if _storable(path))
+            for chunk in _batched(wanted, _CHUNK):
                 for row in conn.execute(select(photos).where(photos.c.path.in_(chunk))):
                     found[row.path] = _record(row)
         return found
@@ -380,12 +411,7 @@ class Index:
 
     def paths(self, under: str | os.PathLike[str] | None = None) -> list[str]:
         """Every indexed path (inside folder `under` when given), sorted."""
-        query = select(photos.c.path).order_by(photos.c.path)
-        if under is not None:
-            lo, hi = folder_range(under)
-            query = query.where(photos.c.path >= lo, photos.c.path < hi)
-        with self._read() as conn:
-            return list(conn.execute(query).scalars())
+        return list(self._iter_paths(under))
 
     def roots(self) -> list[str]:
         """The folders the user indexed, sorted."""

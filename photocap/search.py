@@ -28,7 +28,7 @@ from photocap.index import RANK_WINDOW, folder_range
 from photocap.index_schema import FTS_TABLE
 
 MAX_TERMS = 32  # a 10,000-character paste is cut to its first terms, not run as one huge query
-PARTIAL_POOL = 200  # best OR-matches re-ranked by how many terms they match
+PARTIAL_POOL = 100  # best OR-matches re-ranked by how many terms they match
 
 _STOP_WORDS = """
     a an the and or but nor not no so than then also too very just
@@ -157,16 +157,23 @@ def run_search(
     """Runs `query` on an open index connection; see `Index.search`."""
     if limit < 1 or (rank_window is not None and rank_window < 1):
         raise ValueError("limit and rank_window must be at least 1")
-    scope = _Scope.of(under, source)
+    scope = _Scope.of(conn, under, source)
+    if scope is None:  # nothing indexed in that folder
+        return SearchResults(query=query, hits=(), partial=False)
     try:
-        floor = _window_floor(conn, query.match_all(), scope, rank_window)
-        rows = _ranked(conn, query.match_all(), scope, limit, floor)
-        hits = [_hit(i, row, len(query.terms)) for i, row in enumerate(rows, 1)]
+        match = query.match_all()
+        floor = _window_floor(conn, match, scope, rank_window)
+        ranked = _ranked(conn, match, scope, limit, floor)
+        matched = dict.fromkeys((row.id for row in ranked), len(query.terms))
         partial = False
-        if not hits and len(query.terms) > 1:
-            floor = _window_floor(conn, query.match_any(), scope, rank_window)
-            hits = _partial(conn, query, scope, limit, floor)
-            partial = bool(hits)
+        if not ranked and len(query.terms) > 1:
+            match = query.match_any()
+            floor = _window_floor(conn, match, scope, rank_window)
+            pool = _ranked(conn, match, scope, max(PARTIAL_POOL, 5 * limit), floor)
+            matched = _terms_matched(conn, query, [row.id for row in pool])
+            ranked = sorted(pool, key=lambda row: (-matched[row.id], row.rank, row.id))[:limit]
+            partial = bool(ranked)
+        hits = _hits(conn, match, ranked, matched)
     except sqlalchemy.exc.OperationalError as exc:
         if "fts5" not in str(exc.orig).lower():
             raise
@@ -174,7 +181,7 @@ def run_search(
         raise PhotocapError(
             f"the search engine rejected the query: {exc.orig}", hint="search for plain words"
         ) from exc
-    return SearchResults(query=query, hits=tuple(hits), partial=partial, windowed=floor is not None)
+    return SearchResults(query=query, hits=hits, partial=partial, windowed=floor is not None)
 
 
 @dataclass(frozen=True)
@@ -186,10 +193,23 @@ class _Scope:
     params: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, under: str | os.PathLike[str] | None, source: str | None) -> _Scope:
+    def of(
+        cls, conn: Connection, under: str | os.PathLike[str] | None, source: str | None
+    ) -> _Scope | None:
+        """None when `under` holds no indexed photo."""
         where, params = "", {}
         if under is not None:
-            params["lo"], params["hi"] = folder_range(under)
+            lo, hi = folder_range(under)
+            first, last = conn.execute(
+                text("SELECT min(id), max(id) FROM photos WHERE path >= :lo AND path < :hi"),
+                {"lo": lo, "hi": hi},
+            ).one()
+            if first is None:
+                return None
+            # The rowid bounds are redundant but let FTS5 skip straight to the folder's photos,
+            # which are mostly added together (one `photocap index` run walks folder by folder).
+            params.update(lo=lo, hi=hi, first=first, last=last)
+            where += f" AND {FTS_TABLE}.rowid BETWEEN :first AND :last"
             where += " AND p.path >= :lo AND p.path < :hi"
         if source is not None:
             params["source"] = source
@@ -215,55 +235,54 @@ def _window_floor(conn: Connection, match: str, scope: _Scope, window: int | Non
 def _ranked(
     conn: Connection, match: str, scope: _Scope, limit: int, floor: int | None
 ) -> list[Any]:
-    # BM25 in an FTS-only subquery (a top-N sort over rowid and score), then the photos row and
-    # highlight() for those N only: highlight in the ranked query would run for every match.
+    """(id, rank) of the best `limit` matches; rank is bm25(), lower is better."""
     window = f" AND {FTS_TABLE}.rowid >= :floor" if floor is not None else ""
     sql = text(
         f"""
-        SELECT top.id, top.rank, p.path, p.caption, p.source,
-               (SELECT highlight({FTS_TABLE}, 0, char(2), char(3)) FROM {FTS_TABLE}
-                WHERE {FTS_TABLE} MATCH :match AND {FTS_TABLE}.rowid = top.id) AS marked
-        FROM (
-            SELECT {FTS_TABLE}.rowid AS id, bm25({FTS_TABLE}) AS rank FROM {FTS_TABLE}{scope.join}
-            WHERE {FTS_TABLE} MATCH :match{scope.where}{window}
-            ORDER BY rank, id LIMIT :limit
-        ) AS top
-        JOIN photos AS p ON p.id = top.id
-        ORDER BY top.rank, top.id
+        SELECT {FTS_TABLE}.rowid AS id, bm25({FTS_TABLE}) AS rank FROM {FTS_TABLE}{scope.join}
+        WHERE {FTS_TABLE} MATCH :match{scope.where}{window}
+        ORDER BY rank, id LIMIT :limit
         """
     )
-    params = {"match": match, "limit": limit, "floor": floor, **scope.params}
-    return list(conn.execute(sql, params))
+    return list(conn.execute(sql, {"match": match, "limit": limit, "floor": floor, **scope.params}))
 
 
-def _partial(
-    conn: Connection, query: ParsedQuery, scope: _Scope, limit: int, floor: int | None
-) -> list[SearchHit]:
-    """The best OR-matches, re-ranked by how many terms each holds, then by BM25."""
-    pool = _ranked(conn, query.match_any(), scope, max(PARTIAL_POOL, 10 * limit), floor)
-    if not pool:
-        return []
-    ids = ", ".join(str(int(row.id)) for row in pool)
-    matched = dict.fromkeys((row.id for row in pool), 0)
+def _terms_matched(conn: Connection, query: ParsedQuery, ids: list[int]) -> dict[int, int]:
+    """How many of the query's terms each of `ids` holds."""
+    matched = dict.fromkeys(ids, 0)
+    listed = ", ".join(str(int(i)) for i in ids)
     for term in query.terms:
-        for (rowid,) in conn.execute(
-            text(f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :t AND rowid IN ({ids})"),
-            {"t": term.fts},
-        ):
+        sql = f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :t AND rowid IN ({listed})"
+        for (rowid,) in conn.execute(text(sql), {"t": term.fts}):
             matched[rowid] += 1
-    best = sorted(pool, key=lambda row: (-matched[row.id], row.rank, row.id))[:limit]
-    return [_hit(i, row, matched[row.id]) for i, row in enumerate(best, 1)]
+    return matched
 
 
-def _hit(rank: int, row: Any, matched: int) -> SearchHit:
-    return SearchHit(
-        rank=rank,
-        path=row.path,
-        caption=row.caption,
-        source=row.source,
-        score=-float(row.rank),
-        highlights=_spans(row.marked or "", row.caption),
-        matched=matched,
+def _hits(
+    conn: Connection, match: str, ranked: list[Any], matched: dict[int, int]
+) -> tuple[SearchHit, ...]:
+    """The photos rows of `ranked`, with highlight(): computed for these few rows only."""
+    if not ranked:
+        return ()
+    listed = ", ".join(str(int(row.id)) for row in ranked)
+    sql = f"""
+        SELECT p.id, p.path, p.caption, p.source,
+               highlight({FTS_TABLE}, 0, char(2), char(3)) AS marked
+        FROM {FTS_TABLE} JOIN photos AS p ON p.id = {FTS_TABLE}.rowid
+        WHERE {FTS_TABLE} MATCH :match AND {FTS_TABLE}.rowid IN ({listed})
+    """
+    rows = {row.id: row for row in conn.execute(text(sql), {"match": match})}
+    return tuple(
+        SearchHit(
+            rank=i,
+            path=rows[r.id].path,
+            caption=rows[r.id].caption,
+            source=rows[r.id].source,
+            score=-float(r.rank),
+            highlights=_spans(rows[r.id].marked or "", rows[r.id].caption),
+            matched=matched[r.id],
+        )
+        for i, r in enumerate(ranked, 1)
     )
 
 

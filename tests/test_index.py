@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import create_engine, inspect
 
 from photocap import index_schema
-from photocap.errors import IndexDatabaseError
+from photocap.errors import IndexDatabaseError, PhotocapError
 from photocap.index import PhotoRecord, folder_range, open_index
 from photocap.index_schema import Base
 
@@ -229,6 +229,16 @@ def test_record_validation_and_absolute_paths(tmp_path, monkeypatch):
         record("/a.jpg", status="maybe")
 
 
+def test_undecodable_file_names_are_refused_clearly(index):
+    name = os.fsdecode(b"/p/caf\xe9.jpg")  # Latin-1 bytes on a UTF-8 system: a lone surrogate
+    with pytest.raises(PhotocapError, match="not valid UTF-8") as info:
+        record(name)
+    assert info.value.hint == "rename the file"
+    index.upsert([record("/p/ok.jpg")])
+    assert index.lookup([name, "/p/ok.jpg"]).keys() == {"/p/ok.jpg"}
+    assert index.delete([name]) == 0
+
+
 def test_unchanged_compares_size_and_mtime():
     row = PhotoRecord(path="/a.jpg", size=5, mtime_ns=7)
     assert row.unchanged(5, 7)
@@ -313,6 +323,20 @@ def test_paths_under_a_folder(index):
     index.upsert([record(p) for p in ("/a/b/1.jpg", "/a/b/c/2.jpg", "/a/bc/3.jpg", "/a/b_/4.jpg")])
     assert index.paths("/a/b") == ["/a/b/1.jpg", "/a/b/c/2.jpg"]
     assert index.paths("/a/b_") == ["/a/b_/4.jpg"]
+
+
+def test_paths_are_read_page_by_page(index):
+    index.upsert(record(f"/a/{i:02d}.jpg") for i in range(23))
+    index.upsert([record("/b/x.jpg")])
+    assert (
+        list(index._iter_paths(None, page=5))
+        == index.paths()
+        == [
+            *(f"/a/{i:02d}.jpg" for i in range(23)),
+            "/b/x.jpg",
+        ]
+    )
+    assert list(index._iter_paths("/a", page=5)) == [f"/a/{i:02d}.jpg" for i in range(23)]
 
 
 # ---- roots and pruning ---------------------------------------------------------------------------

@@ -224,6 +224,23 @@ def test_under_treats_percent_and_underscore_as_plain_characters(index, library)
     assert names(index.search("astronaut", under=library[0] / "café ☕")) == ["astronaut.jpg"]
 
 
+def test_under_a_folder_that_holds_nothing(index, library):
+    assert index.search("dog", under=library[0] / "nowhere").hits == ()
+    assert index.search("dog", under=library[0] / "2023" / "beach" / "grass.png").hits == ()
+
+
+def test_under_a_folder_whose_photos_were_added_at_different_times(tmp_path):
+    captions = [("/a/1.jpg", "a red kite"), ("/b/2.jpg", "a red kite"), ("/a/z/3.jpg", "red kites")]
+    with open_index(tmp_path / "i.db") as index:
+        for path, caption in captions:  # one run each: /a's rows are not contiguous
+            index.upsert([PhotoRecord(path=path, size=1, mtime_ns=1, caption=caption)])
+        assert sorted(h.path for h in index.search("kite", under="/a").hits) == [
+            "/a/1.jpg",
+            "/a/z/3.jpg",
+        ]
+        assert [h.path for h in index.search("kite", under="/b").hits] == ["/b/2.jpg"]
+
+
 def test_under_and_partial_fallback_together(index, library):
     results = index.search("cup zebra", under=library[0] / "100%_done")
     assert results.partial and names(results) == ["coffee.jpg"]

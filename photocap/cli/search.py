@@ -147,7 +147,7 @@ def _json(results: SearchResults) -> str:
             "path": hit.path,
             "caption": hit.caption,
             "source": hit.source,
-            "score": round(hit.score, 6),
+            "score": hit.score,
             "partial": results.partial,
             "matched_terms": hit.matched,
             "terms": terms,
