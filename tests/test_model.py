@@ -147,7 +147,9 @@ def test_beam_one_equals_greedy_and_wider_beams_score_at_least_as_well():
     banned = (vocab.pad, vocab.start, vocab.unk)
     greedy = beam_search(decoder, features, DecodeOptions(1, max_length=12), banned, 1, 2)
     assert greedy.tokens == greedy_reference(decoder, features, banned, 1, 2, max_length=12)
-    beam = beam_search(decoder, features, DecodeOptions(4, max_length=12), banned, 1, 2)
+    beam = beam_search(
+        decoder, features, DecodeOptions(4, max_length=12, length_penalty=0.0), banned, 1, 2
+    )
     finished = [len(t) < 13 for t in greedy.tokens]
     for g, b, done in zip(greedy.log_probs, beam.log_probs, finished, strict=True):
         if done:

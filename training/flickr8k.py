@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--min-count", type=int, default=5)
     parser.add_argument(
-        "--scst-epochs", type=int, default=2, help="CIDEr-D fine-tuning epochs after XE"
+        "--scst-epochs", type=int, default=0, help="CIDEr-D fine-tuning epochs after XE"
     )
     parser.add_argument("--scst-lr", type=float, default=5e-5)
     parser.add_argument("--resume", action="store_true")

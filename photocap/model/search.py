@@ -15,7 +15,9 @@ class DecodeOptions:
 
     beam_size: int = 3
     max_length: int = 30
-    length_penalty: float = 0.0  # 0: raw log-probability; 1: per-word average
+    length_penalty: float = (
+        0.7  # score / words**p (0: raw log-probability); 0.7 tuned on Flickr8k dev
+    )
 
 
 @dataclass
