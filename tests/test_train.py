@@ -243,6 +243,18 @@ def test_usage_errors_and_a_validation_csv_that_overlaps(workspace):
     assert "1 validation image(s) are also in the training data" in overlap.stderr
     assert "photos/rocket.jpg (line 2)" in overlap.stderr
 
+    for name in ("rocket", "horse"):  # mirrored: other photos, held out from training
+        with Image.open(ws / "photos" / f"{name}.jpg") as photo:
+            photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(ws / f"{name}-mirror.jpg")
+    write_csv(
+        ws / "val.csv", [(f"{n}-mirror.jpg", f"Product shot: a {n}") for n in ("rocket", "horse")]
+    )
+    held_out = run_cli(
+        train_args(ws, "val.safetensors", "--val", str(ws / "val.csv"), "--epochs", "1")
+    )
+    assert held_out.exit_code == 0, held_out.output
+    assert "14 training photos (28 captions), 2 validation photos" in held_out.stderr
+
 
 def test_scratch_with_a_resnet_and_a_fine_tuned_encoder(workspace, tmp_path):
     import torchvision

@@ -130,7 +130,7 @@ def _reporter(stop: _StopOnCtrlC, quiet: bool):
             self.captions += captions
             if self.progress is not None:
                 rate = self.captions / max(time.monotonic() - self.t0, 1e-6)
-                info = f"loss {self.loss_sum / self.loss_steps:.3f}  {rate:.0f} captions/s"
+                info = f"loss {self.loss_sum / self.loss_steps:.3f}  {rate:.1f} captions/s"
                 self.progress.update(self.task, completed=step, info=info)
 
         def epoch_end(self, record, best: bool) -> None:
