@@ -186,6 +186,21 @@ def test_partial_matches_when_nothing_matches_everything(index):
     assert not full.partial and all(h.matched == 2 for h in full.hits)
 
 
+def test_partial_matches_holding_more_terms_come_first_even_against_bm25(tmp_path):
+    long = "a dog playing in the park with a long red ball near the river"
+    others = ["dog", "dog sleeping", "park bench", "park at night", "cat", "tree", "car", "boat"]
+    with open_index(tmp_path / "i.db") as index:
+        index.upsert(
+            PhotoRecord(path=f"/p/{i}.jpg", size=1, mtime_ns=1, caption=caption)
+            for i, caption in enumerate(["zebra", long, *others])
+        )
+        results = index.search("dog park zebra")
+    assert results.partial
+    # BM25 alone prefers the short caption with the rare word; two matched words beat one
+    assert [(h.caption, h.matched) for h in results.hits[:2]] == [(long, 2), ("zebra", 1)]
+    assert results.hits[0].score < results.hits[1].score
+
+
 def test_no_partial_fallback_for_a_single_term(index):
     results = index.search("zebra")
     assert results.hits == () and not results.partial
