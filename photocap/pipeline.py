@@ -417,7 +417,9 @@ class IndexRun:
             )
             return human, None, None
         except PhotocapError as exc:
-            message = f"caption not written: {_message(exc)}"
+            message = _message(exc)
+            if "not written" not in message:
+                message = f"caption not written: {message}"
             return replace(record, status="error", error=message), None, message
         if result.where == "embedded":  # the photo changed: remember it as it is now
             try:

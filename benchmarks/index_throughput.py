@@ -1,0 +1,282 @@
+"""`photocap index` against a naive pipeline on 12-megapixel JPEGs, in one run, on CPU.
+
+Photos: COUNT JPEGs of 4032×3024 (12.2 MP, quality 90), each a mosaic of 12×9 real photos from
+Flickr8k's test split (../shared), or of scikit-image's photos where Flickr8k is absent.
+
+Both pipelines do the same job from the same files with the same model, each in a fresh process
+(start-up and model loading included), each on its own copy of the photos:
+  naive     one photo at a time: full-size decode (Image.open + load), EXIF transpose, the
+            model's own preprocessing, encoder + greedy decoding on a batch of one, caption
+            written into the photo (photocap.metadata), one index row per photo
+  photocap  `python -m photocap index DIR --device cpu` with its defaults: JPEG draft decoding in
+            DataLoader workers, batches, beam search (beam 3), metadata, index rows per batch
+Reported: photos/s end to end (process start to exit) and in the captioning loop, peak memory
+(RSS summed over the process and its workers, sampled every 50 ms), CPU load, the machine.
+
+Run (unniced, on an otherwise idle machine):
+  env PYTHONPATH=. .venv/bin/python benchmarks/index_throughput.py [--count 100] [--model PATH]
+      [--photos DIR (reuse/keep the built photos)] [--workers N] [--batch-size N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+FLICKR8K = REPO.parent / "shared" / "data" / "flickr8k"
+TILE, COLS, ROWS = 336, 12, 9  # 4032 × 3024
+
+
+# ---------------------------------------------------------------- photos
+
+
+def tiles() -> list[np.ndarray]:
+    split = FLICKR8K / "splits" / "test.txt"
+    if split.exists():
+        names = split.read_text().split()
+        return [np.asarray(Image.open(FLICKR8K / "images" / n).convert("RGB")) for n in names]
+    from skimage import data
+
+    photos = [data.chelsea(), data.astronaut(), data.coffee(), data.rocket()]
+    rng = np.random.default_rng(0)
+    out = []
+    for i in range(400):
+        p = photos[i % 4]
+        top, left = int(rng.integers(0, p.shape[0] - 150)), int(rng.integers(0, p.shape[1] - 150))
+        out.append(p[top : top + 150, left : left + 150])
+    return out
+
+
+def build(folder: Path, count: int) -> list[Path]:
+    """12-MP mosaics of real photos; reused when the folder already holds them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    wanted = [folder / f"mosaic_{i:03d}.jpg" for i in range(count)]
+    if all(p.exists() for p in wanted):
+        return wanted
+    pool = tiles()
+    rng = np.random.default_rng(12)
+    for path in wanted:
+        if path.exists():
+            continue
+        canvas = Image.new("RGB", (TILE * COLS, TILE * ROWS))
+        for k, pick in enumerate(rng.choice(len(pool), COLS * ROWS, replace=False)):
+            tile = Image.fromarray(pool[pick]).resize((TILE, TILE), Image.Resampling.BICUBIC)
+            canvas.paste(tile, ((k % COLS) * TILE, (k // COLS) * TILE))
+        canvas.save(path, quality=90)
+    return wanted
+
+
+# ---------------------------------------------------------------- measuring a process tree
+
+
+def tree_rss(pid: int) -> int:
+    """Resident memory of `pid` and all its descendants, bytes (from /proc)."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(entry))
+            rss[int(entry)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, IndexError, ValueError):
+            continue
+    total, stack = 0, [pid]
+    while stack:
+        p = stack.pop()
+        total += rss.get(p, 0)
+        stack += children.get(p, [])
+    return total
+
+
+def measure(command: list[str], env: dict[str, str]) -> dict:
+    """Run `command`; wall time, peak tree RSS, CPU time of it and its children, its stdout."""
+    before = os.times()
+    load = os.getloadavg()[0]
+    started = time.perf_counter()
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    peak = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, tree_rss(proc.pid))
+            stop.wait(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = proc.communicate()
+    seconds = time.perf_counter() - started
+    stop.set()
+    sampler.join()
+    after = os.times()
+    if proc.returncode != 0:
+        raise SystemExit(
+            f"{command[:4]} failed ({proc.returncode}):\n{out.decode()}\n{err.decode()}"
+        )
+    cpu = (after.children_user - before.children_user) + (
+        after.children_system - before.children_system
+    )
+    return {
+        "seconds": seconds,
+        "peak_rss_mb": peak / 2**20,
+        "cpu_seconds": cpu,
+        "load_before": load,
+        "load_after": os.getloadavg()[0],
+        "stdout": out.decode(),
+    }
+
+
+# ---------------------------------------------------------------- the naive pipeline
+
+
+def naive(folder: Path, db: Path, model: str) -> None:
+    """One photo at a time, full-size decode, greedy; writes and indexes like photocap."""
+    import hashlib
+
+    import torch
+    from PIL import ImageOps
+
+    from photocap.captioner import load_captioner
+    from photocap.index import PhotoRecord, open_index
+    from photocap.metadata import write_caption
+    from photocap.model.search import DecodeOptions
+    from photocap.model.transforms import to_tensor
+
+    captioner = load_captioner(model, "cpu")
+    greedy = DecodeOptions(beam_size=1)
+    index = open_index(db)
+    started, count = time.perf_counter(), 0
+    for path in sorted(folder.iterdir()):
+        with Image.open(path) as image:
+            image.load()  # the full 12 megapixels
+            photo = ImageOps.exif_transpose(image).convert("RGB")
+        tensor = to_tensor(photo, captioner.spec, via=captioner.info.data_square)
+        caption = captioner.caption_tensors(tensor[None], greedy)[0]  # batch of one
+        write_caption(path, caption.text, model_id=captioner.model_id)
+        st = path.stat()
+        index.upsert(
+            [
+                PhotoRecord(
+                    str(path),
+                    st.st_size,
+                    st.st_mtime_ns,
+                    hashlib.sha256(path.read_bytes()).hexdigest(),
+                    photo.width,
+                    photo.height,
+                    caption.text,
+                    "model",
+                    captioner.model_id,
+                    caption.score,
+                )
+            ]
+        )
+        count += 1
+    index.close()
+    loop = time.perf_counter() - started
+    print(
+        json.dumps({"captioned": count, "loop_seconds": loop, "threads": torch.get_num_threads()})
+    )
+
+
+# ---------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=100, help="12-MP photos")
+    parser.add_argument("--model", default=None, help="model file (default: the shipped one)")
+    parser.add_argument("--photos", type=Path, help="folder for the built photos (kept, reused)")
+    parser.add_argument("--workers", type=int, help="photocap --workers (default: its own)")
+    parser.add_argument("--batch-size", type=int, help="photocap --batch-size (default: its own)")
+    parser.add_argument("--skip-naive", action="store_true", help="time photocap only")
+    parser.add_argument(
+        "--naive-run", nargs=3, metavar=("DIR", "DB", "MODEL"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args()
+    if args.naive_run:
+        naive(Path(args.naive_run[0]), Path(args.naive_run[1]), args.naive_run[2])
+        return
+
+    from photocap.paths import shipped_model_path
+
+    model = args.model or str(shipped_model_path())
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    with tempfile.TemporaryDirectory(prefix="photocap-throughput-") as tmp:
+        tmp = Path(tmp)
+        source = args.photos or tmp / "photos"
+        started = time.perf_counter()
+        photos = build(source, args.count)
+        size_mb = sum(p.stat().st_size for p in photos) / 2**20
+        print(
+            f"{len(photos)} photos of 4032×3024 ({size_mb / len(photos):.1f} MB each) ready in "
+            f"{time.perf_counter() - started:.0f} s; model {model}"
+        )
+
+        results = {}
+        for name in ("photocap", "naive"):
+            if name == "naive" and args.skip_naive:
+                continue
+            folder = tmp / name
+            folder.mkdir()
+            for p in photos:
+                shutil.copy(p, folder / p.name)
+            db = tmp / f"{name}.db"
+            if name == "naive":
+                command = [sys.executable, __file__, "--naive-run", str(folder), str(db), model]
+            else:
+                command = [sys.executable, "-m", "photocap", "index", str(folder), "--db", str(db)]
+                command += ["--model", model, "--device", "cpu", "--json"]
+                if args.workers is not None:
+                    command += ["--workers", str(args.workers)]
+                if args.batch_size is not None:
+                    command += ["--batch-size", str(args.batch_size)]
+            result = measure(command, env)
+            report = json.loads(result.pop("stdout"))
+            if name == "photocap":
+                assert report["captioned"] == len(photos) and not report["failed"], report
+                result["loop_seconds"] = report["caption_seconds"]
+            else:
+                assert report["captioned"] == len(photos), report
+                result["loop_seconds"] = report["loop_seconds"]
+            result["photos_per_s"] = len(photos) / result["seconds"]
+            result["loop_photos_per_s"] = len(photos) / result["loop_seconds"]
+            results[name] = result
+
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores "
+        f"(affinity {len(os.sched_getaffinity(0))}), Python {platform.python_version()}"
+    )
+    print(
+        f"{'':10} {'photos/s':>9} {'loop p/s':>9} {'wall s':>8} {'CPU s':>7} {'peak MB':>8} {'load':>11}"
+    )
+    for name, r in results.items():
+        print(
+            f"{name:10} {r['photos_per_s']:9.2f} {r['loop_photos_per_s']:9.2f} {r['seconds']:8.1f} "
+            f"{r['cpu_seconds']:7.1f} {r['peak_rss_mb']:8.0f} {r['load_before']:5.2f}→{r['load_after']:4.2f}"
+        )
+    if "naive" in results:
+        speedup = results["photocap"]["photos_per_s"] / results["naive"]["photos_per_s"]
+        loop = results["photocap"]["loop_photos_per_s"] / results["naive"]["loop_photos_per_s"]
+        print(f"speedup end to end {speedup:.2f}× (bar: ≥ 3×); captioning loop {loop:.2f}×")
+    print(json.dumps({"count": len(photos), "model": model, **results}, default=float))
+
+
+if __name__ == "__main__":
+    main()
