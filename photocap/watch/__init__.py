@@ -4,8 +4,9 @@
 reported on the `photocap.watch` logger; `event_of(record)` gives each one as a dict.
 """
 
-from photocap.watch.daemon import EVENT_ATTR, Watcher, WatchOptions, WatchSummary, event_of
+from photocap.watch.daemon import Watcher
 from photocap.watch.observer import WATCH_LIMIT_SETTING, WatchLimitReached
+from photocap.watch.options import EVENT_ATTR, WatchOptions, WatchSummary, event_of
 from photocap.watch.tracker import ChangeTracker
 
 __all__ = [

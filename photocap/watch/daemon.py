@@ -4,7 +4,8 @@ One thread does all the work (events, captioning, index writes); watchdog's thre
 events. On start the watcher catches up (photos added, changed or removed while it was not
 running), then handles events in batches (see `tracker`). Renames and moves re-point index rows;
 deletions remove them; photocap's own writes are recognised and skipped. Every event handled is
-logged on the `photocap.watch` logger with a dict under `record.photocap_event` (see `event_of`).
+logged on the `photocap.watch` logger with a dict under `record.photocap_event` (see
+`photocap.watch.options.event_of`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 import queue
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from watchdog.events import (
@@ -34,8 +35,9 @@ from photocap.errors import ImageError, PhotocapError
 from photocap.images import IMAGE_SUFFIXES, discover, sniff_format
 from photocap.index import Index
 from photocap.metadata import is_photocap_file
-from photocap.pipeline import CHUNK, IndexOptions, IndexRun, PhotoOutcome
+from photocap.pipeline import CHUNK, IndexRun, PhotoOutcome
 from photocap.watch.observer import (
+    LostEvents,
     QueueHandler,
     WatchLimitReached,
     inotify_room_error,
@@ -45,7 +47,13 @@ from photocap.watch.observer import (
     stop_observer,
     uses_inotify,
 )
-from photocap.watch.tracker import Batch, ChangeTracker, Signature, inside, signature
+from photocap.watch.options import (
+    EVENT_ATTR,
+    IN_PROGRESS_SUFFIXES,
+    WatchOptions,
+    WatchSummary,
+)
+from photocap.watch.tracker import Batch, ChangeTracker, Signature, inside, outermost, signature
 
 if TYPE_CHECKING:
     from watchdog.observers.api import BaseObserver
@@ -54,62 +62,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("photocap.watch")
 
-EVENT_ATTR = "photocap_event"
-# Names browsers and copy tools give a file while it is still coming; it is read once renamed.
-IN_PROGRESS_SUFFIXES = (
-    ".part",
-    ".partial",
-    ".crdownload",
-    ".download",
-    ".opdownload",
-    ".filepart",
-    ".tmp",
-    ".temp",
-    ".!qb",
-)
 OWN_WRITE_MEMORY = 120.0  # seconds an embedded write is remembered, to skip its own events
 FOLDER_MOVE_MEMORY = 30.0  # seconds a folder move is remembered, to skip the per-file echoes
 RETRIES = 3
-
-
-def event_of(record: logging.LogRecord) -> dict[str, Any] | None:
-    """The event dict a watcher log record carries, or None for other records."""
-    return getattr(record, EVENT_ATTR, None)
-
-
-@dataclass(frozen=True)
-class WatchOptions:
-    """How the watcher captions (`index`) and when it considers a file complete."""
-
-    index: IndexOptions = IndexOptions(workers=0)
-    workers: int = (
-        2  # decoding processes for large batches (catch-up); small ones decode in-process
-    )
-    settle: float = 2.0  # without a close event: size and mtime unchanged this long
-    debounce: float = 0.3  # quiet time after the last event before a batch starts
-    max_wait: float = 2.0  # longest a ready photo waits while events keep coming
-    max_batch: int = 256
-    polling: bool = False  # poll instead of inotify/FSEvents (network shares)
-    poll_interval: float = 5.0
-    catch_up: bool = True
-
-
-@dataclass
-class WatchSummary:
-    """What the watcher did since it started."""
-
-    captioned: int = 0
-    unchanged: int = 0
-    moved: int = 0
-    human: int = 0
-    reused: int = 0
-    deleted: int = 0
-    failed: int = 0
-    batches: int = 0
-    observer: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass
@@ -131,15 +86,15 @@ class Watcher:
         index: Index,
         captioner: Callable[[], Captioner],
         roots: Sequence[str | os.PathLike[str]],
-        options: WatchOptions = WatchOptions(),
+        options: WatchOptions | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
     ):
         self.index = index
         self._load_captioner = captioner
         self._captioner: Captioner | None = None
-        self.roots = _outermost([os.path.abspath(os.fspath(r)) for r in roots])
-        self.options = options
+        self.roots = outermost([os.path.abspath(os.fspath(r)) for r in roots])
+        self.options = options = options or WatchOptions()
         self.clock = clock
         self.tracker = ChangeTracker(
             settle=options.settle,
@@ -180,7 +135,7 @@ class Watcher:
         for root in self.roots:
             if not os.path.isdir(root):
                 raise ImageError("no such folder", path=root, hint="check the path")
-        lost = _LostEvents()
+        lost = LostEvents()
         logging.getLogger("watchdog.observers").addHandler(lost)
         try:
             self._start_observer()
@@ -201,7 +156,10 @@ class Watcher:
                 model=model_id,
             )
             if self.options.catch_up and not self._stopping:
-                self._catch_up(initial=True)
+                try:
+                    self._catch_up(initial=True)
+                except Exception:  # e.g. the database busy for too long: new events still count
+                    log.exception("catching up failed; watching for new changes anyway")
             while not self._stopping:
                 try:
                     self._step(lost)
@@ -223,7 +181,7 @@ class Watcher:
             )
         return self.summary
 
-    def _step(self, lost: _LostEvents) -> None:
+    def _step(self, lost: LostEvents) -> None:
         self._drain(self.tracker.next_check())
         self._check_watch_limit()
         if lost.lost:  # the kernel dropped events: look at everything again
@@ -432,8 +390,7 @@ class Watcher:
         run: IndexRun | None = None
         try:
             if photos:
-                run = self._new_run(len(photos))
-                run.run_files([item.path for item in photos])
+                run = self._run_files([item.path for item in photos])
             if gone:
                 self._delete(gone)
             for folder in batch.folders_deleted:
@@ -472,18 +429,26 @@ class Watcher:
             seconds=round(seconds, 3),
         )
 
-    def _new_run(self, photos: int) -> IndexRun:
-        many = photos >= 4 * self.options.index.batch_size
-        workers = (
-            self.options.workers if many else 0
-        )  # starting workers costs more than a few photos
-        return IndexRun(
+    def _run_files(self, paths: list[str]) -> IndexRun:
+        """Caption `paths` through the index pipeline, one committed batch at a time."""
+        # decoding workers cost more to start than they save on a few photos
+        many = len(paths) >= 4 * self.options.index.batch_size
+        run = IndexRun(
             self.index,
             lambda: self.captioner,
-            replace(self.options.index, workers=workers),
+            replace(self.options.index, workers=self.options.workers if many else 0),
             on_photo=self._on_photo,
             should_stop=lambda: self._stopping,
         )
+        try:
+            run.run_files(paths)
+        except Exception:
+            # Ctrl-C or `systemctl stop` can reach the decoding workers too; the batches done so
+            # far are committed, and the rest is caught up at the next start.
+            if not self._stopping:
+                raise
+            log.info("stopped while photos were being read; the rest waits for the next start")
+        return run
 
     def _looks_like_photo(self, path: str) -> bool:
         """As `photocap index` decides: the content says image, or the name does. An empty file
@@ -584,13 +549,13 @@ class Watcher:
                         continue
                     chunk.append(str(path))
                     if len(chunk) >= CHUNK:
-                        self._new_run(len(chunk)).run_files(chunk)
+                        self._run_files(chunk)
                         chunk = []
                         self._drain(0)
             except PhotocapError as exc:
                 log.warning("cannot catch up on %s: %s", root, exc)
         if chunk and not self._stopping:
-            self._new_run(len(chunk)).run_files(chunk)
+            self._run_files(chunk)
         if not self._stopping:
             for root in self.roots:
                 self._prune(root)
@@ -613,25 +578,4 @@ class Watcher:
         log.log(level, message, extra={EVENT_ATTR: data})
 
 
-class _LostEvents(logging.Handler):
-    """Notices watchdog saying the kernel's event queue overflowed (events were lost)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.lost = False
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if "overflow" in record.getMessage().lower():
-            self.lost = True
-
-
 _COUNTS = ("captioned", "unchanged", "moved", "human", "reused", "deleted", "failed")
-
-
-def _outermost(roots: list[str]) -> list[str]:
-    """Drops duplicates and folders inside other roots (one watch covers them)."""
-    kept: list[str] = []
-    for root in sorted(set(roots), key=len):
-        if not any(inside(root, other) for other in kept):
-            kept.append(root)
-    return sorted(kept)

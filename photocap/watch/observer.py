@@ -8,6 +8,7 @@ some folders may be unwatched, and the caller falls back to polling.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import queue
 import sys
@@ -153,3 +154,15 @@ def stop_observer(observer: BaseObserver, timeout: float = 5.0) -> None:
     observer.stop()
     if observer.is_alive():
         observer.join(timeout)
+
+
+class LostEvents(logging.Handler):
+    """Notices watchdog saying the kernel's event queue overflowed (events were lost)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lost = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "overflow" in record.getMessage().lower():
+            self.lost = True

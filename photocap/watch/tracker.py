@@ -35,6 +35,15 @@ def inside(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
+def outermost(roots: list[str]) -> list[str]:
+    """Drops duplicates and folders inside other roots (one watch covers them)."""
+    kept: list[str] = []
+    for root in sorted(set(roots), key=len):
+        if not any(inside(root, other) for other in kept):
+            kept.append(root)
+    return sorted(kept)
+
+
 @dataclass
 class _Entry:
     state: State

@@ -1,0 +1,62 @@
+"""The watcher's options, its summary, and the event dict its log records carry."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from photocap.pipeline import IndexOptions
+
+EVENT_ATTR = "photocap_event"
+# Names browsers and copy tools give a file while it is still coming; it is read once renamed.
+IN_PROGRESS_SUFFIXES = (
+    ".part",
+    ".partial",
+    ".crdownload",
+    ".download",
+    ".opdownload",
+    ".filepart",
+    ".tmp",
+    ".temp",
+    ".!qb",
+)
+
+
+def event_of(record: logging.LogRecord) -> dict[str, Any] | None:
+    """The event dict a watcher log record carries, or None for other records."""
+    return getattr(record, EVENT_ATTR, None)
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    """How the watcher captions (`index`) and when it considers a file complete."""
+
+    index: IndexOptions = IndexOptions(workers=0)
+    # decoding processes for large batches (catching up); small ones decode in-process
+    workers: int = 2
+    settle: float = 2.0  # without a close event: size and mtime unchanged this long
+    debounce: float = 0.3  # quiet time after the last event before a batch starts
+    max_wait: float = 2.0  # longest a ready photo waits while events keep coming
+    max_batch: int = 256
+    polling: bool = False  # poll instead of inotify/FSEvents (network shares)
+    poll_interval: float = 5.0
+    catch_up: bool = True
+
+
+@dataclass
+class WatchSummary:
+    """What the watcher did since it started."""
+
+    captioned: int = 0
+    unchanged: int = 0
+    moved: int = 0
+    human: int = 0
+    reused: int = 0
+    deleted: int = 0
+    failed: int = 0
+    batches: int = 0
+    observer: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
