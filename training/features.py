@@ -113,6 +113,7 @@ class FeatureCache:
         workers: int = 1,
         device: torch.device | str = "cpu",
         progress: Callable[[int, int], None] | None = None,
+        min_side: int | None = 224,
     ) -> dict[int, str]:
         """Like `ensure`, but photos are read as inference reads them (`decode_photo` + `prepare`).
 
@@ -123,7 +124,7 @@ class FeatureCache:
         if not todo:
             return {}
         loader = DataLoader(
-            PhotoDataset([paths[i] for i in todo], prepare),
+            PhotoDataset([paths[i] for i in todo], prepare, min_side),
             batch_size=batch_size,
             num_workers=workers,
             collate_fn=collate_photos,

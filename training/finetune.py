@@ -145,9 +145,10 @@ class _Prepared:
 def _usable(
     data: UserCaptions,
     encoder: Encoder,
+    square: int | None,
     options: FinetuneOptions,
     cache: FeatureCache | None,
-    events,
+    events: TrainEvents,
 ) -> _Prepared:
     """Drop images that are missing or do not decode; compute (or find) their features."""
     shas, problems = hash_images(data)
@@ -155,7 +156,7 @@ def _usable(
     data, kept = merge_by_content(data.subset(found), [shas[i] for i in found])
     paths = data.images
     if cache is not None:
-        prepare = functools.partial(to_tensor, spec=encoder.spec, via=TRAINING_SQUARE)
+        prepare = functools.partial(to_tensor, spec=encoder.spec, via=square)
         device = next(encoder.parameters()).device
         todo = sum(not cache.cached(s) for s in kept)
         if todo:
@@ -167,7 +168,13 @@ def _usable(
                 raise KeyboardInterrupt
 
         failed = cache.ensure_photos(
-            paths, kept, prepare, workers=options.workers, device=device, progress=progress
+            paths,
+            kept,
+            prepare,
+            workers=options.workers,
+            device=device,
+            progress=progress,
+            min_side=square or encoder.spec.input_size,
         )
     else:
         failed = check_readable(paths)
@@ -273,14 +280,17 @@ def finetune(options: FinetuneOptions, events: TrainEvents | None = None) -> Fin
             loaded.model_id,
         )
     encoder = encoder.to(device).eval()
+    # photos reach the encoder exactly as `photocap caption` will show them to this model
+    square = base_info.data_square if base_info else TRAINING_SQUARE
     cache = None
     if not options.fine_tune_encoder:
         root = options.cache_dir or data_dir() / "cache" / "features"
-        cache = FeatureCache(root, encoder, tag=encoder_fingerprint(encoder))
+        tag = f"{encoder_fingerprint(encoder)}-via{square or 0}"
+        cache = FeatureCache(root, encoder, tag=tag)
 
-    parts = [_usable(train_data, encoder, options, cache, events)]
+    parts = [_usable(train_data, encoder, square, options, cache, events)]
     if val_data is not None:
-        parts.append(_usable(val_data, encoder, options, cache, events))
+        parts.append(_usable(val_data, encoder, square, options, cache, events))
     skipped = _refuse_or_report(parts, options, events)
     if val_data is None:
         train_idx, val_idx = split_by_image(len(parts[0].data), options.val_fraction, options.seed)
@@ -334,9 +344,10 @@ def finetune(options: FinetuneOptions, events: TrainEvents | None = None) -> Fin
         for p in tail:
             p.requires_grad_(True)
         groups.append({"params": tail, "lr": lr / 10})
-        prepare = functools.partial(to_tensor, spec=encoder.spec, via=TRAINING_SQUARE)
-        train_features = LiveFeatures(encoder, train.data.images, prepare)
-        val_features = LiveFeatures(encoder, val.data.images, prepare)
+        prepare = functools.partial(to_tensor, spec=encoder.spec, via=square)
+        side = square or encoder.spec.input_size
+        train_features = LiveFeatures(encoder, train.data.images, prepare, side)
+        val_features = LiveFeatures(encoder, val.data.images, prepare, side)
     else:
         train_features, val_features = cache.load(train.shas), cache.load(val.shas)
 
@@ -412,7 +423,7 @@ def finetune(options: FinetuneOptions, events: TrainEvents | None = None) -> Fin
         encoder=encoder.spec.name,
         decoder=decoder.config,
         vocabulary=vocab,
-        data_square=base_info.data_square if base_info else TRAINING_SQUARE,
+        data_square=square,
         training={
             "recipe": "photocap train" + (" --scratch" if options.scratch else ""),
             "base": base_id,

@@ -79,8 +79,15 @@ class LiveFeatures:
     encoder's device, with gradients when grad mode is on. BatchNorm statistics stay frozen.
     """
 
-    def __init__(self, encoder: Encoder, paths: Sequence[Path], prepare: Prepare):
-        self.encoder, self.paths, self.prepare = encoder, list(paths), prepare
+    def __init__(
+        self, encoder: Encoder, paths: Sequence[Path], prepare: Prepare, min_side: int | None = 224
+    ):
+        self.encoder, self.paths, self.prepare, self.min_side = (
+            encoder,
+            list(paths),
+            prepare,
+            min_side,
+        )
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -89,7 +96,7 @@ class LiveFeatures:
         rows = range(len(self.paths))[index] if isinstance(index, slice) else index.tolist()
         unique = sorted(set(rows))
         images = torch.stack(
-            [self.prepare(decode_photo(self.paths[i]).image) for i in unique]
+            [self.prepare(decode_photo(self.paths[i], self.min_side).image) for i in unique]
         )  # (n_unique, 3, S, S)
         device = next(self.encoder.parameters()).device
         self.encoder.eval()
