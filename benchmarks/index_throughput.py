@@ -11,7 +11,7 @@ Both pipelines do the same job from the same files with the same model, each in 
   photocap  `python -m photocap index DIR --device cpu` with its defaults: JPEG draft decoding in
             DataLoader workers, batches, beam search (beam 3), metadata, index rows per batch
 Reported: photos/s end to end (process start to exit) and in the captioning loop, peak memory
-(RSS summed over the process and its workers, sampled every 50 ms), CPU load, the machine.
+(PSS and RSS summed over the process and its workers, sampled every 50 ms), CPU load, the machine.
 
 Run (unniced, on an otherwise idle machine):
   env PYTHONPATH=. .venv/bin/python benchmarks/index_throughput.py [--count 100] [--model PATH]
@@ -82,26 +82,34 @@ def build(folder: Path, count: int) -> list[Path]:
 # ---------------------------------------------------------------- measuring a process tree
 
 
-def tree_rss(pid: int) -> int:
-    """Resident memory of `pid` and all its descendants, bytes (from /proc)."""
+def tree_memory(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) of `pid` and all its descendants, bytes, from /proc. PSS splits the pages that
+    forked DataLoader workers share with their parent, so it does not count them twice."""
     children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            children.setdefault(int(fields[1]), []).append(int(entry))
-            rss[int(entry)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(entry))
         except (OSError, IndexError, ValueError):
             continue
-    total, stack = 0, [pid]
+    rss = pss = 0
+    stack = [pid]
     while stack:
         p = stack.pop()
-        total += rss.get(p, 0)
         stack += children.get(p, [])
-    return total
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Rss:"):
+                        rss += int(line.split()[1]) * 1024
+                    elif line.startswith("Pss:"):
+                        pss += int(line.split()[1]) * 1024
+        except OSError:
+            continue
+    return rss, pss
 
 
 def measure(command: list[str], env: dict[str, str]) -> dict:
@@ -110,13 +118,14 @@ def measure(command: list[str], env: dict[str, str]) -> dict:
     load = os.getloadavg()[0]
     started = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    peak = 0
+    peak_rss = peak_pss = 0
     stop = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak_rss, peak_pss
         while not stop.is_set():
-            peak = max(peak, tree_rss(proc.pid))
+            rss, pss = tree_memory(proc.pid)
+            peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
             stop.wait(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -135,7 +144,8 @@ def measure(command: list[str], env: dict[str, str]) -> dict:
     )
     return {
         "seconds": seconds,
-        "peak_rss_mb": peak / 2**20,
+        "peak_rss_mb": peak_rss / 2**20,
+        "peak_pss_mb": peak_pss / 2**20,
         "cpu_seconds": cpu,
         "load_before": load,
         "load_after": os.getloadavg()[0],
@@ -196,6 +206,17 @@ def naive(folder: Path, db: Path, model: str) -> None:
 
 
 # ---------------------------------------------------------------- main
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def main() -> None:
@@ -260,16 +281,18 @@ def main() -> None:
             results[name] = result
 
     print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores "
+        f"machine: {_cpu_name()}, {os.cpu_count()} cores "
         f"(affinity {len(os.sched_getaffinity(0))}), Python {platform.python_version()}"
     )
     print(
-        f"{'':10} {'photos/s':>9} {'loop p/s':>9} {'wall s':>8} {'CPU s':>7} {'peak MB':>8} {'load':>11}"
+        f"{'':10} {'photos/s':>9} {'loop p/s':>9} {'wall s':>8} {'CPU s':>7} "
+        f"{'PSS MB':>7} {'RSS MB':>7} {'load':>11}"
     )
     for name, r in results.items():
         print(
             f"{name:10} {r['photos_per_s']:9.2f} {r['loop_photos_per_s']:9.2f} {r['seconds']:8.1f} "
-            f"{r['cpu_seconds']:7.1f} {r['peak_rss_mb']:8.0f} {r['load_before']:5.2f}→{r['load_after']:4.2f}"
+            f"{r['cpu_seconds']:7.1f} {r['peak_pss_mb']:7.0f} {r['peak_rss_mb']:7.0f} "
+            f"{r['load_before']:5.2f}→{r['load_after']:4.2f}"
         )
     if "naive" in results:
         speedup = results["photocap"]["photos_per_s"] / results["naive"]["photos_per_s"]

@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import pty
+import random
 import select
 import shutil
 import signal
@@ -389,6 +390,8 @@ def test_sigkill_mid_run_damages_nothing_and_the_rerun_captions_exactly_the_rest
         start_new_session=True,
     )
     wait_for_rows(db, 80, proc)
+    delay = random.uniform(0.0, 1.0)  # land anywhere in a batch: decoding, captioning, writing
+    time.sleep(delay)
     os.killpg(proc.pid, signal.SIGKILL)  # the process and its decoding workers, like a power cut
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
@@ -417,6 +420,6 @@ def test_sigkill_mid_run_damages_nothing_and_the_rerun_captions_exactly_the_rest
     assert all(pixels_digest(p) == before_pixels[p] for p in photos)
     assert len(rows(db)) == len(photos) and integrity(db) == "ok"
     print(
-        f"\nkill test: {len(indexed)} indexed + {len(carrying - indexed)} written-not-committed "
+        f"\nkill test (killed {delay:.2f} s after 80 rows): {len(indexed)} indexed + {len(carrying - indexed)} written-not-committed "
         f"before SIGKILL; rerun captioned {len(not_done)} in {summary['seconds']:.1f} s"
     )
