@@ -10,7 +10,7 @@ JSON events give the breakdown: time waiting for the debounce after the close, a
     .venv/bin/python benchmarks/watch_latency.py [--photos 12] [--model PATH] [--megapixels 12]
 
 Photos: scikit-image's sample photos scaled to --megapixels with a little noise (so they are
-the size of a phone photo, about 4 MB each), or the JPEGs of --photos-from DIR. Exits 1 when the
+the size of a phone photo, about 2 MB each), or the JPEGs of --photos-from DIR. Exits 1 when the
 median exceeds the target of issue 6 (3 s on CPU).
 """
 

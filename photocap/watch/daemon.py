@@ -146,7 +146,7 @@ class Watcher:
                 hint="check the folders exist and are readable",
             ) from exc
         try:
-            model_id = self.captioner.model_id  # load once, before the first photo arrives
+            model_id = self._warm_up()
             self._emit(
                 logging.INFO,
                 "started",
@@ -180,6 +180,21 @@ class Watcher:
                 **{k: v for k, v in self.summary.to_dict().items() if k != "observer"},
             )
         return self.summary
+
+    def _warm_up(self) -> str:
+        """Loads the model once and runs it on a blank image, so the first photo does not pay for
+        the first pass (memory allocation, kernel selection); returns the model id."""
+        from PIL import Image
+
+        from photocap.model.search import DecodeOptions
+
+        captioner = self.captioner
+        try:
+            blank = Image.new("RGB", (256, 256), (127, 127, 127))
+            captioner.caption_images([blank], DecodeOptions(beam_size=self.options.index.beam))
+        except Exception:  # only a speed-up: photos will say what is wrong, if anything
+            log.debug("warm-up failed", exc_info=True)
+        return captioner.model_id
 
     def _step(self, lost: LostEvents) -> None:
         self._drain(self.tracker.next_check())
