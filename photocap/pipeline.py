@@ -208,6 +208,12 @@ class IndexRun:
         know which files changed, such as `photocap watch`). Missing files become failed outcomes."""
         return self._run((Path(os.path.abspath(p)) for p in paths), announce=False)
 
+    def known(self, path: str, st: os.stat_result) -> bool:
+        """True when `path` (absolute) is indexed as it is now, so `run_files` reports it unchanged
+        without reading it; for callers that walk folders themselves (`watch` passes it to
+        `discover(known=...)` when catching up)."""
+        return self._folder_rows is not None and self._known(path, st)
+
     def prune(self, roots: Iterable[str | Path]) -> int:
         """Remove rows of photos under `roots` that no longer exist."""
         if self.index is None:
