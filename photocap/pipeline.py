@@ -250,10 +250,10 @@ class IndexRun:
     def _known(self, path: str, st: os.stat_result) -> bool:
         """Discovery's question: is this file indexed as it is now? (Then it is not even opened.)"""
         assert self._folder_rows is not None
-        row = self._folder_rows.get(os.path.abspath(path))
+        row = self._folder_rows.get(path)  # discovery's paths are absolute and normalised
         if row is None or not self._up_to_date(row, st.st_size, st.st_mtime_ns):
             return False
-        self._vouched[os.path.abspath(path)] = row
+        self._vouched[path] = row
         return True
 
     def _up_to_date(self, row: PhotoRecord, size: int, mtime_ns: int) -> bool:
@@ -266,7 +266,7 @@ class IndexRun:
     def _plan(self, paths: list[str]) -> list[_Pending]:
         unknown = []
         for path in paths:
-            row = self._vouched.pop(os.path.abspath(path), None)
+            row = self._vouched.pop(path, None) if self._vouched else None
             if row is not None:
                 self._report(PhotoOutcome(path, "unchanged", row.caption, row.source))
             else:
