@@ -444,17 +444,20 @@ class Watcher:
             seconds=round(seconds, 3),
         )
 
-    def _run_files(self, paths: list[str]) -> IndexRun:
-        """Caption `paths` through the index pipeline, one committed batch at a time."""
+    def _new_run(self, photos: int) -> IndexRun:
         # decoding workers cost more to start than they save on a few photos
-        many = len(paths) >= 4 * self.options.index.batch_size
-        run = IndexRun(
+        many = photos >= 4 * self.options.index.batch_size
+        return IndexRun(
             self.index,
             lambda: self.captioner,
             replace(self.options.index, workers=self.options.workers if many else 0),
             on_photo=self._on_photo,
             should_stop=lambda: self._stopping,
         )
+
+    def _run_files(self, paths: list[str], run: IndexRun | None = None) -> IndexRun:
+        """Caption `paths` through the index pipeline, one committed batch at a time."""
+        run = run or self._new_run(len(paths))
         try:
             run.run_files(paths)
         except Exception:
@@ -549,10 +552,22 @@ class Watcher:
                 self.index.add_root(root)
         self._batch = _BatchState(0)
         recent_ns = time.time_ns() - int(self.options.settle * 1e9)
+        run = self._new_run(0)  # one run: its `known` lets discovery skip unchanged files unread
+        changed = 0
+
+        def known(path: str, st: os.stat_result) -> bool:
+            nonlocal changed
+            if run.known(path, st):
+                return True
+            changed += 1
+            if changed == 4 * self.options.index.batch_size:  # a long catch-up: decode in workers
+                run.options = replace(run.options, workers=self.options.workers)
+            return False
+
         chunk: list[str] = []
         for root in self.roots:
             try:
-                for path in discover(root, on_error=self._folder_error):
+                for path in discover(root, on_error=self._folder_error, known=known):
                     if self._stopping:
                         break
                     try:
@@ -564,13 +579,13 @@ class Watcher:
                         continue
                     chunk.append(str(path))
                     if len(chunk) >= CHUNK:
-                        self._run_files(chunk)
+                        self._run_files(chunk, run)
                         chunk = []
                         self._drain(0)
             except PhotocapError as exc:
                 log.warning("cannot catch up on %s: %s", root, exc)
         if chunk and not self._stopping:
-            self._run_files(chunk)
+            self._run_files(chunk, run)
         if not self._stopping:
             for root in self.roots:
                 self._prune(root)
