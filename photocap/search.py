@@ -27,7 +27,10 @@ from photocap.errors import PhotocapError
 from photocap.index import RANK_WINDOW, folder_range
 from photocap.index_schema import FTS_TABLE
 
-MAX_TERMS = 32  # a 10,000-character paste is cut to its first terms, not run as one huge query
+# A 10,000-character paste is cut to its first terms (and a phrase to its first words, a word to
+# its first characters), not run as one huge query.
+MAX_TERMS = 32
+MAX_WORD = 64
 PARTIAL_POOL = 100  # best OR-matches re-ranked by how many terms they match
 
 _STOP_WORDS = """
@@ -138,10 +141,11 @@ def parse_query(query: str, *, max_terms: int = MAX_TERMS) -> ParsedQuery:
         raise EmptyQueryError(
             "the query has no words to search for", hint='try: photocap search "dog on beach"'
         )
+    terms = [tuple(w[:MAX_WORD] for w in words[:MAX_TERMS]) for words in unique[:max_terms]]
     return ParsedQuery(
-        terms=tuple(Term(words) for words in unique[:max_terms]),
+        terms=tuple(Term(words) for words in dict.fromkeys(terms)),
         stop_words=tuple(dict.fromkeys(dropped)),
-        truncated=len(unique) > max_terms,
+        truncated=len(unique) > max_terms or terms != unique[:max_terms],
     )
 
 

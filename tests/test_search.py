@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from photocap.cli import cli
 from photocap.index import PhotoRecord, open_index
-from photocap.search import MAX_TERMS, EmptyQueryError, parse_query
+from photocap.search import MAX_TERMS, MAX_WORD, EmptyQueryError, parse_query
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -134,6 +134,10 @@ def test_parse_caps_the_number_of_terms():
     q = parse_query(" ".join(f"word{i}" for i in range(100)))
     assert len(q.terms) == MAX_TERMS and q.truncated
     assert not parse_query("dog " * 2500).truncated  # repeated words count once
+    phrase = parse_query('"' + "dog " * 2500 + '"')
+    assert phrase.terms[0].words == ("dog",) * MAX_TERMS and phrase.truncated
+    word = parse_query("x" * 10_000)
+    assert word.terms[0].words == ("x" * MAX_WORD,) and word.truncated
 
 
 @pytest.mark.parametrize(
@@ -319,6 +323,7 @@ HOSTILE = [
     "chien 🐕 plage",
     "x" * 10_000,
     "dog " * 2_500,
+    '"' + "dog " * 2_500 + '"',
 ]
 
 
@@ -439,7 +444,7 @@ def test_cli_empty_query_is_a_usage_error(library, query):
     assert "no words to search for" in result.stderr and "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("query", HOSTILE[:-2], ids=lambda q: repr(q[:24]))
+@pytest.mark.parametrize("query", HOSTILE, ids=lambda q: repr(q[:24]))
 def test_cli_hostile_queries(library, query):
     result = run(library, query)
     assert result.exit_code == 0, result.output
