@@ -88,6 +88,36 @@ def rerun(root: Path, db: Path, importtime: bool = False) -> tuple[float, dict, 
     return seconds, json.loads(done.stdout), done.stderr
 
 
+LIBRARY_RUN = """
+import json, sys
+from photocap.index import open_index
+from photocap.pipeline import IndexOptions, IndexRun
+def no_model():
+    raise SystemExit("the model was loaded")
+with open_index(sys.argv[2]) as index:
+    summary = IndexRun(index, no_model, IndexOptions()).run([sys.argv[1]], [sys.argv[1]])
+assert "torch" not in sys.modules, "torch was imported"
+print(json.dumps(summary.to_dict()))
+"""
+
+
+def library_rerun(root: Path, db: Path) -> tuple[float, dict]:
+    """The same rerun through photocap.pipeline in a fresh process: the command minus the CLI
+    modules (whose `photocap train` module imports torch today)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", LIBRARY_RUN, str(root), str(db)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"library rerun failed:\n{done.stdout}\n{done.stderr}")
+    return seconds, json.loads(done.stdout)
+
+
 def imported(importtime_log: str, module: str) -> float | None:
     """Cumulative import time of `module` in seconds, None when it was not imported."""
     for line in importtime_log.splitlines():
@@ -117,6 +147,11 @@ def main() -> None:
             assert not summary["failed"] and summary["model_id"] is None, summary
             times.append(seconds)
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        library = []
+        for _ in range(args.repeat):
+            seconds, lib_summary = library_rerun(root, db)
+            assert lib_summary["unchanged"] == args.count, lib_summary
+            library.append(seconds)
         _, summary, log = rerun(root, db, importtime=True)
         torch_s, cli_s = imported(log, "torch"), imported(log, "photocap.cli")
 
@@ -126,6 +161,10 @@ def main() -> None:
         f"  median {statistics.median(times):.2f} s (bar: < 5 s); in-run {summary['seconds']:.2f} s"
     )
     print(f"  peak memory {peak_mb:.0f} MB; model loaded: no")
+    print(
+        "  without the CLI modules (photocap.pipeline in a fresh process, torch not imported): "
+        + ", ".join(f"{t:.2f} s" for t in library)
+    )
     print(
         f"  imports: photocap.cli {cli_s:.2f} s, of which torch {torch_s or 0:.2f} s"
         + ("" if torch_s else " (torch not imported)")
