@@ -13,7 +13,7 @@ import click
 
 from photocap.cli import cli
 from photocap.cli._options import device_option, json_option
-from photocap.model.encoders import ENCODERS
+from photocap.model import ENCODER_NAMES
 
 TABLE_HEADER = (
     f"{'epoch':>5}  {'loss':>7}  {'val BLEU-4':>10}  {'val CIDEr':>9}  {'lr':>8}  {'time':>6}"
@@ -195,7 +195,7 @@ def _reporter(stop: _StopOnCtrlC, quiet: bool):
 @click.option("--scratch", is_flag=True, help="Retrain from scratch: new vocabulary and decoder.")
 @click.option(
     "--encoder",
-    type=click.Choice(list(ENCODERS)),
+    type=click.Choice(ENCODER_NAMES),
     default=None,
     metavar="NAME",
     help="Backbone for --scratch: efficientnet_lite0..2, resnet18..152 "

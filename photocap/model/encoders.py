@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from photocap.errors import ModelError
+from photocap.model import ENCODER_NAMES
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ ENCODERS: dict[str, EncoderSpec] = {
         for d in (18, 34, 50, 101, 152)
     },
 }
+
+assert tuple(ENCODERS) == ENCODER_NAMES
 
 
 def get_spec(name: str) -> EncoderSpec:
