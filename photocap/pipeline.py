@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     import torch
 
     from photocap.captioner import Caption, Captioner
-    from photocap.loader import LoadedPhoto
+    from photocap.loader import LoadedPhoto, PhotoBatch
     from photocap.model.search import DecodeOptions
 
 Outcome = Literal["captioned", "unchanged", "moved", "human", "reused", "failed"]
@@ -101,6 +101,45 @@ class IndexSummary:
         return {**asdict(self), "photos_per_second": round(self.photos_per_second, 2)}
 
 
+@dataclass(frozen=True)
+class Preparation:
+    """How photos are turned into model input: what `Captioner.prepare` and `.min_side` will be,
+    known from the model file's metadata before its weights load (so decoding can start while
+    the model loads)."""
+
+    prepare: Callable  # picklable photo → (3, S, S) tensor
+    min_side: int  # smallest side a photo may be decoded at (JPEG draft mode)
+    pin_memory: bool = False  # batches go to a CUDA device
+
+
+def model_preparation(model_path: str | Path | None, device: str = "auto") -> Preparation:
+    """The Preparation of a model file (default: the default model), reading only its metadata."""
+    import functools
+
+    from photocap.captioner import resolve_device
+    from photocap.model.checkpoint import read_info
+    from photocap.model.encoders import get_spec
+    from photocap.model.transforms import to_tensor
+    from photocap.paths import default_model_path
+
+    info = read_info(Path(model_path) if model_path else default_model_path())
+    spec = get_spec(info.encoder)
+    return Preparation(
+        functools.partial(to_tensor, spec=spec, via=info.data_square),
+        info.data_square or spec.input_size,
+        resolve_device(device).type == "cuda",
+    )
+
+
+def _same_preparation(early: Preparation, captioner: Captioner) -> bool:
+    """Did the early preparation do exactly what the loaded captioner would have done?"""
+
+    def key(fn: Callable) -> tuple:
+        return (fn.func, fn.args, fn.keywords) if hasattr(fn, "func") else (id(fn),)
+
+    return early.min_side == captioner.min_side and key(early.prepare) == key(captioner.prepare)
+
+
 @dataclass
 class _Pending:
     path: str
@@ -157,7 +196,9 @@ class IndexRun:
     """One run over some paths; `run()` returns the summary. Callbacks report progress.
 
     `captioner` is a factory, called once on first need: a run with nothing to caption never
-    loads the model (nor imports torch). `should_stop` is polled after each batch.
+    loads the model (nor imports torch). With `preparation` (a factory of the model's
+    `Preparation`), photos start decoding while the model loads. `should_stop` is polled after
+    each batch.
     """
 
     def __init__(
@@ -168,11 +209,13 @@ class IndexRun:
         on_photo: Callable[[PhotoOutcome], None] | None = None,
         on_found: Callable[[int], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
+        preparation: Callable[[], Preparation] | None = None,
     ):
         self.index = None if options.dry_run else index
         self.lookup_index = index  # a dry run still skips what the index says is done
         self._captioner_factory = captioner
         self._captioner: Captioner | None = None
+        self._preparation = preparation
         self.options = options
         self.on_photo = on_photo
         self.on_found = on_found
@@ -354,25 +397,21 @@ class IndexRun:
         and a second thread decodes captions (beam search) and writes them into the photos while
         the encoder works on the next batch. Results are committed, then reported, batch by batch,
         in order, from this thread."""
-        from photocap.loader import photo_loader
         from photocap.model.search import DecodeOptions
 
-        captioner = self.captioner
         decode = DecodeOptions(beam_size=self.options.beam)
         by_path = {p.path: p for p in pending}
-        loader = photo_loader(
-            [p.path for p in pending],
-            captioner.prepare,
-            batch_size=self.options.batch_size,
-            workers=self.options.workers,
-            min_side=captioner.min_side,
-            pin_memory=captioner.device.type == "cuda",
-        )
+        paths = [p.path for p in pending]
+        if self._captioner is None and self._preparation is not None:
+            captioner, batches = self._load_while_decoding(paths, self._preparation())
+        else:
+            captioner = self.captioner
+            batches = self._loader(paths, _preparation_of(captioner))
         started = time.monotonic()
         in_flight: tuple[Future, list[PhotoRecord]] | None = None
         with _torch_threads(self.options.threads), ThreadPoolExecutor(1) as second:
             try:
-                for batch in loader:
+                for batch in batches:
                     failed: list[PhotoRecord] = []
                     for item in batch.failed:
                         self._fail(str(item.path), _reason(item), failed, by_path)
@@ -389,6 +428,31 @@ class IndexRun:
                 if in_flight is not None:  # also on Ctrl-C: what was written gets committed
                     self._finish(*in_flight)
                 self.summary.caption_seconds += time.monotonic() - started
+
+    def _loader(self, paths: list[str], preparation: Preparation) -> Iterator[PhotoBatch]:
+        """Batches of decoded photos; the DataLoader's worker processes start right away."""
+        from photocap.loader import photo_loader
+
+        loader = photo_loader(
+            paths,
+            preparation.prepare,
+            batch_size=self.options.batch_size,
+            workers=self.options.workers,
+            min_side=preparation.min_side,
+            pin_memory=preparation.pin_memory,
+        )
+        return iter(loader)
+
+    def _load_while_decoding(
+        self, paths: list[str], early: Preparation
+    ) -> tuple[Captioner, Iterator[PhotoBatch]]:
+        """Start the decoding workers, then load the model while they decode the first batches."""
+        batches = self._loader(paths, early)
+        captioner = self.captioner
+        if not _same_preparation(early, captioner):  # never expected; start again, exactly
+            del batches
+            batches = self._loader(paths, _preparation_of(captioner))
+        return captioner, batches
 
     def _decode_and_store(
         self,
@@ -505,6 +569,10 @@ class IndexRun:
         self.summary.add(outcome)
         if self.on_photo:
             self.on_photo(outcome)
+
+
+def _preparation_of(captioner: Captioner) -> Preparation:
+    return Preparation(captioner.prepare, captioner.min_side, captioner.device.type == "cuda")
 
 
 def _encode(captioner: Captioner, images: torch.Tensor) -> torch.Tensor:

@@ -32,7 +32,15 @@ from PIL import Image
 from photocap.captioner import Caption
 from photocap.index import Index, PhotoRecord, open_index
 from photocap.metadata import read_caption, sidecar_path
-from photocap.pipeline import CHUNK, IndexOptions, IndexRun, IndexSummary, PhotoOutcome
+from photocap.pipeline import (
+    CHUNK,
+    IndexOptions,
+    IndexRun,
+    IndexSummary,
+    PhotoOutcome,
+    Preparation,
+    model_preparation,
+)
 
 pillow_heif.register_heif_opener()  # to write HEIC test files
 
@@ -618,3 +626,55 @@ def test_copying_the_library_keeps_working(tmp_path: Path, library, index) -> No
     shutil.copytree(root, copy, ignore=shutil.ignore_patterns("loop", "self"))
     summary = run(index, [copy])
     assert summary.moved == 0 and summary.reused + summary.captioned == len(expected)
+
+
+# ---------------------------------------------------------------- decoding while the model loads
+
+
+def other_prepare(image: Image.Image) -> torch.Tensor:
+    return colour_prepare(image) * 0  # a different transform: every corner would be black
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_photos_decode_while_the_model_loads(library, index, db, workers: int) -> None:
+    root, expected = library
+    order: list[str] = []
+
+    def preparation() -> Preparation:
+        order.append("preparation")
+        return Preparation(colour_prepare, 224)
+
+    def factory() -> ColourCaptioner:
+        order.append("model")
+        return ColourCaptioner()
+
+    summary = IndexRun(
+        index, factory, IndexOptions(workers=workers, batch_size=4), preparation=preparation
+    ).run([root])
+    assert order == ["preparation", "model"]
+    assert summary.captioned == len(expected)
+    assert {r["caption"] for r in rows(db).values()} == {
+        f"A {c} corner." for c in expected.values()
+    }
+
+
+def test_a_wrong_early_preparation_is_redone_with_the_model_own(library, index, db) -> None:
+    root, expected = library
+    summary = IndexRun(
+        index,
+        Factory(),
+        IndexOptions(workers=0, batch_size=4),
+        preparation=lambda: Preparation(other_prepare, 224),
+    ).run([root])
+    assert summary.captioned == len(expected)
+    assert rows(db)[str(root / "plain.jpg")]["caption"] == "A red corner."  # not "black"
+
+
+def test_model_preparation_reads_what_the_loaded_model_will_do(tiny_model: Path) -> None:
+    from photocap.captioner import load_captioner
+    from photocap.pipeline import _same_preparation
+
+    early = model_preparation(tiny_model, "cpu")
+    captioner = load_captioner(tiny_model, "cpu")
+    assert _same_preparation(early, captioner) and not early.pin_memory
+    assert not _same_preparation(Preparation(other_prepare, early.min_side), captioner)

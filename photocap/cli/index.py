@@ -98,7 +98,7 @@ def index_command(
     from photocap.cli._progress import IndexProgress, print_summary
     from photocap.errors import IndexDatabaseError
     from photocap.index import open_index
-    from photocap.pipeline import IndexOptions, IndexRun
+    from photocap.pipeline import IndexOptions, IndexRun, model_preparation
 
     workers = default_workers() if workers is None else workers
     options = IndexOptions(
@@ -134,6 +134,7 @@ def index_command(
                 options,
                 on_photo=on_photo,
                 on_found=progress.found,
+                preparation=lambda: model_preparation(model_path, device),
             )
             try:
                 summary = run.run(paths, roots)
