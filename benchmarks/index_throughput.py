@@ -10,7 +10,9 @@ Both pipelines do the same job from the same files with the same model, each in 
             written into the photo (photocap.metadata), one index row per photo
   photocap  `python -m photocap index DIR --device cpu` with its defaults: JPEG draft decoding in
             DataLoader workers, batches, beam search (beam 3), metadata, index rows per batch
-Reported: photos/s end to end (process start to exit) and in the captioning loop, peak memory
+Reported: photos/s end to end (process start to exit: the figure that counts) and in the
+captioning loop (from the loaded model to the last photo stored; photocap's workers decode while
+the model loads, so its loop figure includes that head start), peak memory
 (PSS and RSS summed over the process and its workers, sampled every 50 ms), CPU load, the machine.
 
 Run (unniced, on an otherwise idle machine):
