@@ -22,7 +22,7 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from photocap.errors import HumanCaptionExists, ImageError, PhotocapError
+from photocap.errors import HumanCaptionExists, ImageError, ModelError, PhotocapError
 from photocap.images import decode_photo, discover
 from photocap.index import Index, PhotoRecord
 from photocap.metadata import CaptionRecord, WriteMode, read_caption, write_caption
@@ -122,7 +122,14 @@ def model_preparation(model_path: str | Path | None, device: str = "auto") -> Pr
     from photocap.model.transforms import to_tensor
     from photocap.paths import default_model_path
 
-    info = read_info(Path(model_path) if model_path else default_model_path())
+    path = Path(model_path) if model_path else default_model_path()
+    if not path.exists():  # as load_captioner says it
+        raise ModelError(
+            "model file not found",
+            path=path,
+            hint="reinstall photocap, or pass --model PATH / set PHOTOCAP_MODEL",
+        )
+    info = read_info(path)
     spec = get_spec(info.encoder)
     return Preparation(
         functools.partial(to_tensor, spec=spec, via=info.data_square),

@@ -315,6 +315,16 @@ def test_dry_run_prints_captions_and_creates_nothing(
     assert {p.name: p.read_bytes() for p in root.iterdir()} == before
 
 
+def test_missing_model_is_a_clear_error_with_a_hint(tmp_path: Path, real_photos) -> None:
+    root = tmp_path / "photos"
+    root.mkdir()
+    shutil.copy(real_photos["rocket"], root)
+    args = ["index", str(root), "--db", str(tmp_path / "i.db"), "--model", str(tmp_path / "no.st")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    assert "model file not found" in result.output and "--model PATH" in result.output
+
+
 def test_default_database_follows_xdg_and_photocap_db(
     tmp_path: Path, tiny_model: Path, real_photos, monkeypatch
 ) -> None:
