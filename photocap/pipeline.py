@@ -6,6 +6,7 @@ becomes an error outcome (and an error row); the run goes on. Nothing here print
 
 Incremental by design: discovery asks the index first, so a file indexed with the same size and
 mtime is neither opened nor hashed, and a run with nothing to caption never imports torch.
+How photos become model input and go through the encoder is `photocap.model_input`.
 """
 
 from __future__ import annotations
@@ -16,16 +17,23 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from photocap.errors import HumanCaptionExists, ImageError, ModelError, PhotocapError
+from photocap.errors import HumanCaptionExists, ImageError, PhotocapError
 from photocap.images import decode_photo, discover
 from photocap.index import Index, PhotoRecord
 from photocap.metadata import CaptionRecord, WriteMode, read_caption, write_caption
+from photocap.model_input import (
+    Preparation,
+    encode_batch,
+    preparation_of,
+    same_preparation,
+    torch_threads,
+)
+from photocap.model_input import model_preparation as model_preparation  # re-exported
 
 if TYPE_CHECKING:
     import torch
@@ -38,7 +46,6 @@ Outcome = Literal["captioned", "unchanged", "moved", "human", "reused", "failed"
 CHUNK = 256  # discovered paths planned together (one index query)
 CAPTION_CHUNK = 1024  # pending photos handed to one DataLoader; bounds memory with any library
 _FOLDER_ROWS = 100_000  # index rows kept for recently walked folders
-CPU_ENCODE_BATCH = 1  # photos per encoder call on a CPU (caption decoding stays batched)
 
 
 @dataclass(frozen=True)
@@ -99,52 +106,6 @@ class IndexSummary:
 
     def to_dict(self) -> dict:
         return {**asdict(self), "photos_per_second": round(self.photos_per_second, 2)}
-
-
-@dataclass(frozen=True)
-class Preparation:
-    """How photos are turned into model input: what `Captioner.prepare` and `.min_side` will be,
-    known from the model file's metadata before its weights load (so decoding can start while
-    the model loads)."""
-
-    prepare: Callable  # picklable photo → (3, S, S) tensor
-    min_side: int  # smallest side a photo may be decoded at (JPEG draft mode)
-    pin_memory: bool = False  # batches go to a CUDA device
-
-
-def model_preparation(model_path: str | Path | None, device: str = "auto") -> Preparation:
-    """The Preparation of a model file (default: the default model), reading only its metadata."""
-    import functools
-
-    from photocap.captioner import resolve_device
-    from photocap.model.checkpoint import read_info
-    from photocap.model.encoders import get_spec
-    from photocap.model.transforms import to_tensor
-    from photocap.paths import default_model_path
-
-    path = Path(model_path) if model_path else default_model_path()
-    if not path.exists():  # as load_captioner says it
-        raise ModelError(
-            "model file not found",
-            path=path,
-            hint="reinstall photocap, or pass --model PATH / set PHOTOCAP_MODEL",
-        )
-    info = read_info(path)
-    spec = get_spec(info.encoder)
-    return Preparation(
-        functools.partial(to_tensor, spec=spec, via=info.data_square),
-        info.data_square or spec.input_size,
-        resolve_device(device).type == "cuda",
-    )
-
-
-def _same_preparation(early: Preparation, captioner: Captioner) -> bool:
-    """Did the early preparation do exactly what the loaded captioner would have done?"""
-
-    def key(fn: Callable) -> tuple:
-        return (fn.func, fn.args, fn.keywords) if hasattr(fn, "func") else (id(fn),)
-
-    return early.min_side == captioner.min_side and key(early.prepare) == key(captioner.prepare)
 
 
 @dataclass
@@ -413,17 +374,17 @@ class IndexRun:
             captioner, batches = self._load_while_decoding(paths, self._preparation())
         else:
             captioner = self.captioner
-            batches = self._loader(paths, _preparation_of(captioner))
+            batches = self._loader(paths, preparation_of(captioner))
         started = time.monotonic()
         in_flight: tuple[Future, list[PhotoRecord]] | None = None
-        with _torch_threads(self.options.threads), ThreadPoolExecutor(1) as second:
+        with torch_threads(self.options.threads), ThreadPoolExecutor(1) as second:
             try:
                 for batch in batches:
                     failed: list[PhotoRecord] = []
                     for item in batch.failed:
                         self._fail(str(item.path), _reason(item), failed, by_path)
                     jobs = [(by_path[str(item.path)], item) for item in batch.ok]
-                    features = _encode(captioner, batch.tensors) if jobs else None
+                    features = encode_batch(captioner, batch.tensors) if jobs else None
                     if in_flight is not None:
                         done, in_flight = in_flight, None
                         self._finish(*done)
@@ -456,9 +417,9 @@ class IndexRun:
         """Start the decoding workers, then load the model while they decode the first batches."""
         batches = self._loader(paths, early)
         captioner = self.captioner
-        if not _same_preparation(early, captioner):  # never expected; start again, exactly
+        if not same_preparation(early, captioner):  # never expected; start again, exactly
             del batches
-            batches = self._loader(paths, _preparation_of(captioner))
+            batches = self._loader(paths, preparation_of(captioner))
         return captioner, batches
 
     def _decode_and_store(
@@ -576,39 +537,6 @@ class IndexRun:
         self.summary.add(outcome)
         if self.on_photo:
             self.on_photo(outcome)
-
-
-def _preparation_of(captioner: Captioner) -> Preparation:
-    return Preparation(captioner.prepare, captioner.min_side, captioner.device.type == "cuda")
-
-
-def _encode(captioner: Captioner, images: torch.Tensor) -> torch.Tensor:
-    """Encoder features of a batch; on a CPU in micro-batches, which stay in the CPU's caches
-    (EfficientNet-Lite2 runs about twice as fast per photo one at a time than 16 at a time)."""
-    import torch
-
-    if captioner.device.type != "cpu" or len(images) <= CPU_ENCODE_BATCH:
-        return captioner.encode(images)
-    parts = [
-        captioner.encode(images[i : i + CPU_ENCODE_BATCH])
-        for i in range(0, len(images), CPU_ENCODE_BATCH)
-    ]
-    return torch.cat(parts)  # (batch, num_pixels, encoder_dim)
-
-
-@contextmanager
-def _torch_threads(threads: int | None) -> Iterator[None]:
-    if not threads:
-        yield
-        return
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _read_caption(path: str) -> CaptionRecord | None:

@@ -672,9 +672,9 @@ def test_a_wrong_early_preparation_is_redone_with_the_model_own(library, index, 
 
 def test_model_preparation_reads_what_the_loaded_model_will_do(tiny_model: Path) -> None:
     from photocap.captioner import load_captioner
-    from photocap.pipeline import _same_preparation
+    from photocap.model_input import same_preparation
 
     early = model_preparation(tiny_model, "cpu")
     captioner = load_captioner(tiny_model, "cpu")
-    assert _same_preparation(early, captioner) and not early.pin_memory
-    assert not _same_preparation(Preparation(other_prepare, early.min_side), captioner)
+    assert same_preparation(early, captioner) and not early.pin_memory
+    assert not same_preparation(Preparation(other_prepare, early.min_side), captioner)
