@@ -1,8 +1,26 @@
-"""Option decorators shared by several commands."""
+"""Option decorators shared by several commands, declared once so that their names, defaults and
+help stay the same everywhere."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import click
+
+F = TypeVar("F", bound=Callable)
+
+
+def compose(*decorators: Callable[[F], F]) -> Callable[[F], F]:
+    """One decorator applying `decorators` in the order written (the order `--help` lists them)."""
+
+    def apply(f: F) -> F:
+        for decorator in reversed(decorators):
+            f = decorator(f)
+        return f
+
+    return apply
+
 
 device_option = click.option(
     "--device",
@@ -33,3 +51,46 @@ db_option = click.option(
     default=None,
     help="Index database URL or SQLite file; default: $PHOTOCAP_DB or ~/.local/share/photocap/index.db.",
 )
+
+
+def batch_size_option(default: int, help: str | None = None) -> Callable[[F], F]:
+    """`--batch-size`: photos (or captions, when training) processed together."""
+    return click.option(
+        "--batch-size", type=click.IntRange(1), default=default, show_default=True, help=help
+    )
+
+
+def workers_option(help: str | None = None, default: int | None = None) -> Callable[[F], F]:
+    """`--workers`: decoding processes; without a default the help says what the command picks."""
+    return click.option(
+        "--workers",
+        type=click.IntRange(0),
+        default=default,
+        show_default=default is not None,
+        help=help,
+    )
+
+
+write_option = click.option(
+    "--write",
+    type=click.Choice(["auto", "embed", "sidecar", "none"]),
+    default="auto",
+    show_default=True,
+    help="auto: embed in JPEG, sidecar <name>.<ext>.xmp for other formats; none: index only.",
+)
+overwrite_option = click.option(
+    "--overwrite/--no-overwrite",
+    default=False,
+    help="Replace captions a person wrote (also those already indexed).",
+)
+
+# `photocap index` and `photocap watch`: which index, which model, how it runs ...
+captioning_options = compose(
+    db_option,
+    model_option,
+    device_option,
+    beam_option,
+    batch_size_option(16, "Photos per batch."),
+)
+# ... and what is written into the photos
+writing_options = compose(write_option, overwrite_option)

@@ -9,7 +9,14 @@ from pathlib import Path
 import click
 
 from photocap.cli import cli
-from photocap.cli._options import beam_option, device_option, json_option, model_option
+from photocap.cli._options import (
+    batch_size_option,
+    beam_option,
+    device_option,
+    json_option,
+    model_option,
+    workers_option,
+)
 
 
 def _attention_path(out: Path, photo: Path, many: bool) -> Path:
@@ -28,7 +35,7 @@ def _attention_path(out: Path, photo: Path, many: bool) -> Path:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Save each word's attention over the photo as a PNG grid (OUT-<photo>.png for several).",
 )
-@click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True)
+@batch_size_option(16)
 def caption(images, beam, model_path, device, as_json, attention_out, batch_size):
     """Print a caption for each IMAGE (nothing is written into the photos).
 
@@ -107,8 +114,8 @@ METRIC_ORDER = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CI
 @model_option
 @device_option
 @json_option
-@click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
-@click.option("--workers", type=click.IntRange(0), default=1, show_default=True)
+@batch_size_option(32)
+@workers_option(default=1)
 def evaluate(
     data_csv, images_dir, split, limit, out, beam, model_path, device, as_json, batch_size, workers
 ):

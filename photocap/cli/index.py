@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from photocap.cli import cli
-from photocap.cli._options import beam_option, db_option, device_option, json_option, model_option
+from photocap.cli._options import captioning_options, json_option, workers_option, writing_options
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
@@ -32,37 +32,15 @@ def default_threads(workers: int) -> int:
 
 @cli.command("index")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@db_option
-@model_option
-@device_option
-@beam_option
-@click.option(
-    "--batch-size", type=click.IntRange(1), default=16, show_default=True, help="Photos per batch."
-)
-@click.option(
-    "--workers",
-    type=click.IntRange(0),
-    default=None,
-    help="Decoding processes (0: decode in this process) [default: half the cores, 1-4].",
-)
+@captioning_options
+@workers_option("Decoding processes (0: decode in this process) [default: half the cores, 1-4].")
 @click.option(
     "--threads",
     type=click.IntRange(1),
     default=None,
     help="torch threads for the model [default: the cores the decoding processes leave].",
 )
-@click.option(
-    "--write",
-    type=click.Choice(["auto", "embed", "sidecar", "none"]),
-    default="auto",
-    show_default=True,
-    help="auto: embed in JPEG, sidecar <name>.<ext>.xmp for other formats; none: index only.",
-)
-@click.option(
-    "--overwrite/--no-overwrite",
-    default=False,
-    help="Replace captions a person wrote (also those already indexed).",
-)
+@writing_options
 @click.option("--prune", is_flag=True, help="Remove index rows of photos that no longer exist.")
 @click.option("--dry-run", is_flag=True, help="Caption and print; write nothing anywhere.")
 @json_option

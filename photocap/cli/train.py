@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from photocap.cli import cli
-from photocap.cli._options import device_option, json_option
+from photocap.cli._options import batch_size_option, device_option, json_option, workers_option
 from photocap.model import ENCODER_NAMES
 
 TABLE_HEADER = (
@@ -212,7 +212,7 @@ def _reporter(stop: _StopOnCtrlC, quiet: bool):
     help="Also train the encoder's last stage (slow on a CPU; features are then not cached).",
 )
 @click.option("--epochs", type=click.IntRange(1), help="[default: 10 fine-tuning, 20 --scratch]")
-@click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
+@batch_size_option(32)
 @click.option(
     "--lr",
     type=click.FloatRange(0, min_open=True),
@@ -250,13 +250,7 @@ def _reporter(stop: _StopOnCtrlC, quiet: bool):
     help="Make the new model the default for caption, index and watch.",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option(
-    "--workers",
-    type=click.IntRange(0),
-    default=1,
-    show_default=True,
-    help="Processes decoding photos while features are computed.",
-)
+@workers_option("Processes decoding photos while features are computed.", default=1)
 @device_option
 @json_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress, table or messages on stderr.")

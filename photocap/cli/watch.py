@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from photocap.cli import cli
-from photocap.cli._options import beam_option, db_option, device_option, model_option
+from photocap.cli._options import captioning_options, workers_option, writing_options
 
 
 def _timestamp(created: float) -> str:
@@ -82,25 +82,11 @@ def _on_signals(watcher) -> None:
     nargs=-1,
     type=click.Path(exists=True, file_okay=False, path_type=Path),
 )
-@db_option
-@model_option
-@device_option
-@beam_option
-@click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True)
-@click.option(
-    "--workers",
-    type=click.IntRange(0),
-    default=None,
-    help="Decoding processes for large batches (catching up) [default: cores, ≤ 4].",
+@captioning_options
+@workers_option(
+    "Decoding processes for large batches (catching up) [default: half the cores, 1-4]."
 )
-@click.option(
-    "--write",
-    type=click.Choice(["auto", "embed", "sidecar", "none"]),
-    default="auto",
-    show_default=True,
-    help="auto: embed in JPEG, sidecar <name>.<ext>.xmp for other formats.",
-)
-@click.option("--overwrite/--no-overwrite", default=False, help="Replace captions a person wrote.")
+@writing_options
 @click.option(
     "--settle",
     type=click.FloatRange(0.1),
