@@ -181,9 +181,12 @@ def watch_command(
                 )
         options = WatchOptions(
             index=IndexOptions(
-                write=write, overwrite=overwrite, beam=beam, batch_size=batch_size, workers=0
+                write=write,
+                overwrite=overwrite,
+                beam=beam,
+                batch_size=batch_size,
+                workers=default_workers() if workers is None else workers,
             ),
-            workers=default_workers() if workers is None else workers,
             settle=settle,
             debounce=debounce,
             polling=poll,

@@ -450,7 +450,7 @@ class Watcher:
         return IndexRun(
             self.index,
             lambda: self.captioner,
-            replace(self.options.index, workers=self.options.workers if many else 0),
+            replace(self.options.index, workers=self.options.index.workers if many else 0),
             on_photo=self._on_photo,
             should_stop=lambda: self._stopping,
         )
@@ -561,7 +561,7 @@ class Watcher:
                 return True
             changed += 1
             if changed == 4 * self.options.index.batch_size:  # a long catch-up: decode in workers
-                run.options = replace(run.options, workers=self.options.workers)
+                run.options = replace(run.options, workers=self.options.index.workers)
             return False
 
         chunk: list[str] = []

@@ -30,11 +30,13 @@ def event_of(record: logging.LogRecord) -> dict[str, Any] | None:
 
 @dataclass(frozen=True)
 class WatchOptions:
-    """How the watcher captions (`index`) and when it considers a file complete."""
+    """How the watcher captions (`index`) and when it considers a file complete.
 
-    index: IndexOptions = IndexOptions(workers=0)
-    # decoding processes for large batches (catching up); small ones decode in-process
-    workers: int = 2
+    `index.workers` decoding processes serve large batches (catching up); small batches decode
+    in-process, since the workers cost more to start than they save on a few photos.
+    """
+
+    index: IndexOptions = IndexOptions()
     settle: float = 2.0  # without a close event: size and mtime unchanged this long
     debounce: float = 0.3  # quiet time after the last event before a batch starts
     max_wait: float = 2.0  # longest a ready photo waits while events keep coming
