@@ -416,6 +416,7 @@ def test_read_only_file_is_refused(jpeg: Path):
     with pytest.raises(MetadataError, match="read-only") as info:
         write_caption(jpeg, CAPTION, model_id=MODEL)
     assert info.value.path == jpeg
+    assert "--write sidecar" in info.value.hint  # the CLI's option, as `photocap index` spells it
     assert snapshot(jpeg) == before and listing(jpeg.parent) == ["chelsea.jpg"]
 
 
@@ -427,8 +428,9 @@ def test_read_only_folder_is_refused(tmp_path: Path, name: str, fmt: str):
     before = snapshot(path)
     os.chmod(folder, 0o555)
     try:
-        with pytest.raises(MetadataError, match="folder is read-only"):
+        with pytest.raises(MetadataError, match="folder is read-only") as info:
             write_caption(path, CAPTION, model_id=MODEL)
+        assert "--write none" in info.value.hint
         assert snapshot(path) == before and listing(folder) == [name]
     finally:
         os.chmod(folder, 0o755)

@@ -68,7 +68,7 @@ def check_writable(path: Path, *, exists: bool) -> None:
             raise MetadataError(
                 "file is read-only; caption not written",
                 path=path,
-                hint="make it writable, or use --write-mode sidecar / none",
+                hint="make it writable, or use --write sidecar / none",
             )
     try:
         fst = folder.stat()
@@ -78,7 +78,7 @@ def check_writable(path: Path, *, exists: bool) -> None:
         raise MetadataError(
             "folder is read-only; caption not written",
             path=path,
-            hint="make the folder writable, or use --write-mode none",
+            hint="make the folder writable, or use --write none",
         )
 
 
