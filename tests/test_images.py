@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
 import re
 import struct
@@ -15,6 +14,13 @@ from pathlib import Path
 import numpy as np
 import pillow_heif
 import pytest
+from photo_helpers import (
+    bomb_png,
+    exif_orientation,
+    png_file,
+    truncated,
+    without_file_permission_override,
+)
 from PIL import Image, ImageFile
 from skimage import data
 
@@ -36,78 +42,8 @@ def save(array: np.ndarray, path: Path, **options) -> Path:
     return path
 
 
-def exif_orientation(value: int) -> bytes:
-    exif = Image.Exif()
-    exif[0x0112] = value
-    return exif.tobytes()
-
-
-def png_chunk(kind: bytes, payload: bytes) -> bytes:
-    return (
-        struct.pack(">I", len(payload))
-        + kind
-        + payload
-        + struct.pack(">I", zlib.crc32(kind + payload))
-    )
-
-
-def png_file(path: Path, width: int, height: int, depth: int, color: int, idat: bytes) -> Path:
-    """A PNG written by hand: lets the header claim any size, or a bit depth Pillow cannot save."""
-    header = struct.pack(">IIBBBBB", width, height, depth, color, 0, 0, 0)
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n"
-        + png_chunk(b"IHDR", header)
-        + png_chunk(b"IDAT", idat)
-        + png_chunk(b"IEND", b"")
-    )
-    return path
-
-
 def mean_diff(image: Image.Image, expected: np.ndarray) -> float:
     return float(np.abs(np.asarray(image, dtype=np.float32) - expected.astype(np.float32)).mean())
-
-
-def without_file_permission_override(fn: Callable[[], object]) -> object:
-    """Run `fn` where the kernel enforces file permissions, even for root.
-
-    As root, chmod 000 still reads (CAP_DAC_OVERRIDE). Linux capabilities are per thread, so a
-    helper thread drops CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from its own effective set and
-    calls `fn`; the rest of the test process keeps them. Returns fn's result or raises its error.
-    """
-    if os.geteuid() != 0:
-        return fn()
-
-    class Header(ctypes.Structure):
-        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-    class Data(ctypes.Structure):
-        _fields_ = [(name, ctypes.c_uint32) for name in ("effective", "permitted", "inheritable")]
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    outcome: dict[str, object] = {}
-
-    def drop_then_call() -> None:
-        header, caps = Header(0x20080522, 0), (Data * 2)()  # _LINUX_CAPABILITY_VERSION_3
-        if libc.capget(ctypes.byref(header), caps) != 0:
-            outcome["skip"] = f"capget failed: {os.strerror(ctypes.get_errno())}"
-            return
-        caps[0].effective &= ~((1 << 1) | (1 << 2))
-        if libc.capset(ctypes.byref(header), caps) != 0:
-            outcome["skip"] = f"capset failed: {os.strerror(ctypes.get_errno())}"
-            return
-        try:
-            outcome["result"] = fn()
-        except BaseException as exc:
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=drop_then_call)
-    thread.start()
-    thread.join()
-    if "skip" in outcome:
-        pytest.skip(f"cannot drop root's file-permission override here: {outcome['skip']}")
-    if "error" in outcome:
-        raise outcome["error"]  # type: ignore[misc]
-    return outcome["result"]
 
 
 def call_with_timeout(fn: Callable[[], object], seconds: float = 10) -> object:
@@ -327,7 +263,7 @@ def test_a_narrow_panorama_is_not_reduced_below_min_side(tmp_path: Path) -> None
 def test_decompression_bomb_is_refused_from_its_header(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    bomb = png_file(tmp_path / "bomb.png", 30000, 30000, 8, 2, zlib.compress(bytes(1000)))
+    bomb = bomb_png(tmp_path / "bomb.png")
     assert bomb.stat().st_size < 200
 
     def no_decoding(self: ImageFile.ImageFile) -> None:
@@ -346,7 +282,7 @@ def test_own_pixel_limit_applies_below_pillows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     limit_before = Image.MAX_IMAGE_PIXELS
-    big = png_file(tmp_path / "big.png", 5000, 4000, 8, 2, zlib.compress(bytes(1000)))
+    big = bomb_png(tmp_path / "big.png", 5000, 4000)
     monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: pytest.fail("decoded"))
     with pytest.raises(ImageError, match="too large: 5000×4000"):
         open_photo(big, max_pixels=10_000_000)
@@ -377,9 +313,7 @@ def test_empty_file(tmp_path: Path) -> None:
 
 
 def test_truncated_jpeg(tmp_path: Path, formats: dict[str, Path]) -> None:
-    whole = formats["jpeg"].read_bytes()
-    path = tmp_path / "cut.jpg"
-    path.write_bytes(whole[: len(whole) // 2])
+    path = truncated(tmp_path / "cut.jpg", formats["jpeg"].read_bytes())
     expect_error(path, r"^truncated JPEG")
 
 

@@ -9,24 +9,20 @@ and transparency visible in the caption. The tiny real model runs in tests/test_
 from __future__ import annotations
 
 import builtins
-import ctypes
 import hashlib
 import io
 import os
 import shutil
 import sqlite3
-import struct
 import subprocess
 import sys
-import threading
-import zlib
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pillow_heif
 import pytest
 import torch
+from photo_helpers import bomb_png, exif_orientation, truncated, without_file_permission_override
 from PIL import Image
 
 from photocap.captioner import Caption
@@ -121,29 +117,6 @@ def displayed(colour: str, size: tuple[int, int] = SIZE) -> Image.Image:
     return Image.fromarray(array)
 
 
-def exif_orientation(value: int) -> Image.Exif:
-    exif = Image.Exif()
-    exif[0x0112] = value
-    return exif
-
-
-def png_chunk(kind: bytes, payload: bytes) -> bytes:
-    crc = struct.pack(">I", zlib.crc32(kind + payload))
-    return struct.pack(">I", len(payload)) + kind + payload + crc
-
-
-def bomb_png(path: Path) -> Path:
-    """A PNG whose header says 30000×30000 (2.7 gigabytes of pixels), with next to no data."""
-    header = struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0)
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n"
-        + png_chunk(b"IHDR", header)
-        + png_chunk(b"IDAT", zlib.compress(bytes(1000)))
-        + png_chunk(b"IEND", b"")
-    )
-    return path
-
-
 def build_photos(root: Path) -> dict[str, str]:
     """Every supported format and odd photo: relative path → the colour its caption must name."""
     root.mkdir(parents=True, exist_ok=True)
@@ -198,7 +171,7 @@ def build_broken(root: Path) -> dict[str, str]:
     whole = io.BytesIO()
     displayed("red").save(whole, "JPEG")
     (root / "empty.jpg").touch()
-    (root / "truncated.jpg").write_bytes(whole.getvalue()[: len(whole.getvalue()) // 2])
+    truncated(root / "truncated.jpg", whole.getvalue())
     (root / "text.jpg").write_text("a shopping list, not a photo\n")
     (root / "unreadable.jpg").write_bytes(whole.getvalue())
     (root / "unreadable.jpg").chmod(0)
@@ -210,46 +183,6 @@ def build_broken(root: Path) -> dict[str, str]:
         "unreadable.jpg": "ermission denied",
         "bomb.png": "too large: 30000×30000",
     }
-
-
-def without_file_permission_override(fn: Callable[[], object]) -> object:
-    """Run `fn` where chmod 000 really makes a file unreadable, even for root (whose
-    CAP_DAC_OVERRIDE would read it): a helper thread drops that capability from its own set;
-    processes it forks (DataLoader workers) inherit the thread's capabilities."""
-    if os.geteuid() != 0:
-        return fn()
-
-    class Header(ctypes.Structure):
-        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-    class Data(ctypes.Structure):
-        _fields_ = [(name, ctypes.c_uint32) for name in ("effective", "permitted", "inheritable")]
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    outcome: dict[str, object] = {}
-
-    def drop_then_call() -> None:
-        header, caps = Header(0x20080522, 0), (Data * 2)()
-        if libc.capget(ctypes.byref(header), caps) != 0:
-            outcome["skip"] = os.strerror(ctypes.get_errno())
-            return
-        caps[0].effective &= ~((1 << 1) | (1 << 2))  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
-        if libc.capset(ctypes.byref(header), caps) != 0:
-            outcome["skip"] = os.strerror(ctypes.get_errno())
-            return
-        try:
-            outcome["result"] = fn()
-        except BaseException as exc:
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=drop_then_call)
-    thread.start()
-    thread.join()
-    if "skip" in outcome:
-        pytest.skip(f"cannot drop root's file-permission override: {outcome['skip']}")
-    if "error" in outcome:
-        raise outcome["error"]  # type: ignore[misc]
-    return outcome["result"]
 
 
 # ---------------------------------------------------------------- helpers
