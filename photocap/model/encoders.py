@@ -26,9 +26,9 @@ class EncoderSpec:
     def build(self) -> nn.Module:
         """The architecture, randomly initialised; never downloads."""
         if self.name.startswith("efficientnet_lite"):
-            import timm
+            from photocap.model.efficientnet_lite import EfficientNetLite
 
-            return timm.create_model(f"tf_{self.name}", pretrained=False)
+            return EfficientNetLite(int(self.name[-1]))
         import torchvision
 
         return getattr(torchvision.models, self.name)(weights=None)
