@@ -10,6 +10,7 @@ from pathlib import Path
 
 from photocap.captioner import load_captioner
 from photocap.errors import DataError
+from photocap.model.inference import Precision
 from photocap.model.search import DecodeOptions
 
 
@@ -65,12 +66,13 @@ def evaluate_model(
     workers: int = 1,
     device: str = "auto",
     progress: Callable[[int, int], None] | None = None,
+    precision: Precision = "auto",
 ) -> EvalReport:
     """Caption `images` with the model and score the captions against `references`."""
     from photocap.loader import photo_loader
     from photocap.metrics import coco_scores
 
-    captioner = load_captioner(model_path, device)
+    captioner = load_captioner(model_path, device, precision)
     refs = {str(p): list(r) for p, r in zip(images, references, strict=True)}
     options = DecodeOptions(beam_size=beam)
     hypotheses: dict[str, str] = {}

@@ -1,6 +1,6 @@
 """Model input for the index run: how photos become tensors (a `Preparation`, known from the model
-file before its weights load, so decoding can start while the model loads) and how batches of them
-go through the encoder on the run's device.
+file before its weights load, so decoding can start while the model loads) and the torch threads
+of the run.
 
 Nothing here imports torch at import time: a run with nothing to caption never needs it.
 """
@@ -16,11 +16,7 @@ from typing import TYPE_CHECKING
 from photocap.errors import ModelError
 
 if TYPE_CHECKING:
-    import torch
-
     from photocap.captioner import Captioner
-
-CPU_ENCODE_BATCH = 1  # photos per encoder call on a CPU (caption decoding stays batched)
 
 
 @dataclass(frozen=True)
@@ -72,20 +68,6 @@ def same_preparation(early: Preparation, captioner: Captioner) -> bool:
         return (fn.func, fn.args, fn.keywords) if hasattr(fn, "func") else (id(fn),)
 
     return early.min_side == captioner.min_side and key(early.prepare) == key(captioner.prepare)
-
-
-def encode_batch(captioner: Captioner, images: torch.Tensor) -> torch.Tensor:
-    """Encoder features of a batch; on a CPU in micro-batches, which stay in the CPU's caches
-    (EfficientNet-Lite2 runs about twice as fast per photo one at a time than 16 at a time)."""
-    import torch
-
-    if captioner.device.type != "cpu" or len(images) <= CPU_ENCODE_BATCH:
-        return captioner.encode(images)
-    parts = [
-        captioner.encode(images[i : i + CPU_ENCODE_BATCH])
-        for i in range(0, len(images), CPU_ENCODE_BATCH)
-    ]
-    return torch.cat(parts)  # (batch, num_pixels, encoder_dim)
 
 
 @contextmanager

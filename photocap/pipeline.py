@@ -28,7 +28,6 @@ from photocap.index import Index, PhotoRecord
 from photocap.metadata import CaptionRecord, WriteMode, read_caption, write_caption
 from photocap.model_input import (
     Preparation,
-    encode_batch,
     preparation_of,
     same_preparation,
     torch_threads,
@@ -384,7 +383,7 @@ class IndexRun:
                     for item in batch.failed:
                         self._fail(str(item.path), _reason(item), failed, by_path)
                     jobs = [(by_path[str(item.path)], item) for item in batch.ok]
-                    features = encode_batch(captioner, batch.tensors) if jobs else None
+                    features = captioner.encode(batch.tensors) if jobs else None
                     if in_flight is not None:
                         done, in_flight = in_flight, None
                         self._finish(*done)
