@@ -41,52 +41,87 @@ def beam_search(
     """Decode `features` (batch, num_pixels, encoder_dim) with beam search, all images at once.
 
     Tokens in `banned` (`<pad>`, `<start>`, `<unk>`) are never produced. A finished beam stays in
-    the beam with its score frozen, so every step is one top-k over (batch, beam × vocab).
+    the beam with its score frozen, so every step is one top-k over (images, beam × vocab); an
+    image whose beams have all finished can no longer change and leaves the batch.
     """
-    batch, num_pixels, encoder_dim = features.shape
+    batch, num_pixels, _ = features.shape
     k, vocab = options.beam_size, decoder.config.vocab_size
-    features = features.repeat_interleave(k, dim=0)  # (batch*k, num_pixels, encoder_dim)
-    projected = decoder.attention.encoder_proj(features)  # (batch*k, num_pixels, attention_dim)
-    state = decoder.init_state(features)
-    tokens = torch.full((batch * k,), start, dtype=torch.long, device=features.device)
-    scores = torch.full((batch, k), float("-inf"), device=features.device)
+    device = features.device
+    h, c = decoder.init_state(features)  # 2 × (batch, hidden_dim)
+    state = (h.repeat_interleave(k, dim=0), c.repeat_interleave(k, dim=0))  # 2 × (rows, hidden)
+    projected = decoder.attention.encoder_proj(features)  # (batch, num_pixels, attention_dim)
+    projected = projected.repeat_interleave(k, dim=0)  # (rows, num_pixels, attention_dim)
+    features = features.repeat_interleave(k, dim=0)  # (rows, num_pixels, encoder_dim); rows = n*k
+    tokens = torch.full((batch * k,), start, dtype=torch.long, device=device)
+    scores = torch.full((batch, k), float("-inf"), device=device)
     scores[:, 0] = 0.0  # all beams start identical: keep one so the first top-k is not k copies
-    finished = torch.zeros(batch * k, dtype=torch.bool, device=features.device)
-    lengths = torch.zeros(batch * k, dtype=torch.long, device=features.device)
-    history = torch.empty(batch * k, 0, dtype=torch.long, device=features.device)
+    finished = torch.zeros(batch * k, dtype=torch.bool, device=device)
+    lengths = torch.zeros(batch * k, dtype=torch.long, device=device)
+    history = torch.empty(batch * k, 0, dtype=torch.long, device=device)
     alpha_history = features.new_empty(batch * k, 0, num_pixels)
-    frozen = torch.full((vocab,), float("-inf"), device=features.device)
+    frozen = torch.full((vocab,), float("-inf"), device=device)
     frozen[end] = 0.0  # a finished beam can only repeat `<end>`, at no cost
-    offsets = (torch.arange(batch, device=features.device) * k).unsqueeze(1)  # (batch, 1)
+    alive = list(range(batch))  # images still decoding, in row order
+    results: list[tuple[list[int], float, torch.Tensor] | None] = [None] * batch
 
     for step in range(options.max_length + 1):
+        n = len(alive)
         logits, state, alpha = decoder.step(tokens, state, features, projected)
-        log_probs = torch.log_softmax(logits.float(), dim=1)  # (batch*k, vocab)
+        log_probs = torch.log_softmax(logits.float(), dim=1)  # (n*k, vocab)
         log_probs[:, list(banned) + ([end] if step == 0 else [])] = float("-inf")  # ≥ 1 word
         log_probs[finished] = frozen
-        candidates = scores.view(-1, 1) + log_probs  # (batch*k, vocab)
-        top_scores, top_index = candidates.view(batch, k * vocab).topk(k, dim=1)  # (batch, k)
-        origin = (top_index // vocab + offsets).view(-1)  # (batch*k,) rows the new beams extend
-        tokens = (top_index % vocab).view(-1)  # (batch*k,)
-        scores = top_scores
+        candidates = scores.view(-1, 1) + log_probs  # (n*k, vocab)
+        scores, top_index = candidates.view(n, k * vocab).topk(k, dim=1)  # (n, k)
+        offsets = (torch.arange(n, device=device) * k).unsqueeze(1)  # (n, 1)
+        origin = (top_index // vocab + offsets).view(-1)  # (n*k,) rows the new beams extend
+        tokens = (top_index % vocab).view(-1)  # (n*k,)
         was_finished = finished[origin]
         lengths = lengths[origin] + (~was_finished).long()
         finished = was_finished | (tokens == end)
-        history = torch.cat([history[origin], tokens.unsqueeze(1)], dim=1)  # (batch*k, t+1)
+        history = torch.cat([history[origin], tokens.unsqueeze(1)], dim=1)  # (n*k, t+1)
         alpha_history = torch.cat([alpha_history[origin], alpha[origin].unsqueeze(1)], dim=1)
         state = (state[0][origin], state[1][origin])
-        if bool(finished.all()):
+        if step == options.max_length:
+            done = torch.ones(n, dtype=torch.bool)  # out of words: every image picks its best
+        else:
+            done = finished.view(n, k).all(dim=1).cpu()  # (n,)
+        if not bool(done.any()):
+            continue
+        for i in done.nonzero().flatten().tolist():
+            beams = slice(i * k, (i + 1) * k)
+            results[alive[i]] = _best(
+                scores[i], lengths[beams], finished[beams], history[beams], alpha_history[beams],
+                options.length_penalty, end,
+            )  # fmt: skip
+        keep = (~done).to(device)  # (n,)
+        if not bool(keep.any()):
             break
+        rows = keep.repeat_interleave(k)  # (n*k,) beams of the images still decoding
+        alive = [image for image, stays in zip(alive, keep.tolist(), strict=True) if stays]
+        scores = scores[keep]
+        tokens, finished, lengths = tokens[rows], finished[rows], lengths[rows]
+        history, alpha_history = history[rows], alpha_history[rows]
+        state = (state[0][rows], state[1][rows])
+        features, projected = features[rows], projected[rows]
 
-    penalty = lengths.view(batch, k).float().clamp(min=1) ** options.length_penalty
-    ranked = scores / penalty  # (batch, k)
-    ranked[~finished.view(batch, k)] -= 1e9  # an unfinished hypothesis (hit max_length) ranks last
-    best = (ranked.argmax(dim=1) + offsets.squeeze(1)).tolist()
-    out_tokens, out_scores, out_alphas = [], [], []
-    for row in best:
-        seq = history[row].tolist()
-        n = seq.index(end) if end in seq else len(seq)
-        out_tokens.append(seq[:n])
-        out_scores.append(float(scores.view(-1)[row]))
-        out_alphas.append(alpha_history[row, :n].cpu())
-    return Decoded(out_tokens, out_scores, out_alphas)
+    tokens_out, scores_out, alphas_out = zip(*results, strict=True)
+    return Decoded(list(tokens_out), list(scores_out), list(alphas_out))
+
+
+def _best(
+    scores: torch.Tensor,
+    lengths: torch.Tensor,
+    finished: torch.Tensor,
+    history: torch.Tensor,
+    alphas: torch.Tensor,
+    length_penalty: float,
+    end: int,
+) -> tuple[list[int], float, torch.Tensor]:
+    """One image's best hypothesis among its k beams (scores, lengths, finished: (k,); history
+    (k, t); alphas (k, t, num_pixels)): tokens before `<end>`, total log-probability, attention."""
+    ranked = scores / lengths.float().clamp(min=1) ** length_penalty  # (k,)
+    ranked[~finished] -= 1e9  # an unfinished hypothesis (hit max_length) ranks last
+    row = int(ranked.argmax())
+    seq = history[row].tolist()
+    n = seq.index(end) if end in seq else len(seq)
+    return seq[:n], float(scores[row]), alphas[row, :n].cpu()
