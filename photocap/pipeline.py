@@ -6,7 +6,7 @@ becomes an error outcome (and an error row); the run goes on. Nothing here print
 
 Incremental by design: discovery asks the index first, so a file indexed with the same size and
 mtime is neither opened nor hashed, and a run with nothing to caption never imports torch.
-How photos become model input and go through the encoder is `photocap.model_input`.
+How photos become model input (and the run's torch threads) is `photocap.model_input`.
 """
 
 from __future__ import annotations
