@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -92,3 +93,23 @@ def test_shipped_model_captions_alike_in_fp32_and_bf16(shipped_model, real_photo
     assert a.dtype == b.dtype == torch.float32
     cosine = nn.functional.cosine_similarity(a.flatten(1), b.flatten(1))  # (n,)
     assert cosine.min() > 0.99
+
+
+def test_caption_command_runs_the_encoder_in_the_precision_asked(shipped_model, real_photos):
+    from click.testing import CliRunner
+
+    from photocap.captioner import load_captioner
+    from photocap.cli import cli
+    from photocap.images import open_photo
+
+    paths = [str(p) for p in real_photos.values()]
+    photos = [open_photo(p) for p in paths]
+    for precision in ("fp32", "bf16"):
+        result = CliRunner().invoke(
+            cli,
+            ["caption", "--precision", precision, "--json", "--model", str(shipped_model), *paths],
+        )
+        assert result.exit_code == 0, result.output
+        printed = [r["score"] for r in json.loads(result.stdout)["results"]]
+        expected = load_captioner(shipped_model, "cpu", precision).caption_images(photos)
+        assert printed == pytest.approx([c.score for c in expected], abs=1e-3)

@@ -29,6 +29,14 @@ device_option = click.option(
     show_default=True,
     help="Where the model runs; auto picks cuda, then mps, then cpu.",
 )
+precision_option = click.option(
+    "--precision",
+    type=click.Choice(["auto", "fp32", "bf16"]),
+    default="auto",
+    show_default=True,
+    help="Encoder arithmetic; auto: bf16 on CUDA and on CPUs with AMX (about twice as fast "
+    "there, same caption quality), fp32 elsewhere.",
+)
 model_option = click.option(
     "--model",
     "model_path",
@@ -89,6 +97,7 @@ captioning_options = compose(
     db_option,
     model_option,
     device_option,
+    precision_option,
     beam_option,
     batch_size_option(16, "Photos per batch."),
 )

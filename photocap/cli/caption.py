@@ -15,6 +15,7 @@ from photocap.cli._options import (
     device_option,
     json_option,
     model_option,
+    precision_option,
     workers_option,
 )
 
@@ -28,6 +29,7 @@ def _attention_path(out: Path, photo: Path, many: bool) -> Path:
 @beam_option
 @model_option
 @device_option
+@precision_option
 @json_option
 @click.option(
     "--attention",
@@ -36,7 +38,7 @@ def _attention_path(out: Path, photo: Path, many: bool) -> Path:
     help="Save each word's attention over the photo as a PNG grid (OUT-<photo>.png for several).",
 )
 @batch_size_option(16)
-def caption(images, beam, model_path, device, as_json, attention_out, batch_size):
+def caption(images, beam, model_path, device, precision, as_json, attention_out, batch_size):
     """Print a caption for each IMAGE (nothing is written into the photos).
 
     \b
@@ -51,7 +53,7 @@ def caption(images, beam, model_path, device, as_json, attention_out, batch_size
     from photocap.images import open_photo
     from photocap.model.search import DecodeOptions
 
-    captioner = load_captioner(model_path, device)
+    captioner = load_captioner(model_path, device, precision)
     options = DecodeOptions(beam_size=beam)
     results, failures = [], 0
     for start in range(0, len(images), batch_size):
@@ -113,11 +115,23 @@ METRIC_ORDER = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CI
 @beam_option
 @model_option
 @device_option
+@precision_option
 @json_option
 @batch_size_option(32)
 @workers_option(default=1)
 def evaluate(
-    data_csv, images_dir, split, limit, out, beam, model_path, device, as_json, batch_size, workers
+    data_csv,
+    images_dir,
+    split,
+    limit,
+    out,
+    beam,
+    model_path,
+    device,
+    precision,
+    as_json,
+    batch_size,
+    workers,
 ):
     """Score the model against reference captions: BLEU-1..4, METEOR, ROUGE-L, CIDEr (COCO code).
 
@@ -131,7 +145,9 @@ def evaluate(
     paths, references = read_references(data_csv, images_dir, split)
     if limit:
         paths, references = paths[:limit], references[:limit]
-    report = evaluate_model(model_path, paths, references, beam, batch_size, workers, device)
+    report = evaluate_model(
+        model_path, paths, references, beam, batch_size, workers, device, precision=precision
+    )
     payload = {
         "model": report.model_id,
         "images": report.images,

@@ -49,6 +49,7 @@ def index_command(
     db_url,
     model_path,
     device,
+    precision,
     beam,
     batch_size,
     workers,
@@ -108,7 +109,7 @@ def index_command(
 
             run = IndexRun(
                 index,
-                lambda: _load_captioner(model_path, device),
+                lambda: _load_captioner(model_path, device, precision),
                 options,
                 on_photo=on_photo,
                 on_found=progress.found,
@@ -135,7 +136,7 @@ def index_command(
         sys.exit(1)
 
 
-def _load_captioner(model_path, device):
+def _load_captioner(model_path, device, precision):
     from photocap.captioner import load_captioner
 
-    return load_captioner(model_path, device)
+    return load_captioner(model_path, device, precision)

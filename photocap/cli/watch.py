@@ -130,6 +130,7 @@ def watch_command(
     db_url,
     model_path,
     device,
+    precision,
     beam,
     batch_size,
     workers,
@@ -193,7 +194,9 @@ def watch_command(
             poll_interval=poll_interval,
             catch_up=catch_up,
         )
-        watcher = Watcher(index, lambda: load_captioner(model_path, device), roots, options)
+        watcher = Watcher(
+            index, lambda: load_captioner(model_path, device, precision), roots, options
+        )
         _on_signals(watcher)
         watcher.run()
     finally:
