@@ -403,6 +403,15 @@ class Index:
                     found[row.path] = _record(row)
         return found
 
+    def sizes_present(self, sizes: Iterable[int]) -> set[int]:
+        """Those of `sizes` (bytes) that some indexed photo has."""
+        present: set[int] = set()
+        with self._read() as conn:
+            for chunk in _batched(set(sizes), _CHUNK):
+                query = select(photos.c.size).where(photos.c.size.in_(chunk)).distinct()
+                present.update(conn.scalars(query))
+        return present
+
     def find_by_hash(self, sha256: str) -> list[PhotoRecord]:
         """Records whose content hash is `sha256` (a moved or copied photo), by path."""
         with self._read() as conn:

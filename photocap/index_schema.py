@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Connection, DateTime, Float, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 META_TABLE = "photocap_meta"
 FTS_TABLE = "photos_fts"
 
@@ -38,7 +38,7 @@ class Photo(Base):
     __tablename__ = "photos"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     path: Mapped[str] = mapped_column(Text, unique=True)  # absolute
-    size: Mapped[int] = mapped_column(BigInteger)  # bytes
+    size: Mapped[int] = mapped_column(BigInteger, index=True)  # bytes
     mtime_ns: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str | None] = mapped_column(String(64), index=True)  # hex of the file's bytes
     width: Mapped[int | None] = mapped_column(Integer)
@@ -122,5 +122,11 @@ def _migrate_to_1(conn: Connection) -> None:
     _run_script(conn, _V1)
 
 
+def _migrate_to_2(conn: Connection) -> None:
+    """Sizes indexed: a new photo whose size no indexed photo has cannot be a moved one, so it
+    needs no content hash before captioning."""
+    conn.exec_driver_sql("CREATE INDEX ix_photos_size ON photos (size)")
+
+
 # MIGRATIONS[n] takes a database at version n - 1 to version n. Append, never edit.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _migrate_to_1}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _migrate_to_1, 2: _migrate_to_2}

@@ -112,7 +112,7 @@ class _Pending:
     path: str
     size: int
     mtime_ns: int
-    sha256: str
+    sha256: str | None  # None: not hashed yet (no indexed photo has its size), done once stored
 
 
 def file_sha256(path: str | Path) -> str:
@@ -285,14 +285,16 @@ class IndexRun:
             return []
         rows = self.lookup_index.lookup(unknown) if self.lookup_index is not None else {}
         pending, records = [], []
-        for path in unknown:
+        stats = self._stat_all(unknown, records)
+        sizes = self._sizes_present(st.st_size for st in stats.values())
+        for path, st in stats.items():
             try:
-                st = os.stat(path)
                 row = rows.get(os.path.abspath(path))
                 if row is not None and self._up_to_date(row, st.st_size, st.st_mtime_ns):
                     self._report(PhotoOutcome(path, "unchanged", row.caption, row.source))
                     continue
-                sha = file_sha256(path)
+                # only a photo of an indexed size can be one that moved (or was touched)
+                sha = file_sha256(path) if row is not None or st.st_size in sizes else None
                 decided = self._decide(path, st, sha, row)
             except PhotocapError as exc:
                 self._fail(path, _message(exc), records)
@@ -312,18 +314,32 @@ class IndexRun:
         self._commit(records)
         return pending
 
+    def _stat_all(self, paths: list[str], records: list[PhotoRecord]) -> dict[str, os.stat_result]:
+        stats = {}
+        for path in paths:
+            try:
+                stats[path] = os.stat(path)
+            except OSError as exc:
+                self._fail(path, f"cannot read: {exc.strerror or exc}", records)
+        return stats
+
+    def _sizes_present(self, sizes: Iterable[int]) -> set[int]:
+        return self.lookup_index.sizes_present(sizes) if self.lookup_index is not None else set()
+
     def _decide(
-        self, path: str, st: os.stat_result, sha: str, row: PhotoRecord | None
+        self, path: str, st: os.stat_result, sha: str | None, row: PhotoRecord | None
     ) -> _Pending | tuple[PhotoRecord, PhotoOutcome] | None:
         base = {"path": path, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha}
         if row is not None and row.sha256 == sha and self._up_to_date(row, row.size, row.mtime_ns):
             record = replace(row, **base)  # touched (new mtime), same bytes
             return record, PhotoOutcome(path, "unchanged", row.caption, row.source)
-        if row is None and self.lookup_index is not None:
+        if row is None and sha is not None and self.lookup_index is not None:
             for old in self.lookup_index.find_by_hash(sha):
                 if old.status == "ok" and not os.path.exists(old.path):  # moved or renamed
                     return self._moved(path, old, base)
         found = _read_caption(path)
+        if found is not None and sha is None:  # indexed without captioning: hash it now
+            base["sha256"] = file_sha256(path)
         if found is not None and found.source == "human" and not self.options.overwrite:
             record = PhotoRecord(**base, caption=found.text, source="human")
             return record, PhotoOutcome(path, "human", found.text, "human")
@@ -487,6 +503,7 @@ class IndexRun:
             found = _read_caption(path)
             human = replace(
                 record,
+                sha256=record.sha256 or _sha256_or_none(path),
                 caption=found.text if found else None,
                 source="human",
                 model_id=None,
@@ -498,15 +515,17 @@ class IndexRun:
             if "not written" not in message:
                 message = f"caption not written: {message}"
             return replace(record, status="error", error=message), None, message
-        if result.where == "embedded":  # the photo changed: remember it as it is now
-            try:
+        try:
+            if result.where == "embedded":  # the photo changed: remember it as it is now
                 st = os.stat(path)
                 record = replace(
                     record, size=st.st_size, mtime_ns=st.st_mtime_ns, sha256=file_sha256(path)
                 )
-            except OSError as exc:
-                message = f"cannot read after writing: {exc.strerror or exc}"
-                return replace(record, status="error", error=message), result.where, message
+            elif record.sha256 is None:  # planning left the hash for now
+                record = replace(record, sha256=file_sha256(path))
+        except OSError as exc:
+            message = f"cannot read after writing: {exc.strerror or exc}"
+            return replace(record, status="error", error=message), result.where, message
         return record, result.where, None
 
     # -- bookkeeping ------------------------------------------------------------------------
@@ -536,6 +555,13 @@ class IndexRun:
         self.summary.add(outcome)
         if self.on_photo:
             self.on_photo(outcome)
+
+
+def _sha256_or_none(path: str) -> str | None:
+    try:
+        return file_sha256(path)
+    except OSError:
+        return None
 
 
 def _read_caption(path: str) -> CaptionRecord | None:

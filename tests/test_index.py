@@ -93,7 +93,9 @@ def test_models_match_the_migrated_schema(db):
             assert live[column.name]["nullable"] == column.nullable, (table.name, column.name)
     unique = inspector.get_unique_constraints("photos") or inspector.get_indexes("photos")
     assert any(c["column_names"] == ["path"] for c in unique)
-    assert [i["column_names"] for i in inspector.get_indexes("photos")] == [["sha256"]]
+    modelled = sorted(list(i.columns.keys()) for i in Base.metadata.tables["photos"].indexes)
+    assert sorted(i["column_names"] for i in inspector.get_indexes("photos")) == modelled
+    assert modelled == [["sha256"], ["size"]]
 
 
 def test_newer_database_is_refused(db):
@@ -108,39 +110,56 @@ def test_newer_database_is_refused(db):
 def test_migrations_run_forward_in_order_and_keep_data(db, monkeypatch):
     with open_index(db) as index:
         index.upsert([record("/p/a.jpg", caption="a brown dog")])
+    now = index_schema.SCHEMA_VERSION
 
-    def to_2(conn):
+    def add_rating(conn):
         conn.exec_driver_sql("ALTER TABLE photos ADD COLUMN rating INTEGER")
 
-    def to_3(conn):
+    def rate(conn):
         conn.exec_driver_sql("UPDATE photos SET rating = 5")
 
-    monkeypatch.setattr(index_schema, "SCHEMA_VERSION", 3)
-    monkeypatch.setattr("photocap.index.SCHEMA_VERSION", 3)
-    monkeypatch.setitem(index_schema.MIGRATIONS, 2, to_2)
-    monkeypatch.setitem(index_schema.MIGRATIONS, 3, to_3)
+    monkeypatch.setattr(index_schema, "SCHEMA_VERSION", now + 2)
+    monkeypatch.setattr("photocap.index.SCHEMA_VERSION", now + 2)
+    monkeypatch.setitem(index_schema.MIGRATIONS, now + 1, add_rating)
+    monkeypatch.setitem(index_schema.MIGRATIONS, now + 2, rate)
     with open_index(db) as index:
-        assert index.schema_version() == 3
+        assert index.schema_version() == now + 2
         assert index.search("dog").hits[0].path == "/p/a.jpg"
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT rating FROM photos").fetchall() == [(5,)]
 
 
+def test_a_version_1_index_gains_the_size_index_and_keeps_its_rows(db, monkeypatch):
+    with monkeypatch.context() as m:
+        m.setattr("photocap.index.SCHEMA_VERSION", 1)
+        with open_index(db) as index:
+            index.upsert([record("/p/a.jpg", caption="a brown dog")])
+    with open_index(db) as index:
+        assert index.schema_version() == index_schema.SCHEMA_VERSION >= 2
+        assert index.search("dog").hits[0].path == "/p/a.jpg"
+        size = index.get("/p/a.jpg").size
+        assert index.sizes_present([size, size + 1]) == {size}
+    with sqlite3.connect(db) as conn:
+        plan = conn.execute("EXPLAIN QUERY PLAN SELECT id FROM photos WHERE size = 5").fetchall()
+    assert "ix_photos_size" in str(plan)
+
+
 def test_failed_migration_leaves_the_database_as_it_was(db, monkeypatch):
     open_index(db).close()
+    now = index_schema.SCHEMA_VERSION
 
     def broken(conn):
         conn.exec_driver_sql("ALTER TABLE photos ADD COLUMN rating INTEGER")
         raise RuntimeError("migration bug")
 
-    monkeypatch.setattr("photocap.index.SCHEMA_VERSION", 2)
-    monkeypatch.setitem(index_schema.MIGRATIONS, 2, broken)
+    monkeypatch.setattr("photocap.index.SCHEMA_VERSION", now + 1)
+    monkeypatch.setitem(index_schema.MIGRATIONS, now + 1, broken)
     with pytest.raises(RuntimeError):
         open_index(db)
     with sqlite3.connect(db) as conn:
         columns = [r[1] for r in conn.execute("PRAGMA table_info(photos)")]
         version = conn.execute("SELECT value FROM photocap_meta").fetchone()[0]
-    assert "rating" not in columns and version == "1"
+    assert "rating" not in columns and version == str(now)
 
 
 def test_corrupt_file_raises_a_clear_error(tmp_path):

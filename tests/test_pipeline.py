@@ -611,3 +611,16 @@ def test_model_preparation_reads_what_the_loaded_model_will_do(tiny_model: Path)
     captioner = load_captioner(tiny_model, "cpu")
     assert same_preparation(early, captioner) and not early.pin_memory
     assert not same_preparation(Preparation(other_prepare, early.min_side), captioner)
+
+
+@pytest.mark.parametrize("write", ["none", "sidecar", "embed"])
+def test_every_row_gets_the_hash_of_the_photo_as_left(library, index, db, write) -> None:
+    """A first run hashes a photo once, after writing (no indexed photo shares its size), and
+    each captioned row holds the hash of the bytes on disk whatever was written."""
+    root, expected = library
+    run(index, [root], write=write)
+    stored = [rows(db)[str(root / name)] for name in expected]
+    captioned = [row for row in stored if row["status"] == "ok"]
+    assert len(captioned) >= 6  # embed: the formats that cannot hold XMP fail, the rest not
+    for row in captioned:
+        assert row["sha256"] == sha256(Path(row["path"])), (write, row["path"])
