@@ -16,9 +16,13 @@ the model loads, so its loop figure includes that head start), peak memory
 (PSS and RSS summed over the process and its workers, sampled every 0.5 s: reading
 smaps_rollup more often slowed the 4-process photocap run by 30%), CPU load, the machine.
 
+Each pipeline runs `--repeat` times (default 3), the two alternating so that a noisy spell on a
+shared machine hits both alike; the table shows each one's run of median wall time, and every
+run's wall time below it.
+
 Run (unniced, on an otherwise idle machine):
-  env PYTHONPATH=. .venv/bin/python benchmarks/index_throughput.py [--count 100] [--model PATH]
-      [--photos DIR (reuse/keep the built photos)] [--workers N] [--batch-size N]
+  env PYTHONPATH=. .venv/bin/python benchmarks/index_throughput.py [--count 100] [--repeat 3]
+      [--model PATH] [--photos DIR (reuse/keep the built photos)] [--workers N] [--batch-size N]
 """
 
 from __future__ import annotations
@@ -211,6 +215,33 @@ def naive(folder: Path, db: Path, model: str) -> None:
 # ---------------------------------------------------------------- main
 
 
+def run_once(name: str, folder: Path, db: Path, model: str, args: argparse.Namespace) -> dict:
+    """One timed run of `name` over the photos in `folder` (changed by it)."""
+    if name == "naive":
+        command = [sys.executable, __file__, "--naive-run", str(folder), str(db), model]
+    else:
+        command = [sys.executable, "-m", "photocap", "index", str(folder), "--db", str(db)]
+        command += ["--model", model, "--device", "cpu", "--json"]
+        if args.workers is not None:
+            command += ["--workers", str(args.workers)]
+        if args.batch_size is not None:
+            command += ["--batch-size", str(args.batch_size)]
+    result = measure(command, {**os.environ, "PYTHONPATH": str(REPO)})
+    report = json.loads(result.pop("stdout"))
+    count = len(list(folder.glob("*.jpg")))
+    assert report["captioned"] == count and not report.get("failed"), report
+    result["loop_seconds"] = report["caption_seconds" if name == "photocap" else "loop_seconds"]
+    result["photos_per_s"] = count / result["seconds"]
+    result["loop_photos_per_s"] = count / result["loop_seconds"]
+    return result
+
+
+def _median_run(runs: list[dict]) -> dict:
+    """The run of median wall time, with every run's wall time beside it."""
+    ordered = sorted(runs, key=lambda r: r["seconds"])
+    return {**ordered[(len(ordered) - 1) // 2], "all_seconds": [r["seconds"] for r in runs]}
+
+
 def _cpu_name() -> str:
     try:
         with open("/proc/cpuinfo") as f:
@@ -231,6 +262,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, help="photocap --batch-size (default: its own)")
     parser.add_argument("--skip-naive", action="store_true", help="time photocap only")
     parser.add_argument(
+        "--repeat", type=int, default=3, help="runs of each (alternating); the median is reported"
+    )
+    parser.add_argument(
         "--naive-run", nargs=3, metavar=("DIR", "DB", "MODEL"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
@@ -241,7 +275,6 @@ def main() -> None:
     from photocap.paths import shipped_model_path
 
     model = args.model or str(shipped_model_path())
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
     with tempfile.TemporaryDirectory(prefix="photocap-throughput-") as tmp:
         tmp = Path(tmp)
         source = args.photos or tmp / "photos"
@@ -253,35 +286,17 @@ def main() -> None:
             f"{time.perf_counter() - started:.0f} s; model {model}"
         )
 
-        results = {}
-        for name in ("photocap", "naive"):
-            if name == "naive" and args.skip_naive:
-                continue
-            folder = tmp / name
-            folder.mkdir()
-            for p in photos:
-                shutil.copy(p, folder / p.name)
-            db = tmp / f"{name}.db"
-            if name == "naive":
-                command = [sys.executable, __file__, "--naive-run", str(folder), str(db), model]
-            else:
-                command = [sys.executable, "-m", "photocap", "index", str(folder), "--db", str(db)]
-                command += ["--model", model, "--device", "cpu", "--json"]
-                if args.workers is not None:
-                    command += ["--workers", str(args.workers)]
-                if args.batch_size is not None:
-                    command += ["--batch-size", str(args.batch_size)]
-            result = measure(command, env)
-            report = json.loads(result.pop("stdout"))
-            if name == "photocap":
-                assert report["captioned"] == len(photos) and not report["failed"], report
-                result["loop_seconds"] = report["caption_seconds"]
-            else:
-                assert report["captioned"] == len(photos), report
-                result["loop_seconds"] = report["loop_seconds"]
-            result["photos_per_s"] = len(photos) / result["seconds"]
-            result["loop_photos_per_s"] = len(photos) / result["loop_seconds"]
-            results[name] = result
+        names = ["photocap"] if args.skip_naive else ["photocap", "naive"]
+        runs: dict[str, list[dict]] = {name: [] for name in names}
+        for repeat in range(args.repeat):  # alternating, so a noisy spell hits both alike
+            for name in names:
+                folder = tmp / f"{name}-{repeat}"
+                folder.mkdir()
+                for p in photos:
+                    shutil.copy(p, folder / p.name)
+                runs[name].append(run_once(name, folder, tmp / f"{name}-{repeat}.db", model, args))
+                shutil.rmtree(folder)
+        results = {name: _median_run(r) for name, r in runs.items()}
 
     print(
         f"machine: {_cpu_name()}, {os.cpu_count()} cores "
@@ -297,6 +312,8 @@ def main() -> None:
             f"{r['cpu_seconds']:7.1f} {r['peak_pss_mb']:7.0f} {r['peak_rss_mb']:7.0f} "
             f"{r['load_before']:5.2f}→{r['load_after']:4.2f}"
         )
+        walls = ", ".join(f"{x:.1f}" for x in r["all_seconds"])
+        print(f"{'':10} runs: {walls} s")
     if "naive" in results:
         speedup = results["photocap"]["photos_per_s"] / results["naive"]["photos_per_s"]
         loop = results["photocap"]["loop_photos_per_s"] / results["naive"]["loop_photos_per_s"]
