@@ -12,36 +12,16 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-# Per variant, per stage: (block, repeats, kernel, stride, output channels); "ds" is a depthwise
-# separable block, "ir" an inverted residual with expansion 6.
-STAGES: dict[int, tuple[tuple[str, int, int, int, int], ...]] = {
-    0: (
-        ("ds", 1, 3, 1, 16),
-        ("ir", 2, 3, 2, 24),
-        ("ir", 2, 5, 2, 40),
-        ("ir", 3, 3, 2, 80),
-        ("ir", 3, 5, 1, 112),
-        ("ir", 4, 5, 2, 192),
-        ("ir", 1, 3, 1, 320),
-    ),
-    1: (
-        ("ds", 1, 3, 1, 16),
-        ("ir", 3, 3, 2, 24),
-        ("ir", 3, 5, 2, 40),
-        ("ir", 4, 3, 2, 80),
-        ("ir", 4, 5, 1, 112),
-        ("ir", 5, 5, 2, 192),
-        ("ir", 1, 3, 1, 320),
-    ),
-    2: (
-        ("ds", 1, 3, 1, 16),
-        ("ir", 3, 3, 2, 24),
-        ("ir", 3, 5, 2, 48),
-        ("ir", 4, 3, 2, 88),
-        ("ir", 4, 5, 1, 120),
-        ("ir", 5, 5, 2, 208),
-        ("ir", 1, 3, 1, 352),
-    ),
+# The seven stages: block ("ds" depthwise separable, "ir" inverted residual with expansion 6),
+# kernel, stride of the first block; then per variant each stage's repeats and output channels.
+STAGES: tuple[tuple[str, int, int], ...] = (
+    ("ds", 3, 1), ("ir", 3, 2), ("ir", 5, 2), ("ir", 3, 2), ("ir", 5, 1), ("ir", 5, 2), ("ir", 3, 1),
+)  # fmt: skip
+REPEATS = {0: (1, 2, 2, 3, 3, 4, 1), 1: (1, 3, 3, 4, 4, 5, 1), 2: (1, 3, 3, 4, 4, 5, 1)}
+CHANNELS = {
+    0: (16, 24, 40, 80, 112, 192, 320),
+    1: (16, 24, 40, 80, 112, 192, 320),
+    2: (16, 24, 48, 88, 120, 208, 352),
 }
 STEM_CHANNELS, HEAD_CHANNELS, EXPANSION = 32, 1280, 6
 
@@ -119,7 +99,9 @@ class EfficientNetLite(nn.Module):
         self.conv_stem = conv(3, STEM_CHANNELS, 3, 2)
         self.bn1 = NormAct(STEM_CHANNELS)
         stages, c_in = [], STEM_CHANNELS
-        for kind, repeats, kernel, stride, c_out in STAGES[variant]:
+        for (kind, kernel, stride), repeats, c_out in zip(
+            STAGES, REPEATS[variant], CHANNELS[variant], strict=True
+        ):
             block = DepthwiseSeparable if kind == "ds" else InvertedResidual
             layers = []
             for i in range(repeats):
