@@ -16,7 +16,7 @@ from photocap.model.inference import Precision, fold_batchnorm, use_bf16
 from photocap.model.search import DecodeOptions, beam_search
 from photocap.model.transforms import to_tensor
 from photocap.model.vocab import to_alt_text
-from photocap.paths import default_model_path
+from photocap.paths import model_file
 
 
 @dataclass(frozen=True)
@@ -147,13 +147,6 @@ def load_captioner(
 ) -> Captioner:
     """Load a model file (default: $PHOTOCAP_MODEL, the user's default, or the shipped model),
     ready for inference only (batch norm folded into the encoder's convolutions)."""
-    model_path = Path(path) if path else default_model_path()
-    if not model_path.exists():
-        raise ModelError(
-            "model file not found",
-            path=model_path,
-            hint="reinstall photocap, or pass --model PATH / set PHOTOCAP_MODEL",
-        )
-    model = load_model(model_path)
+    model = load_model(model_file(path))
     fold_batchnorm(model.encoder.eval())
     return Captioner(model, resolve_device(device), precision)

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from photocap.errors import ModelError
-
 if TYPE_CHECKING:
     from photocap.captioner import Captioner
 
@@ -38,16 +36,9 @@ def model_preparation(model_path: str | Path | None, device: str = "auto") -> Pr
     from photocap.model.checkpoint import read_info
     from photocap.model.encoders import get_spec
     from photocap.model.transforms import to_tensor
-    from photocap.paths import default_model_path
+    from photocap.paths import model_file
 
-    path = Path(model_path) if model_path else default_model_path()
-    if not path.exists():  # as load_captioner says it
-        raise ModelError(
-            "model file not found",
-            path=path,
-            hint="reinstall photocap, or pass --model PATH / set PHOTOCAP_MODEL",
-        )
-    info = read_info(path)
+    info = read_info(model_file(model_path))
     spec = get_spec(info.encoder)
     return Preparation(
         functools.partial(to_tensor, spec=spec, via=info.data_square),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from photocap.errors import ModelError
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 SHIPPED_MODEL_NAME = "photocap-lite2-flickr8k.safetensors"
 
@@ -38,3 +40,15 @@ def default_model_path() -> Path:
     if user_default.exists():
         return user_default
     return shipped_model_path()
+
+
+def model_file(path: str | Path | None = None) -> Path:
+    """The model file to load: `path`, else the default one; ModelError if it does not exist."""
+    model_path = Path(path) if path else default_model_path()
+    if not model_path.exists():
+        raise ModelError(
+            "model file not found",
+            path=model_path,
+            hint="reinstall photocap, or pass --model PATH / set PHOTOCAP_MODEL",
+        )
+    return model_path
