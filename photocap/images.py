@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from photocap.errors import ImageError
+from photocap.metadata.atomic import is_temp_name
 
 SUPPORTED_FORMATS = ("jpeg", "png", "webp", "tiff", "bmp", "gif", "heif")
 MAX_PIXELS = 89_478_485  # Pillow's own default limit (about 89 megapixels)
@@ -226,6 +227,7 @@ def discover(
     include_suspects: bool = True,
     on_error: Callable[[ImageError], None] | None = None,
     known: Callable[[str, os.stat_result], bool] | None = None,
+    on_temp_file: Callable[[Path], None] | None = None,
 ) -> Iterator[Path]:
     """Absolute paths of the photos under `paths`, folders walked recursively, sorted per folder.
 
@@ -237,6 +239,7 @@ def discover(
     a folder that cannot be listed is passed to `on_error` (skipped silently without one).
     A file for which `known(path, stat)` is true (e.g. indexed with this size and mtime) is kept
     without being opened: a rerun over an unchanged library reads no file contents.
+    Each photocap temporary file met on the way (never yielded) is passed to `on_temp_file`.
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
@@ -246,7 +249,8 @@ def discover(
         root = Path(os.path.abspath(os.fspath(raw)))
         st = _stat_root(root)
         if stat.S_ISDIR(st.st_mode):
-            yield from _walk(root, st, seen_dirs, include_suspects, on_error, known)
+            walk = _walk(root, st, seen_dirs, include_suspects, on_error, known, on_temp_file)
+            yield from walk
         elif not _is_own_file(root.name) and root not in seen_files:
             seen_files.add(root)
             yield root
@@ -271,6 +275,7 @@ def _walk(
     include_suspects: bool,
     on_error: Callable[[ImageError], None] | None,
     known: Callable[[str, os.stat_result], bool] | None = None,
+    on_temp_file: Callable[[Path], None] | None = None,
 ) -> Iterator[Path]:
     """Depth-first walk with an explicit stack; each folder (by device and inode) visited once."""
     if not _first_visit(root_stat, seen_dirs):
@@ -282,6 +287,8 @@ def _walk(
             stack.pop()
             continue
         if entry.name.startswith("."):
+            if on_temp_file is not None and is_temp_name(entry.name):
+                on_temp_file(Path(entry.path))
             continue
         try:
             is_dir = entry.is_dir()  # follows symlinks; a broken or looping link is neither

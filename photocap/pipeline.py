@@ -26,6 +26,7 @@ from photocap.errors import HumanCaptionExists, ImageError, PhotocapError
 from photocap.images import decode_photo, discover
 from photocap.index import Index, PhotoRecord
 from photocap.metadata import CaptionRecord, WriteMode, read_caption, write_caption
+from photocap.metadata.atomic import remove_if_stale
 from photocap.model_input import (
     Preparation,
     preparation_of,
@@ -84,6 +85,7 @@ class IndexSummary:
     embedded: int = 0
     sidecar: int = 0
     pruned: int = 0
+    temp_files_removed: int = 0  # left behind by a writer that was killed
     failed: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     caption_seconds: float = 0.0  # from the first decoded batch to the last caption stored
@@ -210,7 +212,8 @@ class IndexRun:
             for root in roots:
                 self.index.add_root(root)
         known = self._known if self._folder_rows is not None else None
-        found = discover(paths, on_error=self._folder_error, known=known)
+        on_temp_file = None if self.options.dry_run else self._remove_if_stale
+        found = discover(paths, on_error=self._folder_error, known=known, on_temp_file=on_temp_file)
         return self._run(found, announce=True)
 
     def run_files(self, paths: Iterable[str | Path]) -> IndexSummary:
@@ -543,6 +546,11 @@ class IndexRun:
         records.append(
             PhotoRecord(path=path, size=size, mtime_ns=mtime, status="error", error=reason)
         )
+
+    def _remove_if_stale(self, path: Path) -> None:
+        """A temporary file a killed writer left beside a photo goes once it is old enough."""
+        if remove_if_stale(path):
+            self.summary.temp_files_removed += 1
 
     def _folder_error(self, error: PhotocapError) -> None:
         self._report(PhotoOutcome(str(error.path), "failed", error=_message(error)))

@@ -463,3 +463,35 @@ def test_sigkill_mid_run_damages_nothing_and_the_rerun_captions_exactly_the_rest
         f"\nkill test (killed {delay:.2f} s after 80 rows): {len(indexed)} indexed + {len(carrying - indexed)} written-not-committed "
         f"before SIGKILL; rerun captioned {len(not_done)} in {summary['seconds']:.1f} s"
     )
+
+
+def test_temporary_files_of_a_killed_writer_are_removed_once_stale(
+    tmp_path: Path, tiny_model: Path, real_photos, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from photocap.metadata import atomic
+
+    root = tmp_path / "photos"
+    (root / "sub").mkdir(parents=True)
+    photo = Path(shutil.copy(real_photos["chelsea"], root / "sub"))
+    orphan = root / "sub" / atomic.temp_name(photo.name)
+    orphan.write_bytes(photo.read_bytes()[:5000])  # what a writer killed mid-copy leaves
+    lookalike = root / "sub" / f".{photo.name}.photocap-notours.tmp"
+    lookalike.write_bytes(b"a hidden file of the user's")
+    args = ["index", str(root), "--db", str(tmp_path / "index.db"), "--model", str(tiny_model)]
+    args += ["--workers", "0", "--beam", "1", "--json"]
+
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["temp_files_removed"] == 0
+    assert orphan.exists(), "a young temporary file may be a live writer's: it stays"
+
+    monkeypatch.setattr(atomic, "STALE_TEMP_AGE_S", 0.0)
+    result = CliRunner().invoke(cli, [*args, "--dry-run"])
+    assert result.exit_code == 0 and orphan.exists(), "a dry run removes nothing"
+
+    result = CliRunner().invoke(cli, args[:-1])
+    assert result.exit_code == 0, result.output
+    assert "Removed temporary files left by an interrupted write: 1" in result.output
+    assert not orphan.exists() and lookalike.exists()
+    assert sorted(p.name for p in (root / "sub").iterdir()) == [lookalike.name, photo.name]
+    assert read_caption(photo) is not None

@@ -116,6 +116,9 @@ def print_summary(summary: IndexSummary, dry_run: bool = False) -> None:
         lines.append(f"Metadata written: {summary.embedded} embedded, {summary.sidecar} sidecar")
     if summary.pruned:
         lines.append(f"Removed from the index (files gone): {summary.pruned}")
+    if summary.temp_files_removed:
+        n = summary.temp_files_removed
+        lines.append(f"Removed temporary files left by an interrupted write: {n}")
     lines.append(f"Failed: {len(summary.failed)}")
     lines += [f"  {path}: {reason}" for path, reason in summary.failed.items()]
     lines.append(f"Time: {summary.seconds:.1f} s")

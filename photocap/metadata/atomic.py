@@ -32,28 +32,42 @@ def is_temp_name(name: str) -> bool:
     return bool(_TEMP_RE.match(name))
 
 
-def remove_stale_temp_files(folder: Path, *, min_age_s: float = 3600.0) -> list[Path]:
-    """Delete photocap temporary files in `folder` older than `min_age_s` (left by a killed writer).
+STALE_TEMP_AGE_S = 600.0  # a temporary file nobody touched for this long lost its writer
 
-    Younger ones may belong to a writer still at work and are left alone. Returns what was removed.
+
+def remove_if_stale(path: str | Path, *, min_age_s: float | None = None) -> bool:
+    """Delete `path` if it is a photocap temporary file untouched for `min_age_s` seconds
+    (default `STALE_TEMP_AGE_S`).
+
+    "Touched" counts the status change time too: a writer sets the temporary file's mtime back to
+    the photo's just before renaming it into place, so mtime alone would call a live file stale.
+    Younger files may belong to a writer at work and are left alone. True when deleted.
     """
-    removed = []
-    cutoff = time.time() - min_age_s
+    path = Path(path)
+    if not is_temp_name(path.name):
+        return False
+    cutoff = time.time() - (STALE_TEMP_AGE_S if min_age_s is None else min_age_s)
     try:
-        entries = list(os.scandir(folder))
+        st = os.lstat(path)
+        if not stat.S_ISREG(st.st_mode) or max(st.st_mtime, st.st_ctime) > cutoff:
+            return False
+        os.unlink(path)
     except OSError:
-        return removed
-    for entry in entries:
-        if not is_temp_name(entry.name):
-            continue
-        with contextlib.suppress(OSError):
-            if (
-                entry.is_file(follow_symlinks=False)
-                and entry.stat(follow_symlinks=False).st_mtime <= cutoff
-            ):
-                os.unlink(entry.path)
-                removed.append(Path(entry.path))
-    return removed
+        return False
+    return True
+
+
+def remove_stale_temp_files(folder: Path, *, min_age_s: float | None = None) -> list[Path]:
+    """Delete the stale photocap temporary files in `folder` (see `remove_if_stale`)."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    return [
+        Path(folder, name)
+        for name in names
+        if remove_if_stale(Path(folder, name), min_age_s=min_age_s)
+    ]
 
 
 def check_writable(path: Path, *, exists: bool) -> None:
