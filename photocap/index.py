@@ -71,6 +71,7 @@ class PhotoRecord:
     size: int
     mtime_ns: int
     sha256: str | None = None
+    sidecar_mtime_ns: int | None = None  # the newest XMP sidecar's mtime; None: no sidecar
     width: int | None = None
     height: int | None = None
     caption: str | None = None
@@ -94,9 +95,14 @@ class PhotoRecord:
         if self.status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, not {self.status!r}")
 
-    def unchanged(self, size: int, mtime_ns: int) -> bool:
-        """True when a file's size and mtime are the ones recorded (no need to hash it)."""
-        return self.size == size and self.mtime_ns == mtime_ns
+    def unchanged(self, size: int, mtime_ns: int, sidecar_mtime_ns: int | None) -> bool:
+        """True when a file's size and mtime, and its sidecars' newest mtime, are the ones
+        recorded (no need to hash it or read its caption)."""
+        return (
+            self.size == size
+            and self.mtime_ns == mtime_ns
+            and self.sidecar_mtime_ns == sidecar_mtime_ns
+        )
 
 
 _COLUMNS = tuple(f.name for f in fields(PhotoRecord))

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Connection, DateTime, Float, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 META_TABLE = "photocap_meta"
 FTS_TABLE = "photos_fts"
 
@@ -40,6 +40,7 @@ class Photo(Base):
     path: Mapped[str] = mapped_column(Text, unique=True)  # absolute
     size: Mapped[int] = mapped_column(BigInteger, index=True)  # bytes
     mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    sidecar_mtime_ns: Mapped[int | None] = mapped_column(BigInteger)  # newest XMP sidecar's mtime
     sha256: Mapped[str | None] = mapped_column(String(64), index=True)  # hex of the file's bytes
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
@@ -128,5 +129,14 @@ def _migrate_to_2(conn: Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX ix_photos_size ON photos (size)")
 
 
+def _migrate_to_3(conn: Connection) -> None:
+    """Sidecars' mtime remembered: a caption a person writes into a sidecar alone is noticed."""
+    conn.exec_driver_sql("ALTER TABLE photos ADD COLUMN sidecar_mtime_ns BIGINT")
+
+
 # MIGRATIONS[n] takes a database at version n - 1 to version n. Append, never edit.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _migrate_to_1, 2: _migrate_to_2}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    1: _migrate_to_1,
+    2: _migrate_to_2,
+    3: _migrate_to_3,
+}

@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING, Literal
 from photocap.errors import HumanCaptionExists, ImageError, PhotocapError
 from photocap.images import decode_photo, discover
 from photocap.index import Index, PhotoRecord
-from photocap.metadata import CaptionRecord, WriteMode, read_caption, write_caption
+from photocap.metadata import (
+    CaptionRecord,
+    WriteMode,
+    read_caption,
+    sidecars_mtime_ns,
+    write_caption,
+)
 from photocap.metadata.atomic import remove_if_stale
 from photocap.model_input import (
     Preparation,
@@ -115,6 +121,7 @@ class _Pending:
     size: int
     mtime_ns: int
     sha256: str | None  # None: not hashed yet (no indexed photo has its size), done once stored
+    sidecar_mtime_ns: int | None
 
 
 def file_sha256(path: str | Path) -> str:
@@ -264,17 +271,20 @@ class IndexRun:
         """Discovery's question: is this file indexed as it is now? (Then it is not even opened.)"""
         assert self._folder_rows is not None
         row = self._folder_rows.get(path)  # discovery's paths are absolute and normalised
-        if row is None or not self._up_to_date(row, st.st_size, st.st_mtime_ns):
+        if row is None or not self._up_to_date(row, st, sidecars_mtime_ns(path)):
             return False
         self._vouched[path] = row
         return True
 
-    def _up_to_date(self, row: PhotoRecord, size: int, mtime_ns: int) -> bool:
-        return (
-            row.status == "ok"
-            and row.unchanged(size, mtime_ns)
-            and not (self.options.overwrite and row.source == "human")
-        )
+    def _up_to_date(
+        self, row: PhotoRecord, st: os.stat_result, sidecar_mtime_ns: int | None
+    ) -> bool:
+        """The row says all there is: the photo and its sidecars are as indexed, successfully."""
+        return self._settled(row) and row.unchanged(st.st_size, st.st_mtime_ns, sidecar_mtime_ns)
+
+    def _settled(self, row: PhotoRecord) -> bool:
+        """Indexed successfully, and not a human caption that this run is to replace."""
+        return row.status == "ok" and not (self.options.overwrite and row.source == "human")
 
     def _plan(self, paths: list[str]) -> list[_Pending]:
         unknown = []
@@ -293,12 +303,13 @@ class IndexRun:
         for path, st in stats.items():
             try:
                 row = rows.get(os.path.abspath(path))
-                if row is not None and self._up_to_date(row, st.st_size, st.st_mtime_ns):
+                sidecar = sidecars_mtime_ns(path)
+                if row is not None and self._up_to_date(row, st, sidecar):
                     self._report(PhotoOutcome(path, "unchanged", row.caption, row.source))
                     continue
                 # only a photo of an indexed size can be one that moved (or was touched)
                 sha = file_sha256(path) if row is not None or st.st_size in sizes else None
-                decided = self._decide(path, st, sha, row)
+                decided = self._decide(path, st, sidecar, sha, row)
             except PhotocapError as exc:
                 self._fail(path, _message(exc), records)
                 continue
@@ -330,10 +341,19 @@ class IndexRun:
         return self.lookup_index.sizes_present(sizes) if self.lookup_index is not None else set()
 
     def _decide(
-        self, path: str, st: os.stat_result, sha: str | None, row: PhotoRecord | None
+        self,
+        path: str,
+        st: os.stat_result,
+        sidecar: int | None,
+        sha: str | None,
+        row: PhotoRecord | None,
     ) -> _Pending | tuple[PhotoRecord, PhotoOutcome] | None:
+        """What to do with a photo that is new or not as indexed. `sidecar` (its sidecars' newest
+        mtime) is taken before its caption is read, so an edit after that is seen next time."""
         base = {"path": path, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha}
-        if row is not None and row.sha256 == sha and self._up_to_date(row, row.size, row.mtime_ns):
+        base["sidecar_mtime_ns"] = sidecar
+        same_bytes = row is not None and row.sha256 == sha and self._settled(row)
+        if same_bytes and row.sidecar_mtime_ns == sidecar:
             record = replace(row, **base)  # touched (new mtime), same bytes
             return record, PhotoOutcome(path, "unchanged", row.caption, row.source)
         if row is None and sha is not None and self.lookup_index is not None:
@@ -346,13 +366,14 @@ class IndexRun:
         if found is not None and found.source == "human" and not self.options.overwrite:
             record = PhotoRecord(**base, caption=found.text, source="human")
             return record, PhotoOutcome(path, "human", found.text, "human")
-        if found is not None and found.source == "model" and row is None:
-            # photocap captioned it before (e.g. into another index): index that caption as it is
-            record = PhotoRecord(
-                **base, caption=found.text, source="model", model_id=found.model_id
-            )
-            return record, PhotoOutcome(path, "reused", found.text, "model")
-        return _Pending(path, st.st_size, st.st_mtime_ns, sha)
+        if found is not None and found.source == "model" and (row is None or same_bytes):
+            # photocap captioned it before (into another index, or only a sidecar changed):
+            # index that caption as it is
+            fields = {**base, "caption": found.text, "source": "model", "model_id": found.model_id}
+            record = replace(row, **fields) if row is not None else PhotoRecord(**fields)
+            outcome = "unchanged" if row is not None and row.caption == found.text else "reused"
+            return record, PhotoOutcome(path, outcome, found.text, "model")
+        return _Pending(path, st.st_size, st.st_mtime_ns, sha, sidecar)
 
     def _moved(self, path: str, old: PhotoRecord, base: dict) -> tuple[PhotoRecord, PhotoOutcome]:
         """The row of a moved photo follows it; a caption left behind in a sidecar is written again."""
@@ -473,6 +494,7 @@ class IndexRun:
             size=pending.size,
             mtime_ns=pending.mtime_ns,
             sha256=pending.sha256,
+            sidecar_mtime_ns=pending.sidecar_mtime_ns,
             width=item.width,
             height=item.height,
             caption=caption.text,
@@ -503,10 +525,12 @@ class IndexRun:
                 overwrite=self.options.overwrite,
             )
         except HumanCaptionExists:  # a person captioned it while we were working
+            sidecar = sidecars_mtime_ns(path)  # before reading: a later edit is seen next time
             found = _read_caption(path)
             human = replace(
                 record,
                 sha256=record.sha256 or _sha256_or_none(path),
+                sidecar_mtime_ns=sidecar,
                 caption=found.text if found else None,
                 source="human",
                 model_id=None,
@@ -526,6 +550,8 @@ class IndexRun:
                 )
             elif record.sha256 is None:  # planning left the hash for now
                 record = replace(record, sha256=file_sha256(path))
+            if result.where == "sidecar":  # our own sidecar write is no news next time
+                record = replace(record, sidecar_mtime_ns=sidecars_mtime_ns(path))
         except OSError as exc:
             message = f"cannot read after writing: {exc.strerror or exc}"
             return replace(record, status="error", error=message), result.where, message

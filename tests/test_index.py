@@ -129,16 +129,22 @@ def test_migrations_run_forward_in_order_and_keep_data(db, monkeypatch):
         assert conn.execute("SELECT rating FROM photos").fetchall() == [(5,)]
 
 
-def test_a_version_1_index_gains_the_size_index_and_keeps_its_rows(db, monkeypatch):
+def test_a_version_1_index_migrates_to_the_newest_and_keeps_its_rows(db, monkeypatch):
     with monkeypatch.context() as m:
         m.setattr("photocap.index.SCHEMA_VERSION", 1)
         with open_index(db) as index:
-            index.upsert([record("/p/a.jpg", caption="a brown dog")])
+            assert index.schema_version() == 1
+    with sqlite3.connect(db) as conn:  # a row as version 1 wrote it
+        conn.execute(
+            "INSERT INTO photos (path, size, mtime_ns, caption, source, status, indexed_at)"
+            " VALUES ('/p/a.jpg', 5, 1, 'a brown dog', 'model', 'ok', '2026-01-01 00:00:00')"
+        )
     with open_index(db) as index:
-        assert index.schema_version() == index_schema.SCHEMA_VERSION >= 2
+        assert index.schema_version() == index_schema.SCHEMA_VERSION >= 3
         assert index.search("dog").hits[0].path == "/p/a.jpg"
-        size = index.get("/p/a.jpg").size
-        assert index.sizes_present([size, size + 1]) == {size}
+        row = index.get("/p/a.jpg")
+        assert (row.size, row.caption, row.sidecar_mtime_ns) == (5, "a brown dog", None)
+        assert index.sizes_present([5, 6]) == {5}
     with sqlite3.connect(db) as conn:
         plan = conn.execute("EXPLAIN QUERY PLAN SELECT id FROM photos WHERE size = 5").fetchall()
     assert "ix_photos_size" in str(plan)
@@ -258,10 +264,14 @@ def test_undecodable_file_names_are_refused_clearly(index):
     assert index.delete([name]) == 0
 
 
-def test_unchanged_compares_size_and_mtime():
+def test_unchanged_compares_size_mtime_and_the_sidecars_mtime():
     row = PhotoRecord(path="/a.jpg", size=5, mtime_ns=7)
-    assert row.unchanged(5, 7)
-    assert not row.unchanged(5, 8) and not row.unchanged(6, 7)
+    assert row.unchanged(5, 7, None)
+    assert not row.unchanged(5, 8, None) and not row.unchanged(6, 7, None)
+    assert not row.unchanged(5, 7, 9)  # a sidecar appeared
+    with_sidecar = PhotoRecord(path="/a.jpg", size=5, mtime_ns=7, sidecar_mtime_ns=9)
+    assert with_sidecar.unchanged(5, 7, 9)
+    assert not with_sidecar.unchanged(5, 7, 10) and not with_sidecar.unchanged(5, 7, None)
 
 
 def test_lookup_many_paths_across_chunks(index):

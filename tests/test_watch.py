@@ -422,7 +422,11 @@ def test_watch_limit_at_start_falls_back_to_polling(tmp_path, tiny_model, staged
     daemon = Daemon(root, db, tiny_model, "--poll-interval", "0.3", prefix=_limited(3))
     event = daemon.wait_for("polling")
     assert "fs.inotify.max_user_watches" in event["reason"]
-    assert "fs.inotify.max_user_watches" in daemon.stderr()  # said clearly, as a warning
+    # said clearly, as a warning: on stderr, written just after the event on stdout
+    deadline = time.monotonic() + 10
+    while "fs.inotify.max_user_watches" not in daemon.stderr() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "fs.inotify.max_user_watches" in daemon.stderr()
     daemon.wait_for("caught-up")
     photo = root / "e" / "late.jpg"
     shutil.copyfile(staged.few[0], photo)

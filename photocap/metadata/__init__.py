@@ -15,6 +15,7 @@ from photocap.metadata.api import (
     read_caption,
     sidecar_candidates,
     sidecar_path,
+    sidecars_mtime_ns,
     write_caption,
 )
 from photocap.metadata.atomic import remove_stale_temp_files
@@ -31,5 +32,6 @@ __all__ = [
     "remove_stale_temp_files",
     "sidecar_candidates",
     "sidecar_path",
+    "sidecars_mtime_ns",
     "write_caption",
 ]

@@ -60,6 +60,20 @@ def sidecar_candidates(path: str | Path) -> list[Path]:
     return list(dict.fromkeys(names))
 
 
+def sidecars_mtime_ns(path: str | Path) -> int | None:
+    """The newest mtime among the photo's sidecars (`sidecar_candidates`); None when it has none.
+
+    A change here means a caption may have been written into a sidecar alone."""
+    newest = None
+    for side in sidecar_candidates(path):
+        try:
+            mtime = os.stat(side).st_mtime_ns
+        except OSError:
+            continue
+        newest = mtime if newest is None else max(newest, mtime)
+    return newest
+
+
 def is_photocap_file(path: str | Path) -> bool:
     """True for photocap's temporary files and for XMP sidecars (never photos; the watcher skips them)."""
     name = Path(path).name
