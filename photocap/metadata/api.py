@@ -51,11 +51,18 @@ def sidecar_path(path: str | Path) -> Path:
 
 def sidecar_candidates(path: str | Path) -> list[Path]:
     """Sidecars read for `path`: `<name>.<ext>.xmp`, then Lightroom's `<name>.xmp`."""
-    path = Path(path)
+    return [Path(name) for name in _sidecar_names(os.fspath(path))]
+
+
+def _sidecar_names(path: str) -> list[str]:
+    """`sidecar_candidates` as strings: they are asked for every photo of every rerun."""
+    folder, name = os.path.split(path)
+    dot = name.rfind(".")
+    stem = name[:dot] if 0 < dot < len(name) - 1 else name  # as pathlib's `stem`
     names = [
-        sidecar_path(path),
-        path.with_name(path.stem + ".xmp"),
-        path.with_name(path.stem + ".XMP"),
+        path + ".xmp",
+        os.path.join(folder, stem + ".xmp"),
+        os.path.join(folder, stem + ".XMP"),
     ]
     return list(dict.fromkeys(names))
 
@@ -65,7 +72,7 @@ def sidecars_mtime_ns(path: str | Path) -> int | None:
 
     A change here means a caption may have been written into a sidecar alone."""
     newest = None
-    for side in sidecar_candidates(path):
+    for side in _sidecar_names(os.fspath(path)):
         try:
             mtime = os.stat(side).st_mtime_ns
         except OSError:
