@@ -29,7 +29,9 @@ from photocap.metadata import (
     CaptionRecord,
     WriteResult,
     is_photocap_file,
+    photos_of_sidecar,
     read_caption,
+    sidecar_candidates,
     sidecar_path,
     write_caption,
 )
@@ -323,6 +325,33 @@ def test_lightroom_sidecar_is_read_and_protects_a_human_caption(tmp_path: Path):
         ours.get_lang_alt("http://iptc.org/std/Iptc4xmpCore/1.0/xmlns/", "AltTextAccessibility")
         == CAPTION
     )
+
+
+def test_photos_of_a_sidecar_are_exactly_those_that_read_it(tmp_path: Path):
+    names = [
+        "IMG_1.CR2", "IMG_1.jpg", "IMG_1.xmp", "IMG_1.jpg.xmp", "IMG_10.jpg", "IMG_1.jpg.png",
+        "garden.png", "garden.png.xmp", "b.heic", "b.XMP", "c.jpg", "c.Xmp", "d.tar.gz", "d.tar.xmp",
+        ".hidden", ".hidden.xmp", "lonely.xmp",
+    ]  # fmt: skip
+    for name in names:
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "e.jpg").mkdir()  # a folder is no photo
+    (tmp_path / "e.xmp").write_bytes(b"x")
+
+    assert [p.name for p in photos_of_sidecar(tmp_path / "IMG_1.xmp")] == ["IMG_1.CR2", "IMG_1.jpg"]
+    assert [p.name for p in photos_of_sidecar(tmp_path / "IMG_1.jpg.xmp")] == [
+        "IMG_1.jpg",
+        "IMG_1.jpg.png",  # Lightroom's name for it
+    ]
+    assert photos_of_sidecar(tmp_path / "lonely.xmp") == []
+    assert photos_of_sidecar(tmp_path / "IMG_1.jpg") == []  # not a sidecar
+    assert photos_of_sidecar(tmp_path / "gone" / "x.xmp") == []
+    for sidecar in tmp_path.iterdir():  # the inverse of sidecar_candidates, whatever the name
+        readers = sorted(
+            p for p in tmp_path.iterdir() if p.is_file() and sidecar in sidecar_candidates(p)
+        )
+        readers = [p for p in readers if not p.name.lower().endswith(".xmp")]
+        assert photos_of_sidecar(sidecar) == readers, sidecar.name
 
 
 def test_explicit_sidecar_and_none_modes(jpeg: Path):

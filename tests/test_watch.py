@@ -340,6 +340,41 @@ def test_sidecars_and_bad_files_do_not_trigger_and_do_not_stop_it(watched, stage
     assert daemon.proc.poll() is None
 
 
+@slow
+@pytest.mark.skipif(shutil.which("exiftool") is None, reason="needs ExifTool")
+def test_a_caption_a_person_writes_into_a_sidecar_alone_is_indexed_as_theirs(watched, staged):
+    """Lightroom's `door.xmp` beside a JPEG captioned a moment ago (its own write still
+    remembered), and our `garden.png.xmp` edited: both indexed as the person's, no re-captioning."""
+    daemon, folder = watched.daemon, watched.root / "edited"
+    folder.mkdir()
+    jpeg, png = folder / "door.jpg", folder / "garden.png"
+    Image.open(staged.few[0]).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(jpeg, quality=90)
+    Image.open(staged.png).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(png)
+    wait_written(daemon, jpeg)
+    assert daemon.wait_for("captioned", png)["written"] == "sidecar"
+    jpeg_bytes, png_bytes = jpeg.read_bytes(), png.read_bytes()
+
+    words = {jpeg: "Grandma's red front door", png: "Tomatoes ripening on the balcony"}
+    for sidecar, text in ((folder / "door.xmp", words[jpeg]), (sidecar_path(png), words[png])):
+        subprocess.run(
+            ["exiftool", "-q", "-overwrite_original", f"-XMP-dc:Description={text}", str(sidecar)],
+            check=True,
+        )
+    daemon.wait_until(lambda: len(daemon.of("human", under=folder)) == 2, "two human captions")
+
+    assert {e["path"]: e["caption"] for e in daemon.of("human", under=folder)} == {
+        str(p): t for p, t in words.items()
+    }
+    with open_index(str(watched.db)) as index:
+        rows = index.lookup([jpeg, png])
+    assert {p: (r.caption, r.source) for p, r in rows.items()} == {
+        str(p): (t, "human") for p, t in words.items()
+    }
+    assert search_paths(watched.db, "grandma") == [str(jpeg)]
+    assert len(daemon.of("captioned", under=folder)) == 2  # once each, before the edits
+    assert (jpeg.read_bytes(), png.read_bytes()) == (jpeg_bytes, png_bytes)
+
+
 # ---------------------------------------------------------------- stop, restart, catch up
 
 

@@ -188,3 +188,18 @@ def test_retry_waits_its_delay(tmp_path, clock):
     assert t.take() is None
     clock.advance(0.31)
     assert t.take().files[0].tries == 1
+
+
+def test_a_sidecar_change_queues_its_photo_and_leaves_a_pending_one_as_it_is(tmp_path, clock):
+    t, p, q = tracker(clock), photo(tmp_path), photo(tmp_path, "b.jpg")
+    t.sidecar_changed(p)  # a photo at rest: looked at once the sidecar's events stop
+    t.modified(q)  # a photo being written: still waits for its close
+    clock.advance(0.2)
+    t.sidecar_changed(p)
+    t.sidecar_changed(q)
+    clock.advance(0.29)
+    assert t.take() is None
+    clock.advance(0.02)
+    batch = t.take()
+    assert paths(batch) == [p] and batch.files[0].state == "closed"
+    assert q in t

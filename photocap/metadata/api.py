@@ -57,14 +57,19 @@ def sidecar_candidates(path: str | Path) -> list[Path]:
 def _sidecar_names(path: str) -> list[str]:
     """`sidecar_candidates` as strings: they are asked for every photo of every rerun."""
     folder, name = os.path.split(path)
-    dot = name.rfind(".")
-    stem = name[:dot] if 0 < dot < len(name) - 1 else name  # as pathlib's `stem`
+    stem = _stem(name)
     names = [
         path + ".xmp",
         os.path.join(folder, stem + ".xmp"),
         os.path.join(folder, stem + ".XMP"),
     ]
     return list(dict.fromkeys(names))
+
+
+def _stem(name: str) -> str:
+    """The file name without its last extension, as pathlib's `stem`."""
+    dot = name.rfind(".")
+    return name[:dot] if 0 < dot < len(name) - 1 else name
 
 
 def sidecars_mtime_ns(path: str | Path) -> int | None:
@@ -81,10 +86,36 @@ def sidecars_mtime_ns(path: str | Path) -> int | None:
     return newest
 
 
+def photos_of_sidecar(sidecar: str | Path) -> list[Path]:
+    """The photos beside `sidecar` that read it (the inverse of `sidecar_candidates`): `X.jpg`
+    for `X.jpg.xmp`, and for Lightroom's `X.xmp` every `X.<ext>` there (a RAW and its JPEG)."""
+    folder, name = os.path.split(os.fspath(sidecar))
+    if not name.endswith((".xmp", ".XMP")):
+        return []
+    base = name[:-4]
+    photos = []
+    try:
+        with os.scandir(folder or ".") as entries:
+            for entry in entries:
+                other = entry.name
+                if not other.startswith(base) or other.lower().endswith(".xmp"):
+                    continue
+                ours = other == base and name.endswith(".xmp")  # `sidecar_path`'s name
+                if (ours or _stem(other) == base) and entry.is_file():
+                    photos.append(Path(entry.path))
+    except OSError:  # the folder went away meanwhile
+        return []
+    return sorted(photos)
+
+
+def is_sidecar(path: str | Path) -> bool:
+    """True for an XMP sidecar's name (a photo is never one)."""
+    return os.fspath(path).lower().endswith(".xmp")
+
+
 def is_photocap_file(path: str | Path) -> bool:
     """True for photocap's temporary files and for XMP sidecars (never photos; the watcher skips them)."""
-    name = Path(path).name
-    return is_temp_name(name) or name.lower().endswith(".xmp")
+    return is_temp_name(Path(path).name) or is_sidecar(path)
 
 
 def read_caption(path: str | Path) -> CaptionRecord | None:

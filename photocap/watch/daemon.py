@@ -34,7 +34,12 @@ from watchdog.events import (
 from photocap.errors import ImageError, PhotocapError
 from photocap.images import IMAGE_SUFFIXES, discover, sniff_format
 from photocap.index import Index
-from photocap.metadata import is_photocap_file
+from photocap.metadata import (
+    is_photocap_file,
+    is_sidecar,
+    photos_of_sidecar,
+    sidecars_mtime_ns,
+)
 from photocap.pipeline import CHUNK, IndexRun, PhotoOutcome
 from photocap.watch.observer import (
     LostEvents,
@@ -65,6 +70,14 @@ log = logging.getLogger("photocap.watch")
 OWN_WRITE_MEMORY = 120.0  # seconds an embedded write is remembered, to skip its own events
 FOLDER_MOVE_MEMORY = 30.0  # seconds a folder move is remembered, to skip the per-file echoes
 RETRIES = 3
+
+_WrittenState = tuple[Signature | None, int | None]  # the photo's signature, its sidecars' mtime
+
+
+def _written_state(path: str) -> _WrittenState:
+    """What tells our own write from a later one: the photo's signature and, as a person may
+    caption it in a sidecar alone right after, its sidecars' newest mtime."""
+    return signature(path), sidecars_mtime_ns(path)
 
 
 @dataclass
@@ -108,7 +121,8 @@ class Watcher:
         self._handler = QueueHandler(self._events)
         self._observer: BaseObserver | None = None
         self._stopping = False
-        self._own_writes: dict[str, tuple[Signature, float]] = {}
+        # photo -> (its state right after we embedded a caption, until when it is remembered)
+        self._own_writes: dict[str, tuple[_WrittenState, float]] = {}
         self._folder_moves: list[tuple[str, str, float]] = []
         self._probe_at: float | None = None
         self._batch = _BatchState(0)
@@ -280,6 +294,9 @@ class Watcher:
             self._probe_soon()
         elif isinstance(event, FileMovedEvent):
             self._file_moved(src, dst)
+            self._sidecar_changed(src, dst)  # an editor's write renamed into place, or a delete
+        elif is_sidecar(src):
+            self._sidecar_changed(src)
         elif not self._candidate(src):
             return
         elif isinstance(event, FileClosedEvent):
@@ -311,6 +328,16 @@ class Watcher:
             and not is_photocap_file(path)
             and not path.lower().endswith(IN_PROGRESS_SUFFIXES)
         )
+
+    def _sidecar_changed(self, *sidecars: str) -> None:
+        """A person's photo manager may have written a caption into a sidecar alone: the pipeline
+        sees that the sidecars' mtime differs from the row's and reads it (our own writes are
+        recorded with their mtime, so they cost a stat)."""
+        for sidecar in sidecars:
+            if sidecar and is_sidecar(sidecar) and self._visible(sidecar):
+                for photo in photos_of_sidecar(sidecar):
+                    if self._candidate(str(photo)):
+                        self.tracker.sidecar_changed(str(photo))
 
     def _file_moved(self, src: str, dst: str) -> None:
         if src and dst and self._echo_of_folder_move(src, dst):
@@ -486,7 +513,7 @@ class Watcher:
     def _own_write(self, path: str) -> bool:
         """True when the file is exactly as photocap left it after embedding a caption."""
         mine = self._own_writes.get(path)
-        return mine is not None and signature(path) == mine[0]
+        return mine is not None and _written_state(path) == mine[0]
 
     def _forget_old_writes(self) -> None:
         now = self.clock()
@@ -495,8 +522,8 @@ class Watcher:
 
     def _on_photo(self, outcome: PhotoOutcome) -> None:
         path, kind = outcome.path, outcome.outcome
-        if outcome.written == "embedded" and (sig := signature(path)) is not None:
-            self._own_writes[path] = (sig, self.clock() + OWN_WRITE_MEMORY)
+        if outcome.written == "embedded" and (state := _written_state(path))[0] is not None:
+            self._own_writes[path] = (state, self.clock() + OWN_WRITE_MEMORY)
         self._batch.handled.add(path)
         setattr(self.summary, kind, getattr(self.summary, kind) + 1)
         waited = self._batch.waited.get(path)

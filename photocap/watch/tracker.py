@@ -136,6 +136,11 @@ class ChangeTracker:
         """Its writer closed it."""
         self._touch(path, "closed")
 
+    def sidecar_changed(self, path: str) -> None:
+        """Its XMP sidecar was written: look at the photo again once the sidecar's events stop.
+        A pending photo keeps its state (it may itself be being written)."""
+        self._touch(path, None if path in self._files else "closed")
+
     def complete(self, path: str, *, delay: float = 0.0, tries: int = 0) -> None:
         """Known to be whole (renamed into place, found in a folder moved in), or to look at again."""
         self._touch(path, "complete", delay=delay)
