@@ -20,6 +20,21 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("PHOTOCAP_MODEL", raising=False)
 
 
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    """A new database's path (tests of a module may name another)."""
+    return tmp_path / "index.db"
+
+
+@pytest.fixture
+def index(db: Path):
+    """The index at `db`, open for the test."""
+    from photocap.index import open_index
+
+    with open_index(db) as opened:
+        yield opened
+
+
 @pytest.fixture(scope="session")
 def flickr8k() -> Path:
     """The Flickr8k folder from ../shared; tests that need it skip where it is absent."""

@@ -223,17 +223,6 @@ def run(
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "index.db"
-
-
-@pytest.fixture
-def index(db: Path):
-    with open_index(db) as index:
-        yield index
-
-
-@pytest.fixture
 def library(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     root = tmp_path / "Pictures"
     return root, build_photos(root)

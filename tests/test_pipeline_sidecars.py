@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from test_pipeline import Factory, displayed, rows, run
 
-from photocap.index import open_index
 from photocap.metadata import read_caption, sidecar_path
 
 pytestmark = pytest.mark.skipif(shutil.which("exiftool") is None, reason="needs ExifTool")
@@ -27,17 +26,6 @@ def exiftool_describe(sidecar: Path, text: str) -> None:
         ["exiftool", "-q", "-overwrite_original", f"-XMP-dc:Description={text}", str(sidecar)],
         check=True,
     )
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "index.db"
-
-
-@pytest.fixture
-def index(db: Path):
-    with open_index(db) as index:
-        yield index
 
 
 @pytest.fixture
