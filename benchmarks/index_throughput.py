@@ -194,13 +194,13 @@ def naive(folder: Path, db: Path, model: str) -> None:
                     str(path),
                     st.st_size,
                     st.st_mtime_ns,
-                    hashlib.sha256(path.read_bytes()).hexdigest(),
-                    photo.width,
-                    photo.height,
-                    caption.text,
-                    "model",
-                    captioner.model_id,
-                    caption.score,
+                    sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+                    width=photo.width,
+                    height=photo.height,
+                    caption=caption.text,
+                    source="model",
+                    model_id=captioner.model_id,
+                    score=caption.score,
                 )
             ]
         )

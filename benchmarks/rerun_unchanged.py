@@ -60,7 +60,7 @@ def index_as_done(db: Path, paths: list[Path]) -> None:
                 str(path),
                 st.st_size,
                 st.st_mtime_ns,
-                sha,
+                sha256=sha,
                 width=32,
                 height=24,
                 caption="A cat sitting on a rug.",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import KW_ONLY, dataclass, fields
 from datetime import datetime, timezone
 from itertools import islice
 from pathlib import Path
@@ -70,6 +70,7 @@ class PhotoRecord:
     path: str
     size: int
     mtime_ns: int
+    _: KW_ONLY  # the rest by name: a field added later cannot shift a positional call
     sha256: str | None = None
     sidecar_mtime_ns: int | None = None  # the newest XMP sidecar's mtime; None: no sidecar
     width: int | None = None
