@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from photocap.errors import ModelError
@@ -52,3 +55,22 @@ def model_file(path: str | Path | None = None) -> Path:
             hint="reinstall photocap, or pass --model PATH / set PHOTOCAP_MODEL",
         )
     return model_path
+
+
+@contextmanager
+def new_file(path: Path) -> Iterator[str]:
+    """A temporary name beside `path` to write to. When the block succeeds the file replaces
+    `path` with an ordinary new file's permissions (mkstemp's are 0600); when it fails the file
+    is removed and `path` is left as it was."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+from photocap.paths import new_file
 from training.train import EpochRecord
 
 
@@ -19,11 +18,8 @@ def metrics_paths(model_path: Path) -> tuple[Path, Path]:
 
 def write_json(path: Path, payload: dict) -> Path:
     """Write JSON atomically (temp file in the same folder, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
+    with new_file(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         json.dump(payload, f, ensure_ascii=False, indent=2)
-    os.replace(tmp, path)
     return path
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +15,7 @@ from photocap.errors import ModelError
 from photocap.model.decoder import AttentionDecoder, DecoderConfig
 from photocap.model.encoders import Encoder, get_spec
 from photocap.model.vocab import Vocabulary
+from photocap.paths import new_file
 
 FORMAT = "photocap-model"
 FORMAT_VERSION = 1
@@ -88,18 +87,8 @@ def save_model(
             tensors[prefix + name] = t.contiguous()
     metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "info": info.to_json()}
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with new_file(path) as tmp:
         save_file(tensors, tmp, metadata=metadata)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a model file is an ordinary file
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 
