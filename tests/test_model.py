@@ -52,6 +52,36 @@ def test_vocabulary_build_encode_decode_and_extend():
     assert bigger.words[: len(vocab)] == vocab.words and bigger.words[len(vocab)] == "zebra"
 
 
+def test_a_house_style_keeps_its_punctuation_where_the_vocabulary_has_it():
+    text = "Product shot: a red mug, on white; studio light!"
+    assert tokenize(text) == [
+        "product",
+        "shot",
+        "a",
+        "red",
+        "mug",
+        "on",
+        "white",
+        "studio",
+        "light",
+    ]
+    assert tokenize(text, punctuation=True)[:4] == ["product", "shot", ":", "a"]
+    shipped = Vocabulary.build([text, text], min_count=2)  # without marks: they are dropped
+    assert (
+        ":" not in shipped.words and ":" in Vocabulary.build([text] * 2, 2, punctuation=True).words
+    )
+    assert shipped.decode(shipped.encode(text)) == tokenize(text)
+    styled = shipped.extended([text, text], punctuation=True)  # fine-tuning's extension
+    assert styled.words[: len(shipped)] == shipped.words
+    assert set(styled.words[len(shipped) :]) == {",", ":", ";"}
+    assert to_alt_text(styled.decode(styled.encode(text))) == (
+        "Product shot: a red mug, on white; studio light."
+    )
+    # a model may emit marks anywhere: none leads, none doubles, none ends before the period
+    assert to_alt_text([":", "a", ",", ";", "dog", ",", "runs", ":"]) == "A, dog, runs."
+    assert to_alt_text([",", ":"]) == ""
+
+
 @pytest.mark.slow
 def test_lite2_imagenet_weights_classify_chelsea_as_a_cat():
     from skimage import data

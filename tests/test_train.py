@@ -177,7 +177,7 @@ def test_train_cli_end_to_end_and_the_model_captions_photos(workspace, tmp_path)
     base_words = Vocabulary.build(OLD_CAPTIONS, min_count=1).words
     assert loaded.info.vocabulary.words[: len(base_words)] == base_words
     added = loaded.info.vocabulary.words[len(base_words) :]
-    assert {"product", "shot", "white", "table", "seen", "above"} <= set(added)
+    assert {"product", "shot", ":", "white", "table", "seen", "above"} <= set(added)
     assert loaded.decoder.config.vocab_size == len(loaded.info.vocabulary)
     assert loaded.info.training["base"].startswith("tiny@")
 
@@ -187,6 +187,11 @@ def test_train_cli_end_to_end_and_the_model_captions_photos(workspace, tmp_path)
     assert metrics["train_images"] + metrics["val_images"] == 14
     with Image.open(ws / "out" / "products.metrics.png") as plot:
         assert plot.format == "PNG" and plot.size[0] > 400
+    umask = os.umask(0)
+    os.umask(umask)
+    for written in ("products.safetensors", "products.metrics.json", "products.metrics.png"):
+        assert (ws / "out" / written).stat().st_mode & 0o777 == 0o666 & ~umask, written
+    assert not [p.name for p in (ws / "out").iterdir() if p.name.endswith(".tmp")]
 
     from photocap.paths import data_dir, default_model_path
 
@@ -270,7 +275,8 @@ def test_scratch_with_a_resnet_and_a_fine_tuned_encoder(workspace, tmp_path):
     assert result.exit_code == 0, result.output
     model = load_model(ws / "out" / "scratch.safetensors")
     assert model.info.encoder == "resnet18"
-    assert model.info.vocabulary.words[4:7] == ("a", "product", "shot")  # from the data alone
+    words = model.info.vocabulary.words
+    assert set(words[4:8]) == {":", "a", "product", "shot"}  # from the data alone, colon too
     start = torchvision.models.resnet18(weights=None)
     start.load_state_dict(torch.load(weights))
     trained = model.encoder.backbone
@@ -379,5 +385,5 @@ def test_fine_tuning_the_shipped_model_learns_a_house_style(flickr8k, shipped_mo
         assert captioned.exit_code == 0, captioned.output
         texts[label] = [r["caption"].lower() for r in json.loads(captioned.stdout)["results"]]
     assert not any("pawtrait" in t or "pupper" in t for t in texts["base"])
-    assert sum(t.startswith("pawtrait") for t in texts["tuned"]) >= 9, texts["tuned"]
+    assert sum(t.startswith("pawtrait: ") for t in texts["tuned"]) >= 9, texts["tuned"]
     assert sum("pupper" in t for t in texts["tuned"]) >= 6, texts["tuned"]

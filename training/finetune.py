@@ -11,10 +11,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import re
 import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,7 +26,7 @@ from photocap.model.decoder import AttentionDecoder, DecoderConfig
 from photocap.model.encoders import Encoder, load_pretrained_encoder
 from photocap.model.transforms import TRAINING_SQUARE, to_tensor
 from photocap.model.vocab import Vocabulary
-from photocap.paths import data_dir, default_model_path
+from photocap.paths import data_dir, default_model_path, new_file
 from training.data import CaptionSet
 from training.features import FeatureCache, encoder_fingerprint
 from training.report import history_rows, metrics_paths, plot_history, write_json
@@ -248,11 +246,8 @@ def _check_run(work: Path, fingerprint: dict, options: FinetuneOptions, events) 
 
 def _install_default(model: Path) -> Path:
     target = data_dir() / "default-model.safetensors"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".default-model.", suffix=".tmp")
-    os.close(fd)
-    shutil.copyfile(model, tmp)
-    os.replace(tmp, target)
+    with new_file(target) as tmp:
+        shutil.copyfile(model, tmp)
     return target
 
 
@@ -312,11 +307,11 @@ def finetune(options: FinetuneOptions, events: TrainEvents | None = None) -> Fin
     captions = [c for refs in train_set.references for c in refs]
 
     if base_info is not None:
-        vocab = base_info.vocabulary.extended(captions, options.min_word_count)
+        vocab = base_info.vocabulary.extended(captions, options.min_word_count, punctuation=True)
         decoder = extend_decoder(base_decoder, len(vocab), seed=options.seed)
         words_added = list(vocab.words[len(base_info.vocabulary) :])
     else:
-        vocab = Vocabulary.build(captions, options.min_word_count)
+        vocab = Vocabulary.build(captions, options.min_word_count, punctuation=True)
         torch.manual_seed(options.seed)
         decoder = AttentionDecoder(DecoderConfig(len(vocab), encoder.spec.feature_dim))
         words_added = list(vocab.words[4:])

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from photocap.model.decoder import AttentionDecoder
-from photocap.model.vocab import Vocabulary, tokenize
+from photocap.model.vocab import PUNCTUATION, Vocabulary, tokenize
 
 NGRAMS = 4
 SIGMA = 6.0
@@ -51,8 +51,9 @@ class CiderD:
         return vec, norms, len(words)
 
     def score(self, words: Sequence[str], image: int) -> float:
-        """CIDEr-D of one candidate (words) against the references of training image `image`."""
-        cand, cand_norms, cand_len = self._vector(words)
+        """CIDEr-D of one candidate (words) against the references of training image `image`;
+        punctuation ignored, as the references' `tokenize` and the evaluation do."""
+        cand, cand_norms, cand_len = self._vector([w for w in words if w not in PUNCTUATION])
         total = 0.0
         for ref, ref_norms, ref_len in self._ref_vectors[image]:
             delta = cand_len - ref_len

@@ -9,12 +9,15 @@ from dataclasses import dataclass
 
 PAD, START, END, UNK = "<pad>", "<start>", "<end>", "<unk>"
 SPECIALS = (PAD, START, END, UNK)
-_TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
+PUNCTUATION = frozenset(",:;")  # the marks a caption may carry inside it ("Product shot: …")
+_TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)?|[,:;]")
 
 
-def tokenize(text: str) -> list[str]:
-    """Lower-case words of a caption; punctuation dropped, apostrophes inside words kept."""
-    return _TOKEN.findall(text.lower())
+def tokenize(text: str, punctuation: bool = False) -> list[str]:
+    """Lower-case words of a caption, apostrophes inside words kept; with `punctuation`, also its
+    commas, colons and semicolons as tokens of their own. Other marks are dropped."""
+    tokens = _TOKEN.findall(text.lower())
+    return tokens if punctuation else [t for t in tokens if t not in PUNCTUATION]
 
 
 @dataclass(frozen=True)
@@ -29,21 +32,22 @@ class Vocabulary:
         object.__setattr__(self, "_index", {w: i for i, w in enumerate(self.words)})
 
     @classmethod
-    def build(cls, captions: Iterable[str], min_count: int = 5) -> Vocabulary:
-        """Every word seen at least `min_count` times, most frequent first (ties alphabetical)."""
-        counts = Counter(w for c in captions for w in tokenize(c))
-        kept = sorted(
-            (w for w, n in counts.items() if n >= min_count), key=lambda w: (-counts[w], w)
-        )
-        return cls(SPECIALS + tuple(kept))
+    def build(
+        cls, captions: Iterable[str], min_count: int = 5, punctuation: bool = False
+    ) -> Vocabulary:
+        """Every word (and with `punctuation`, every mark of `PUNCTUATION`) seen at least
+        `min_count` times, most frequent first (ties alphabetical)."""
+        counts = Counter(w for c in captions for w in tokenize(c, punctuation))
+        return cls(SPECIALS + _frequent(counts, min_count))
 
-    def extended(self, captions: Iterable[str], min_count: int = 2) -> Vocabulary:
-        """This vocabulary plus new words seen `min_count` times; existing ids are unchanged."""
-        counts = Counter(w for c in captions for w in tokenize(c) if w not in self._index)
-        new = sorted(
-            (w for w, n in counts.items() if n >= min_count), key=lambda w: (-counts[w], w)
-        )
-        return Vocabulary(self.words + tuple(new))
+    def extended(
+        self, captions: Iterable[str], min_count: int = 2, punctuation: bool = False
+    ) -> Vocabulary:
+        """This vocabulary plus new words (and marks, with `punctuation`) seen `min_count` times;
+        existing ids are unchanged."""
+        tokens = (w for c in captions for w in tokenize(c, punctuation))
+        counts = Counter(w for w in tokens if w not in self._index)  # type: ignore[attr-defined]
+        return Vocabulary(self.words + _frequent(counts, min_count))
 
     def __len__(self) -> int:
         return len(self.words)
@@ -65,9 +69,14 @@ class Vocabulary:
         return 3
 
     def encode(self, caption: str, max_len: int | None = None) -> list[int]:
-        """`<start> w1 .. wn <end>` as ids, words cut to `max_len`."""
-        words = tokenize(caption)[:max_len] if max_len else tokenize(caption)
-        return [self.start, *(self._index.get(w, self.unk) for w in words), self.end]  # type: ignore[attr-defined]
+        """`<start> w1 .. wn <end>` as ids, tokens cut to `max_len`; marks this vocabulary
+        lacks are dropped (an unknown word is `<unk>`)."""
+        index = self._index  # type: ignore[attr-defined]
+        tokens = [
+            t for t in tokenize(caption, punctuation=True) if t in index or t not in PUNCTUATION
+        ]
+        tokens = tokens[:max_len] if max_len else tokens
+        return [self.start, *(index.get(t, self.unk) for t in tokens), self.end]
 
     def decode(self, ids: Sequence[int]) -> list[str]:
         """Words up to the first `<end>`, special tokens left out."""
@@ -80,11 +89,21 @@ class Vocabulary:
         return out
 
 
+def _frequent(counts: Counter[str], min_count: int) -> tuple[str, ...]:
+    kept = (w for w, n in counts.items() if n >= min_count)
+    return tuple(sorted(kept, key=lambda w: (-counts[w], w)))
+
+
 def to_alt_text(words: Sequence[str], max_chars: int = 250) -> str:
-    """Words as an alt-text sentence: first letter capitalised, one final period, ≤ `max_chars`."""
-    text = " ".join(words).strip()
-    if not text:
-        return ""
+    """Tokens as an alt-text sentence: marks joined to the word before them, first letter
+    capitalised, one final period, ≤ `max_chars`."""
+    text = ""
+    for word in words:
+        if word not in PUNCTUATION:
+            text += f" {word}" if text else word
+        elif text and text[-1] not in PUNCTUATION:  # none leading, none doubled
+            text += word
     if len(text) > max_chars - 1:
         text = text[: max_chars - 1].rsplit(" ", 1)[0]
-    return text[0].upper() + text[1:] + "."
+    text = text.rstrip(",:; ")
+    return text[0].upper() + text[1:] + "." if text else ""
