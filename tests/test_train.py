@@ -172,6 +172,7 @@ def test_train_cli_end_to_end_and_the_model_captions_photos(workspace, tmp_path)
     assert "(base model)" in result.stderr
     model = ws / "out" / "products.safetensors"
     assert f"model: {model}" in result.stdout
+    assert '":", "product", "shot"' in result.stdout  # the new words, quoted, most frequent first
 
     loaded = load_model(model)
     base_words = Vocabulary.build(OLD_CAPTIONS, min_count=1).words

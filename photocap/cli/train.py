@@ -385,7 +385,8 @@ def _report(result, as_json: bool) -> None:
         f"val CIDEr {best.val_cider:.3f}{base}, BLEU-4 {best.val_bleu4:.3f}"
     )
     if result.words_added:
-        shown = ", ".join(result.words_added[:12]) + (" …" if len(result.words_added) > 12 else "")
+        quoted = [f'"{w}"' for w in result.words_added[:12]]  # a comma may be one of them
+        shown = ", ".join(quoted) + (" …" if len(result.words_added) > 12 else "")
         click.echo(f"new words ({len(result.words_added)}): {shown}")
     if result.skipped:
         click.echo(f"skipped: {len(result.skipped)} rows/photos (listed above)")
