@@ -29,7 +29,7 @@ from photocap.metadata import (
     CaptionRecord,
     WriteResult,
     is_photocap_file,
-    photos_of_sidecar,
+    photos_of_sidecars,
     read_caption,
     sidecar_candidates,
     sidecar_path,
@@ -327,7 +327,7 @@ def test_lightroom_sidecar_is_read_and_protects_a_human_caption(tmp_path: Path):
     )
 
 
-def test_photos_of_a_sidecar_are_exactly_those_that_read_it(tmp_path: Path):
+def test_photos_of_sidecars_are_exactly_those_that_read_them(tmp_path: Path):
     names = [
         "IMG_1.CR2", "IMG_1.jpg", "IMG_1.xmp", "IMG_1.jpg.xmp", "IMG_10.jpg", "IMG_1.jpg.png",
         "garden.png", "garden.png.xmp", "b.heic", "b.XMP", "c.jpg", "c.Xmp", "d.tar.gz", "d.tar.xmp",
@@ -337,21 +337,28 @@ def test_photos_of_a_sidecar_are_exactly_those_that_read_it(tmp_path: Path):
         (tmp_path / name).write_bytes(b"x")
     (tmp_path / "e.jpg").mkdir()  # a folder is no photo
     (tmp_path / "e.xmp").write_bytes(b"x")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "IMG_1.jpg").write_bytes(b"x")
 
-    assert [p.name for p in photos_of_sidecar(tmp_path / "IMG_1.xmp")] == ["IMG_1.CR2", "IMG_1.jpg"]
-    assert [p.name for p in photos_of_sidecar(tmp_path / "IMG_1.jpg.xmp")] == [
-        "IMG_1.jpg",
-        "IMG_1.jpg.png",  # Lightroom's name for it
+    def of(*sidecars: Path) -> list[str]:
+        return [str(p.relative_to(tmp_path)) for p in photos_of_sidecars(sidecars)]
+
+    assert of(tmp_path / "IMG_1.xmp") == ["IMG_1.CR2", "IMG_1.jpg"]
+    assert of(tmp_path / "IMG_1.jpg.xmp") == ["IMG_1.jpg", "IMG_1.jpg.png"]  # Lightroom's too
+    assert of(tmp_path / "garden.png.xmp", other / "IMG_1.xmp", tmp_path / "b.XMP") == [
+        "b.heic",
+        "garden.png",
+        "other/IMG_1.jpg",
     ]
-    assert photos_of_sidecar(tmp_path / "lonely.xmp") == []
-    assert photos_of_sidecar(tmp_path / "IMG_1.jpg") == []  # not a sidecar
-    assert photos_of_sidecar(tmp_path / "gone" / "x.xmp") == []
+    assert of(tmp_path / "lonely.xmp") == of(tmp_path / "IMG_1.jpg") == []  # none; no sidecar
+    assert of(tmp_path / "gone" / "x.xmp") == []
     for sidecar in tmp_path.iterdir():  # the inverse of sidecar_candidates, whatever the name
         readers = sorted(
             p for p in tmp_path.iterdir() if p.is_file() and sidecar in sidecar_candidates(p)
         )
         readers = [p for p in readers if not p.name.lower().endswith(".xmp")]
-        assert photos_of_sidecar(sidecar) == readers, sidecar.name
+        assert photos_of_sidecars([sidecar]) == readers, sidecar.name
 
 
 def test_explicit_sidecar_and_none_modes(jpeg: Path):

@@ -375,6 +375,42 @@ def test_a_caption_a_person_writes_into_a_sidecar_alone_is_indexed_as_theirs(wat
     assert (jpeg.read_bytes(), png.read_bytes()) == (jpeg_bytes, png_bytes)
 
 
+LIGHTROOM_XMP = """<x:xmpmeta xmlns:x="adobe:ns:meta/">
+ <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+  <rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/">
+   <dc:description><rdf:Alt><rdf:li xml:lang="x-default">{}</rdf:li></rdf:Alt></dc:description>
+  </rdf:Description>
+ </rdf:RDF>
+</x:xmpmeta>
+"""
+
+
+@slow
+def test_a_bulk_sidecar_save_is_read_for_every_photo(watched, staged):
+    """A photo manager saving metadata for a whole folder at once (written beside, renamed in)."""
+    daemon, folder = watched.daemon, watched.root / "bulk"
+    folder.mkdir()
+    photos = [folder / p.name for p in staged.burst[:20]]
+    for source, photo in zip(staged.burst, photos, strict=False):
+        Image.open(source).transpose(Image.Transpose.FLIP_TOP_BOTTOM).save(photo, quality=90)
+    daemon.wait_until(
+        lambda: len(daemon.of("own-write", under=folder)) == len(photos), "20 captions written"
+    )
+
+    for i, photo in enumerate(photos):
+        part = folder / f".{photo.stem}.xmp.part"
+        part.write_text(LIGHTROOM_XMP.format(f"Rolls of film number {i}"), encoding="utf-8")
+        part.rename(photo.with_suffix(".xmp"))
+    daemon.wait_until(lambda: len(daemon.of("human", under=folder)) == 20, "20 human captions")
+
+    with open_index(str(watched.db)) as index:
+        rows = index.lookup(photos)
+    assert {p: (r.caption, r.source) for p, r in rows.items()} == {
+        str(p): (f"Rolls of film number {i}", "human") for i, p in enumerate(photos)
+    }
+    assert len(daemon.of("captioned", under=folder)) == 20  # once each, before the save
+
+
 # ---------------------------------------------------------------- stop, restart, catch up
 
 

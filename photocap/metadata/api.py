@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -86,25 +87,31 @@ def sidecars_mtime_ns(path: str | Path) -> int | None:
     return newest
 
 
-def photos_of_sidecar(sidecar: str | Path) -> list[Path]:
-    """The photos beside `sidecar` that read it (the inverse of `sidecar_candidates`): `X.jpg`
-    for `X.jpg.xmp`, and for Lightroom's `X.xmp` every `X.<ext>` there (a RAW and its JPEG)."""
-    folder, name = os.path.split(os.fspath(sidecar))
-    if not name.endswith((".xmp", ".XMP")):
-        return []
-    base = name[:-4]
+def photos_of_sidecars(sidecars: Iterable[str | Path]) -> list[Path]:
+    """The photos that read any of `sidecars` (the inverse of `sidecar_candidates`): `X.jpg` for
+    `X.jpg.xmp`, and for Lightroom's `X.xmp` every `X.<ext>` beside it (a RAW and its JPEG).
+    Each folder is listed once, however many of its sidecars a photo manager just saved."""
+    wanted: dict[str, set[str]] = {}  # folder -> names of its changed sidecars
+    for sidecar in sidecars:
+        folder, name = os.path.split(os.fspath(sidecar))
+        if name.endswith((".xmp", ".XMP")):
+            wanted.setdefault(folder, set()).add(name)
     photos = []
-    try:
-        with os.scandir(folder or ".") as entries:
-            for entry in entries:
-                other = entry.name
-                if not other.startswith(base) or other.lower().endswith(".xmp"):
-                    continue
-                ours = other == base and name.endswith(".xmp")  # `sidecar_path`'s name
-                if (ours or _stem(other) == base) and entry.is_file():
-                    photos.append(Path(entry.path))
-    except OSError:  # the folder went away meanwhile
-        return []
+    for folder, names in wanted.items():
+        # a photo's name starts as its sidecar's does: a quick test for the usual single edit
+        bases = tuple(n[:-4] for n in names) if len(names) <= 16 else ("",)
+        try:
+            with os.scandir(folder or ".") as entries:
+                for entry in entries:
+                    name = entry.name
+                    if not name.startswith(bases) or name.lower().endswith(".xmp"):
+                        continue
+                    stem = _stem(name)
+                    reads = (name + ".xmp", stem + ".xmp", stem + ".XMP")  # `_sidecar_names`
+                    if not names.isdisjoint(reads) and entry.is_file():
+                        photos.append(Path(entry.path))
+        except OSError:  # the folder went away meanwhile
+            continue
     return sorted(photos)
 
 

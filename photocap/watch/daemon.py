@@ -37,7 +37,7 @@ from photocap.index import Index
 from photocap.metadata import (
     is_photocap_file,
     is_sidecar,
-    photos_of_sidecar,
+    photos_of_sidecars,
     sidecars_mtime_ns,
 )
 from photocap.pipeline import CHUNK, IndexRun, PhotoOutcome
@@ -70,6 +70,7 @@ log = logging.getLogger("photocap.watch")
 OWN_WRITE_MEMORY = 120.0  # seconds an embedded write is remembered, to skip its own events
 FOLDER_MOVE_MEMORY = 30.0  # seconds a folder move is remembered, to skip the per-file echoes
 RETRIES = 3
+SIDECAR_GATHER = 0.3  # seconds sidecar events gather before their photos are looked up
 
 _WrittenState = tuple[Signature | None, int | None]  # the photo's signature, its sidecars' mtime
 
@@ -123,6 +124,8 @@ class Watcher:
         self._stopping = False
         # photo -> (its state right after we embedded a caption, until when it is remembered)
         self._own_writes: dict[str, tuple[_WrittenState, float]] = {}
+        self._sidecars_changed: set[str] = set()  # sidecars written since the last lookup
+        self._sidecars_since = 0.0  # when the first of them was
         self._folder_moves: list[tuple[str, str, float]] = []
         self._probe_at: float | None = None
         self._batch = _BatchState(0)
@@ -211,7 +214,9 @@ class Watcher:
         return captioner.model_id
 
     def _step(self, lost: LostEvents) -> None:
-        self._drain(self.tracker.next_check())
+        wait = self.tracker.next_check()
+        self._drain(min(wait, SIDECAR_GATHER) if self._sidecars_changed else wait)
+        self._queue_sidecar_photos()
         self._check_watch_limit()
         if lost.lost:  # the kernel dropped events: look at everything again
             lost.lost = False
@@ -330,14 +335,26 @@ class Watcher:
         )
 
     def _sidecar_changed(self, *sidecars: str) -> None:
-        """A person's photo manager may have written a caption into a sidecar alone: the pipeline
-        sees that the sidecars' mtime differs from the row's and reads it (our own writes are
-        recorded with their mtime, so they cost a stat)."""
+        """A person's photo manager may have written a caption into a sidecar alone: the sidecar
+        waits with the others for `_queue_sidecar_photos` to look its photos up."""
         for sidecar in sidecars:
             if sidecar and is_sidecar(sidecar) and self._visible(sidecar):
-                for photo in photos_of_sidecar(sidecar):
-                    if self._candidate(str(photo)):
-                        self.tracker.sidecar_changed(str(photo))
+                if not self._sidecars_changed:
+                    self._sidecars_since = self.clock()
+                self._sidecars_changed.add(sidecar)
+
+    def _queue_sidecar_photos(self) -> None:
+        """The photos that read the sidecars changed in the last `SIDECAR_GATHER` seconds (one
+        folder listing per folder, however many sidecars a bulk save wrote) wait in the tracker; the pipeline sees their sidecars'
+        mtime differ from the row's and reads the caption. Our own sidecar writes are recorded
+        with their mtime, so their echo costs a stat."""
+        if not self._sidecars_changed or self.clock() - self._sidecars_since < SIDECAR_GATHER:
+            return
+        photos = photos_of_sidecars(self._sidecars_changed)
+        self._sidecars_changed.clear()
+        for photo in map(str, photos):
+            if self._candidate(photo):
+                self.tracker.sidecar_changed(photo)
 
     def _file_moved(self, src: str, dst: str) -> None:
         if src and dst and self._echo_of_folder_move(src, dst):
