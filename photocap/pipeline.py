@@ -350,8 +350,13 @@ class IndexRun:
     ) -> _Pending | tuple[PhotoRecord, PhotoOutcome] | None:
         """What to do with a photo that is new or not as indexed. `sidecar` (its sidecars' newest
         mtime) is taken before its caption is read, so an edit after that is seen next time."""
-        base = {"path": path, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha}
-        base["sidecar_mtime_ns"] = sidecar
+        base = {
+            "path": path,
+            "size": st.st_size,
+            "mtime_ns": st.st_mtime_ns,
+            "sha256": sha,
+            "sidecar_mtime_ns": sidecar,
+        }
         same_bytes = row is not None and row.sha256 == sha and self._settled(row)
         if same_bytes and row.sidecar_mtime_ns == sidecar:
             record = replace(row, **base)  # touched (new mtime), same bytes

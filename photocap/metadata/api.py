@@ -58,19 +58,14 @@ def sidecar_candidates(path: str | Path) -> list[Path]:
 def _sidecar_names(path: str) -> list[str]:
     """`sidecar_candidates` as strings: they are asked for every photo of every rerun."""
     folder, name = os.path.split(path)
-    stem = _stem(name)
-    names = [
-        path + ".xmp",
-        os.path.join(folder, stem + ".xmp"),
-        os.path.join(folder, stem + ".XMP"),
-    ]
-    return list(dict.fromkeys(names))
+    return list(dict.fromkeys(os.path.join(folder, n) for n in _sidecar_file_names(name)))
 
 
-def _stem(name: str) -> str:
-    """The file name without its last extension, as pathlib's `stem`."""
+def _sidecar_file_names(name: str) -> tuple[str, str, str]:
+    """The names of the sidecars a photo called `name` reads, in `sidecar_candidates`' order."""
     dot = name.rfind(".")
-    return name[:dot] if 0 < dot < len(name) - 1 else name
+    stem = name[:dot] if 0 < dot < len(name) - 1 else name  # as pathlib's `stem`
+    return name + ".xmp", stem + ".xmp", stem + ".XMP"
 
 
 def sidecars_mtime_ns(path: str | Path) -> int | None:
@@ -106,8 +101,7 @@ def photos_of_sidecars(sidecars: Iterable[str | Path]) -> list[Path]:
                     name = entry.name
                     if not name.startswith(bases) or name.lower().endswith(".xmp"):
                         continue
-                    stem = _stem(name)
-                    reads = (name + ".xmp", stem + ".xmp", stem + ".XMP")  # `_sidecar_names`
+                    reads = _sidecar_file_names(name)
                     if not names.isdisjoint(reads) and entry.is_file():
                         photos.append(Path(entry.path))
         except OSError:  # the folder went away meanwhile

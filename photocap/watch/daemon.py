@@ -344,10 +344,10 @@ class Watcher:
                 self._sidecars_changed.add(sidecar)
 
     def _queue_sidecar_photos(self) -> None:
-        """The photos that read the sidecars changed in the last `SIDECAR_GATHER` seconds (one
-        folder listing per folder, however many sidecars a bulk save wrote) wait in the tracker; the pipeline sees their sidecars'
-        mtime differ from the row's and reads the caption. Our own sidecar writes are recorded
-        with their mtime, so their echo costs a stat."""
+        """The photos that read the sidecars changed in the last `SIDECAR_GATHER` seconds wait in
+        the tracker (one folder listing per folder, however many sidecars a bulk save wrote).
+        The pipeline sees their sidecars' mtime differ from the row's and reads the caption; our
+        own sidecar writes are recorded with their mtime, so their echo costs a stat."""
         if not self._sidecars_changed or self.clock() - self._sidecars_since < SIDECAR_GATHER:
             return
         photos = photos_of_sidecars(self._sidecars_changed)
