@@ -19,7 +19,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from photocap.captioner import load_captioner
-from photocap.model.search import DecodeOptions
+from photocap.model.beam import DecodeOptions
 
 
 def rate(fn, n: int) -> float:

@@ -24,8 +24,8 @@ import numpy as np
 from PIL import Image
 from skimage import data
 
-from photocap.images import open_photo
 from photocap.model.transforms import squash
+from photocap.photos.decode import open_photo
 
 SIZE = (4000, 3000)  # 12 megapixels
 

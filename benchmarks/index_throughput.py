@@ -171,10 +171,10 @@ def naive(folder: Path, db: Path, model: str) -> None:
     from PIL import ImageOps
 
     from photocap.captioner import load_captioner
-    from photocap.index import PhotoRecord, open_index
     from photocap.metadata import write_caption
-    from photocap.model.search import DecodeOptions
+    from photocap.model.beam import DecodeOptions
     from photocap.model.transforms import to_tensor
+    from photocap.store.index import PhotoRecord, open_index
 
     captioner = load_captioner(model, "cpu")
     greedy = DecodeOptions(beam_size=1)

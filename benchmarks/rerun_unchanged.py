@@ -2,7 +2,7 @@
 
 Builds COUNT tiny real JPEGs (crops of scikit-image photos, 100 per folder), indexes them as a
 finished run leaves them (one `ok` row each with size, mtime and sha256, written through
-photocap.index), then times the whole command `python -m photocap index ROOT` in a fresh process,
+photocap.store.index), then times the whole command `python -m photocap index ROOT` in a fresh process,
 interpreter start-up and imports included, several times. The acceptance bar is < 5 s.
 
 It also checks what the rerun did: every photo `unchanged`, none captioned, the model never loaded
@@ -49,7 +49,7 @@ def build(root: Path, count: int, per_folder: int = 100) -> list[Path]:
 
 def index_as_done(db: Path, paths: list[Path]) -> None:
     """The rows a finished `photocap index` run leaves: ok, captioned, size + mtime + sha256."""
-    from photocap.index import PhotoRecord, open_index
+    from photocap.store.index import PhotoRecord, open_index
 
     records = []
     for path in paths:
@@ -90,8 +90,8 @@ def rerun(root: Path, db: Path, importtime: bool = False) -> tuple[float, dict, 
 
 LIBRARY_RUN = """
 import json, sys
-from photocap.index import open_index
-from photocap.pipeline import IndexOptions, IndexRun
+from photocap.store.index import open_index
+from photocap.indexing import IndexOptions, IndexRun
 def no_model():
     raise SystemExit("the model was loaded")
 with open_index(sys.argv[2]) as index:
@@ -102,7 +102,7 @@ print(json.dumps(summary.to_dict()))
 
 
 def library_rerun(root: Path, db: Path) -> tuple[float, dict]:
-    """The same rerun through photocap.pipeline in a fresh process: the command minus the CLI
+    """The same rerun through photocap.indexing.run in a fresh process: the command minus the CLI
     modules (whose `photocap train` module imports torch today)."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     started = time.perf_counter()
@@ -162,7 +162,7 @@ def main() -> None:
     )
     print(f"  peak memory {peak_mb:.0f} MB; model loaded: no")
     print(
-        "  without the CLI modules (photocap.pipeline in a fresh process, torch not imported): "
+        "  without the CLI modules (photocap.indexing.run in a fresh process, torch not imported): "
         + ", ".join(f"{t:.2f} s" for t in library)
     )
     print(

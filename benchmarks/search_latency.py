@@ -1,7 +1,7 @@
 """Search latency over a 200,000-caption index built from Flickr8k's captions.
 
-Builds the index through `photocap.index` (the same code and schema the CLI uses) in a temporary
-folder, then times `Index.search()` in-process on typical 1-4 word queries, against a naive
+Builds the index through `photocap.store.index` (the same code and schema the CLI uses) in a temporary
+folder, then times `photocap.store.search.search()` in-process on typical 1-4 word queries, against a naive
 baseline (`caption LIKE '%word%'` for each word, unranked) on the same database.
 
     nice -n 15 .venv/bin/python benchmarks/search_latency.py [--rows 200000] [--queries 1000]
@@ -30,8 +30,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from photocap.index import Index, PhotoRecord, open_index  # noqa: E402
-from photocap.search import STOP_WORDS  # noqa: E402
+from photocap.store.index import Index, PhotoRecord, open_index  # noqa: E402
+from photocap.store.search import STOP_WORDS, search  # noqa: E402
 
 DEFAULT_CAPTIONS = REPO / ".." / "shared" / "data" / "flickr8k" / "captions.txt"
 TARGET_MEDIAN_MS, TARGET_P99_MS = 20.0, 100.0
@@ -193,35 +193,35 @@ def main(argv: Sequence[str] | None = None) -> int:
             index = build(db, captions, args.rows, rng)
         typical = typical_queries(captions, args.queries, rng)
         mixed = mixed_queries(captions, args.queries // 4, rng)
-        search = lambda q: index.search(q, limit=20)  # noqa: E731
-        timed(search, typical[:50])  # warm the page cache and the connection pool
+        query = lambda q: search(index, q, limit=20)  # noqa: E731
+        timed(query, typical[:50])  # warm the page cache and the connection pool
 
-        times = timed(search, typical)
+        times = timed(query, typical)
         by_length: dict[int, Times] = {}
         for i, q in enumerate(typical):
             by_length.setdefault(len(q.split()), Times()).add(times, i)
         sample = typical[:200]
-        hits = sum(bool(index.search(q).hits) for q in sample)
+        hits = sum(bool(search(index, q).hits) for q in sample)
         print(
-            f"\nIndex.search(q, limit=20), in-process "
+            f"\nsearch(index, q, limit=20), in-process "
             f"({hits}/{len(sample)} typical queries have results):"
         )
         report("typical 1-4 word queries", times)
         for n in sorted(by_length):
             report(f"  {n} word{'s' if n > 1 else ''}", by_length[n])
-        partial = sum(index.search(q).partial for q in mixed)
+        partial = sum(search(index, q).partial for q in mixed)
         report(f"mixed words ({partial} of {len(mixed)} partial)", timed(search, mixed))
         report(
             "typical, --under one year",
-            timed(lambda q: index.search(q, under="/bench/photos/2010"), typical[:200]),
+            timed(lambda q: search(index, q, under="/bench/photos/2010"), typical[:200]),
         )
         report(
             "typical, --source human",
-            timed(lambda q: index.search(q, source="human"), typical[:200]),
+            timed(lambda q: search(index, q, source="human"), typical[:200]),
         )
-        exact = timed(lambda q: index.search(q, rank_window=None), typical[:200])
+        exact = timed(lambda q: search(index, q, rank_window=None), typical[:200])
         report("typical, every match ranked (no window)", exact)
-        windowed = sum(index.search(q).windowed for q in typical)
+        windowed = sum(search(index, q).windowed for q in typical)
         print(f"  ({windowed} of {len(typical)} typical queries match more photos than the window)")
 
         baseline = timed(like_baseline(db), typical[: args.baseline_queries])

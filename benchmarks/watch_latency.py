@@ -2,7 +2,7 @@
 
 Starts the real daemon (`python -m photocap watch --json`) on a temporary folder, then writes
 photos into it one at a time, the way a camera import or a download does (open, write, close), and
-polls the index (10 ms) until each one's caption is there and `Index.search` finds the photo by a
+polls the index (10 ms) until each one's caption is there and `search` finds the photo by a
 word of it. Photos are written a few seconds apart, so each is a batch of one. The daemon's own
 JSON events give the breakdown: time waiting for the debounce after the close, and the batch
 (decode, caption, write metadata, commit).
@@ -33,7 +33,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from photocap.index import open_index  # noqa: E402
+from photocap.store.index import open_index  # noqa: E402
+from photocap.store.search import search  # noqa: E402
 
 TARGET_MEDIAN_S = 3.0
 
@@ -146,7 +147,7 @@ def main() -> int:
                 time.sleep(0.01)
             found = time.monotonic()
             word = re.findall(r"[a-z]+", row.caption.lower())[0]
-            hits = index.search(word, limit=1000, rank_window=None).hits
+            hits = search(index, word, limit=1000, rank_window=None).hits
             assert str(target) in {h.path for h in hits}, f"{target} not found by {word!r}"
             event = daemon.wait("captioned", str(target))
             batch = daemon.wait_batch(event["batch"])

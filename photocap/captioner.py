@@ -11,9 +11,9 @@ import torch
 from PIL import Image
 
 from photocap.errors import ModelError
+from photocap.model.beam import DecodeOptions, beam_search
 from photocap.model.checkpoint import LoadedModel, ModelInfo, load_model
 from photocap.model.inference import Precision, fold_batchnorm, use_bf16
-from photocap.model.search import DecodeOptions, beam_search
 from photocap.model.transforms import to_tensor
 from photocap.model.vocab import to_alt_text
 from photocap.paths import model_file

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from photocap.captioner import load_captioner
 from photocap.errors import DataError
+from photocap.model.beam import DecodeOptions
 from photocap.model.inference import Precision
-from photocap.model.search import DecodeOptions
 
 
 @dataclass
@@ -69,7 +69,7 @@ def evaluate_model(
     precision: Precision = "auto",
 ) -> EvalReport:
     """Caption `images` with the model and score the captions against `references`."""
-    from photocap.loader import photo_loader
+    from photocap.indexing.loader import photo_loader
     from photocap.metrics import coco_scores
 
     captioner = load_captioner(model_path, device, precision)

@@ -29,7 +29,7 @@ def db(tmp_path: Path) -> Path:
 @pytest.fixture
 def index(db: Path):
     """The index at `db`, open for the test."""
-    from photocap.index import open_index
+    from photocap.store.index import open_index
 
     with open_index(db) as opened:
         yield opened

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect
 
-from photocap import index_schema
 from photocap.errors import IndexDatabaseError, PhotocapError
-from photocap.index import PhotoRecord, folder_range, open_index
-from photocap.index_schema import Base
+from photocap.store import schema as index_schema
+from photocap.store.index import PhotoRecord, folder_range, open_index
+from photocap.store.schema import Base
+from photocap.store.search import search
 
 
 def record(path: str | Path, caption: str | None = "a cat on a mat", **fields) -> PhotoRecord:
@@ -119,19 +120,19 @@ def test_migrations_run_forward_in_order_and_keep_data(db, monkeypatch):
         conn.exec_driver_sql("UPDATE photos SET rating = 5")
 
     monkeypatch.setattr(index_schema, "SCHEMA_VERSION", now + 2)
-    monkeypatch.setattr("photocap.index.SCHEMA_VERSION", now + 2)
+    monkeypatch.setattr("photocap.store.index.SCHEMA_VERSION", now + 2)
     monkeypatch.setitem(index_schema.MIGRATIONS, now + 1, add_rating)
     monkeypatch.setitem(index_schema.MIGRATIONS, now + 2, rate)
     with open_index(db) as index:
         assert index.schema_version() == now + 2
-        assert index.search("dog").hits[0].path == "/p/a.jpg"
+        assert search(index, "dog").hits[0].path == "/p/a.jpg"
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT rating FROM photos").fetchall() == [(5,)]
 
 
 def test_a_version_1_index_migrates_to_the_newest_and_keeps_its_rows(db, monkeypatch):
     with monkeypatch.context() as m:
-        m.setattr("photocap.index.SCHEMA_VERSION", 1)
+        m.setattr("photocap.store.index.SCHEMA_VERSION", 1)
         with open_index(db) as index:
             assert index.schema_version() == 1
     with sqlite3.connect(db) as conn:  # a row as version 1 wrote it
@@ -141,7 +142,7 @@ def test_a_version_1_index_migrates_to_the_newest_and_keeps_its_rows(db, monkeyp
         )
     with open_index(db) as index:
         assert index.schema_version() == index_schema.SCHEMA_VERSION >= 3
-        assert index.search("dog").hits[0].path == "/p/a.jpg"
+        assert search(index, "dog").hits[0].path == "/p/a.jpg"
         row = index.get("/p/a.jpg")
         assert (row.size, row.caption, row.sidecar_mtime_ns) == (5, "a brown dog", None)
         assert index.sizes_present([5, 6]) == {5}
@@ -158,7 +159,7 @@ def test_failed_migration_leaves_the_database_as_it_was(db, monkeypatch):
         conn.exec_driver_sql("ALTER TABLE photos ADD COLUMN rating INTEGER")
         raise RuntimeError("migration bug")
 
-    monkeypatch.setattr("photocap.index.SCHEMA_VERSION", now + 1)
+    monkeypatch.setattr("photocap.store.index.SCHEMA_VERSION", now + 1)
     monkeypatch.setitem(index_schema.MIGRATIONS, now + 1, broken)
     with pytest.raises(RuntimeError):
         open_index(db)
@@ -308,7 +309,7 @@ def test_a_moved_photo_keeps_its_row(index, tmp_path):
         old.sha256,
     )
     assert index.get(old.path) is None
-    assert [h.path for h in index.search("kite").hits] == [str(tmp_path / "b.jpg")]
+    assert [h.path for h in search(index, "kite").hits] == [str(tmp_path / "b.jpg")]
     assert not index.move(old.path, tmp_path / "c.jpg")
 
 
@@ -425,11 +426,11 @@ def test_rebuild_repairs_a_drifted_fts_index(index, db):
     index.upsert([record("/p/a.jpg", caption="a lighthouse at dusk")])
     with sqlite3.connect(db) as conn:  # simulate drift: the full-text index loses everything
         conn.execute("INSERT INTO photos_fts(photos_fts) VALUES ('delete-all')")
-    assert index.search("lighthouse").hits == ()
+    assert search(index, "lighthouse").hits == ()
     index.rebuild_fts()
-    assert [h.path for h in index.search("lighthouse").hits] == ["/p/a.jpg"]
+    assert [h.path for h in search(index, "lighthouse").hits] == ["/p/a.jpg"]
     index.optimize()
-    assert [h.path for h in index.search("lighthouse").hits] == ["/p/a.jpg"]
+    assert [h.path for h in search(index, "lighthouse").hits] == ["/p/a.jpg"]
 
 
 # ---- concurrency ---------------------------------------------------------------------------------
@@ -444,7 +445,7 @@ def test_readers_are_not_blocked_by_a_writer_and_writers_wait_then_fail_clearly(
     try:
         with open_index(db, busy_timeout=0.2) as index:
             # WAL: the reader sees the last committed state while the write is open
-            assert [h.path for h in index.search("boat").hits] == ["/p/a.jpg"]
+            assert [h.path for h in search(index, "boat").hits] == ["/p/a.jpg"]
             with pytest.raises(IndexDatabaseError, match="busy") as info:
                 index.upsert([record("/p/b.jpg")])
             assert "try again" in str(info.value)
@@ -452,5 +453,5 @@ def test_readers_are_not_blocked_by_a_writer_and_writers_wait_then_fail_clearly(
         writer.execute("COMMIT")
         writer.close()
     with open_index(db) as index:
-        assert [h.path for h in index.search("train").hits] == ["/p/a.jpg"]
+        assert [h.path for h in search(index, "train").hits] == ["/p/a.jpg"]
         assert index.count() == 1

@@ -85,7 +85,7 @@ def test_shipped_model_captions_alike_in_fp32_and_bf16(shipped_model, real_photo
 
     fp32 = load_captioner(shipped_model, "cpu", precision="fp32")
     bf16 = load_captioner(shipped_model, "cpu", precision="bf16")
-    from photocap.images import open_photo
+    from photocap.photos.decode import open_photo
 
     photos = [open_photo(path) for path in real_photos.values()]
     batch = torch.stack([fp32.prepare(photo) for photo in photos])  # (n, 3, S, S)
@@ -100,7 +100,7 @@ def test_caption_command_runs_the_encoder_in_the_precision_asked(shipped_model, 
 
     from photocap.captioner import load_captioner
     from photocap.cli import cli
-    from photocap.images import open_photo
+    from photocap.photos.decode import open_photo
 
     paths = [str(p) for p in real_photos.values()]
     photos = [open_photo(p) for p in paths]

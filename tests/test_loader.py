@@ -1,4 +1,4 @@
-"""photocap.loader: batches of real photos with broken files mixed in, in-process and in workers."""
+"""photocap.indexing.loader: batches of real photos with broken files mixed in, in-process and in workers."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ import torch
 from PIL import Image
 from skimage import data
 
-from photocap.images import open_photo
-from photocap.loader import LoadedPhoto, PhotoDataset, collate_photos, photo_loader
+from photocap.indexing.loader import LoadedPhoto, PhotoDataset, collate_photos, photo_loader
 from photocap.model.encoders import get_spec
 from photocap.model.transforms import to_tensor
+from photocap.photos.decode import open_photo
 
 pillow_heif.register_heif_opener()  # to write the HEIC test file
 

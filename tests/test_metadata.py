@@ -28,7 +28,6 @@ from photocap.errors import HumanCaptionExists, ImageError, MetadataError, Unsaf
 from photocap.metadata import (
     CaptionRecord,
     WriteResult,
-    is_photocap_file,
     photos_of_sidecars,
     read_caption,
     sidecar_candidates,
@@ -36,6 +35,7 @@ from photocap.metadata import (
     write_caption,
 )
 from photocap.metadata.xmp import NS_PHOTOCAP, XmpDocument
+from photocap.photos.kinds import is_photocap_file
 
 MODEL = "sat-efficientnet_lite2-flickr8k"
 CAPTION = "a cat sitting on a wooden floor"
@@ -579,7 +579,7 @@ def test_extension_that_lies_about_the_content_is_refused(tmp_path: Path):
 
 def test_a_directory_or_unknown_file_is_not_a_photo(tmp_path: Path):
     (tmp_path / "album.jpg").mkdir()
-    with pytest.raises(ImageError, match="not a regular file"):
+    with pytest.raises(ImageError, match="is a folder, not a photo"):
         write_caption(tmp_path / "album.jpg", CAPTION, model_id=MODEL)
     (tmp_path / "README").write_text("hello")
     with pytest.raises(ImageError, match="not a photo format"):

@@ -16,11 +16,11 @@ import pytest
 from metadata_helpers import canon_exif, jpeg_scan_data, pixels, save_photo
 
 from photocap.metadata import (
-    is_photocap_file,
     read_caption,
     remove_stale_temp_files,
     write_caption,
 )
+from photocap.photos.kinds import is_photocap_file
 
 COPIES = 200
 KILLS = 25

@@ -10,10 +10,10 @@ import torch
 from PIL import Image
 
 from photocap.errors import ModelError
+from photocap.model.beam import DecodeOptions, beam_search
 from photocap.model.checkpoint import ModelInfo, load_model, read_info, save_model
 from photocap.model.decoder import AttentionDecoder, DecoderConfig
 from photocap.model.encoders import Encoder, get_spec, load_pretrained_encoder, map_state_in_order
-from photocap.model.search import DecodeOptions, beam_search
 from photocap.model.transforms import to_tensor
 from photocap.model.vocab import Vocabulary, to_alt_text, tokenize
 from training.data import encode_batch

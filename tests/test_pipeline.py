@@ -1,4 +1,4 @@
-"""photocap.pipeline on real files and a real index: every format and broken file, incremental
+"""photocap.indexing.run on real files and a real index: every format and broken file, incremental
 reruns, moves, human captions, stops and interrupts.
 
 Most tests caption with `ColourCaptioner`, a stand-in whose caption names the colour of the
@@ -26,9 +26,7 @@ from photo_helpers import bomb_png, exif_orientation, truncated, without_file_pe
 from PIL import Image
 
 from photocap.captioner import Caption
-from photocap.index import Index, PhotoRecord, open_index
-from photocap.metadata import read_caption, sidecar_path
-from photocap.pipeline import (
+from photocap.indexing import (
     CHUNK,
     IndexOptions,
     IndexRun,
@@ -37,6 +35,8 @@ from photocap.pipeline import (
     Preparation,
     model_preparation,
 )
+from photocap.metadata import read_caption, sidecar_path
+from photocap.store.index import Index, PhotoRecord, open_index
 
 pillow_heif.register_heif_opener()  # to write HEIC test files
 
@@ -505,7 +505,7 @@ def test_memory_stays_bounded_discovery_is_consumed_in_chunks(tmp_path: Path, in
     index.upsert(records)
     sizes: list[int] = []
     indexed_run = IndexRun(index, Factory(fail=True), IndexOptions(workers=0))
-    indexed_run.on_photo = lambda _outcome: sizes.append(len(indexed_run._vouched))
+    indexed_run.on_photo = lambda _outcome: sizes.append(len(indexed_run.planner._vouched))
     summary = indexed_run.run([root])
     assert summary.unchanged == CHUNK * 3 + 7
     assert 0 < max(sizes) <= CHUNK
@@ -517,8 +517,8 @@ def test_rerun_path_never_imports_torch(library, db) -> None:
         run(index, [root])
     code = f"""
 import sys
-from photocap.index import open_index
-from photocap.pipeline import IndexOptions, IndexRun
+from photocap.store.index import open_index
+from photocap.indexing import IndexOptions, IndexRun
 def no_model():
     raise SystemExit("the model was loaded")
 with open_index({str(db)!r}) as index:
@@ -594,7 +594,7 @@ def test_a_wrong_early_preparation_is_redone_with_the_model_own(library, index, 
 
 def test_model_preparation_reads_what_the_loaded_model_will_do(tiny_model: Path) -> None:
     from photocap.captioner import load_captioner
-    from photocap.model_input import same_preparation
+    from photocap.indexing.model_input import same_preparation
 
     early = model_preparation(tiny_model, "cpu")
     captioner = load_captioner(tiny_model, "cpu")

@@ -16,6 +16,7 @@ import pytest
 from test_pipeline import Factory, displayed, rows, run
 
 from photocap.metadata import read_caption, sidecar_path
+from photocap.store.search import search
 
 pytestmark = pytest.mark.skipif(shutil.which("exiftool") is None, reason="needs ExifTool")
 
@@ -52,7 +53,7 @@ def test_a_human_caption_written_into_our_sidecar_is_indexed_without_the_model(
     assert (summary.human, summary.unchanged, summary.captioned) == (1, 1, 0)
     row = rows(db)[str(photo)]
     assert (row["caption"], row["source"]) == ("Tomatoes ripening on the balcony", "human")
-    assert index.search("tomato").hits[0].path == str(photo)
+    assert search(index, "tomato").hits[0].path == str(photo)
     assert photo.read_bytes() == before and factory.calls == 0
     assert run(index, [root], Factory(fail=True)).unchanged == 2  # and now it is settled
 

@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from photocap.cli import cli
-from photocap.index import PhotoRecord, open_index
-from photocap.search import MAX_TERMS, MAX_WORD, EmptyQueryError, parse_query
+from photocap.store.index import PhotoRecord, open_index
+from photocap.store.search import MAX_TERMS, MAX_WORD, EmptyQueryError, parse_query, search
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -152,41 +152,41 @@ def test_parse_rejects_queries_without_words(query):
 
 
 def test_stemming_matches_other_word_forms(index):
-    assert sorted(names(index.search("dogs running"))) == ["grass.png", "gravel.jpg"]
-    assert names(index.search("cats sitting")) == ["chelsea.jpg"]
+    assert sorted(names(search(index, "dogs running"))) == ["grass.png", "gravel.jpg"]
+    assert names(search(index, "cats sitting")) == ["chelsea.jpg"]
 
 
 def test_stop_words_need_not_match(index, library):
-    results = index.search("dog on beach")
+    results = search(index, "dog on beach")
     assert [h.path for h in results.hits] == [p(library, "2023/beach/gravel.jpg")]
     assert not results.partial and results.query.stop_words == ("on",)
 
 
 def test_all_remaining_terms_must_match(index):
-    assert names(index.search("dog grass")) == ["grass.png"]
+    assert names(search(index, "dog grass")) == ["grass.png"]
 
 
 def test_bm25_ranks_the_shorter_caption_first(index):
-    results = index.search("dog")
+    results = search(index, "dog")
     assert names(results) == ["grass.png", "gravel.jpg"]  # same term frequency, shorter caption
     assert results.hits[0].score > results.hits[1].score > 0
     assert [h.rank for h in results.hits] == [1, 2]
 
 
 def test_quoted_phrases_match_as_phrases(index):
-    assert names(index.search('"red motorcycle"')) == ["motorcycle.jpg"]
-    assert index.search('"red motorcycle"').hits[0].path.endswith("city/motorcycle.jpg")
-    assert len(index.search("red motorcycle").hits) == 2
-    assert names(index.search('"cup of coffee"')) == ["coffee.jpg"]
-    assert index.search('"cup coffee"').hits == ()  # not adjacent: a phrase is a phrase
+    assert names(search(index, '"red motorcycle"')) == ["motorcycle.jpg"]
+    assert search(index, '"red motorcycle"').hits[0].path.endswith("city/motorcycle.jpg")
+    assert len(search(index, "red motorcycle").hits) == 2
+    assert names(search(index, '"cup of coffee"')) == ["coffee.jpg"]
+    assert search(index, '"cup coffee"').hits == ()  # not adjacent: a phrase is a phrase
 
 
 def test_partial_matches_when_nothing_matches_everything(index):
-    results = index.search("dog beach zebra")
+    results = search(index, "dog beach zebra")
     assert results.partial
     assert names(results) == ["gravel.jpg", "grass.png"]
     assert [h.matched for h in results.hits] == [2, 1]
-    full = index.search("dog beach")
+    full = search(index, "dog beach")
     assert not full.partial and all(h.matched == 2 for h in full.hits)
 
 
@@ -198,7 +198,7 @@ def test_partial_matches_holding_more_terms_come_first_even_against_bm25(tmp_pat
             PhotoRecord(path=f"/p/{i}.jpg", size=1, mtime_ns=1, caption=caption)
             for i, caption in enumerate(["zebra", long, *others])
         )
-        results = index.search("dog park zebra")
+        results = search(index, "dog park zebra")
     assert results.partial
     # BM25 alone prefers the short caption with the rare word; two matched words beat one
     assert [(h.caption, h.matched) for h in results.hits[:2]] == [(long, 2), ("zebra", 1)]
@@ -206,46 +206,48 @@ def test_partial_matches_holding_more_terms_come_first_even_against_bm25(tmp_pat
 
 
 def test_no_partial_fallback_for_a_single_term(index):
-    results = index.search("zebra")
+    results = search(index, "zebra")
     assert results.hits == () and not results.partial
 
 
 def test_highlights_cover_the_matched_words(index):
-    [hit] = index.search("cats sitting wooden").hits
+    [hit] = search(index, "cats sitting wooden").hits
     assert [hit.caption[a:b] for a, b in hit.highlights] == ["cat", "sits", "wooden"]
 
 
 def test_rows_without_captions_are_never_results(index):
-    assert all(Path(h.path).name != "broken.jpg" for h in index.search("image").hits)
-    assert index.search("image").hits == ()
+    assert all(Path(h.path).name != "broken.jpg" for h in search(index, "image").hits)
+    assert search(index, "image").hits == ()
 
 
 def test_limit(index):
-    assert len(index.search("a", limit=3).hits) == 3
+    assert len(search(index, "a", limit=3).hits) == 3
     with pytest.raises(ValueError):
-        index.search("dog", limit=0)
+        search(index, "dog", limit=0)
 
 
 def test_under_a_folder_excludes_siblings_with_the_same_prefix(index, library):
-    assert names(index.search("motorcycle", under=library[0] / "2023")) == ["motorcycle.jpg"]
-    assert index.search("motorcycle", under=library[0] / "2023").hits[0].path == p(
+    assert names(search(index, "motorcycle", under=library[0] / "2023")) == ["motorcycle.jpg"]
+    assert search(index, "motorcycle", under=library[0] / "2023").hits[0].path == p(
         library, "2023/city/motorcycle.jpg"
     )
-    assert index.search("motorcycle", under=library[0] / "2023b").hits[0].path == p(
+    assert search(index, "motorcycle", under=library[0] / "2023b").hits[0].path == p(
         library, "2023b/motorcycle.jpg"
     )
 
 
 def test_under_treats_percent_and_underscore_as_plain_characters(index, library):
     under = library[0] / "100%_done"
-    assert sorted(names(index.search("cup cat", under=under))) == ["chelsea.jpg", "coffee.jpg"]
-    assert index.search("rocket", under=under).hits == ()  # 1000_done would match LIKE '100%_done%'
-    assert names(index.search("astronaut", under=library[0] / "café ☕")) == ["astronaut.jpg"]
+    assert sorted(names(search(index, "cup cat", under=under))) == ["chelsea.jpg", "coffee.jpg"]
+    assert (
+        search(index, "rocket", under=under).hits == ()
+    )  # 1000_done would match LIKE '100%_done%'
+    assert names(search(index, "astronaut", under=library[0] / "café ☕")) == ["astronaut.jpg"]
 
 
 def test_under_a_folder_that_holds_nothing(index, library):
-    assert index.search("dog", under=library[0] / "nowhere").hits == ()
-    assert index.search("dog", under=library[0] / "2023" / "beach" / "grass.png").hits == ()
+    assert search(index, "dog", under=library[0] / "nowhere").hits == ()
+    assert search(index, "dog", under=library[0] / "2023" / "beach" / "grass.png").hits == ()
 
 
 def test_under_a_folder_whose_photos_were_added_at_different_times(tmp_path):
@@ -253,40 +255,40 @@ def test_under_a_folder_whose_photos_were_added_at_different_times(tmp_path):
     with open_index(tmp_path / "i.db") as index:
         for path, caption in captions:  # one run each: /a's rows are not contiguous
             index.upsert([PhotoRecord(path=path, size=1, mtime_ns=1, caption=caption)])
-        assert sorted(h.path for h in index.search("kite", under="/a").hits) == [
+        assert sorted(h.path for h in search(index, "kite", under="/a").hits) == [
             "/a/1.jpg",
             "/a/z/3.jpg",
         ]
-        assert [h.path for h in index.search("kite", under="/b").hits] == ["/b/2.jpg"]
+        assert [h.path for h in search(index, "kite", under="/b").hits] == ["/b/2.jpg"]
 
 
 def test_under_and_partial_fallback_together(index, library):
-    results = index.search("cup zebra", under=library[0] / "100%_done")
+    results = search(index, "cup zebra", under=library[0] / "100%_done")
     assert results.partial and names(results) == ["coffee.jpg"]
 
 
 def test_source_filter(index):
-    assert sorted(names(index.search("a", source="human"))) == [
+    assert sorted(names(search(index, "a", source="human"))) == [
         "camera.png",
         "chelsea.jpg",
         "motorcycle.jpg",
     ]
-    assert [h.source for h in index.search("red", source="model").hits] == ["model"]
+    assert [h.source for h in search(index, "red", source="model").hits] == ["model"]
 
 
 def test_rank_window_ranks_the_newest_matches_only_when_there_are_more(index):
-    everything = index.search("a", rank_window=None)
+    everything = search(index, "a", rank_window=None)
     assert len(everything.hits) == 8 and not everything.windowed  # all but "Two dogs ..."
-    assert index.search("a", rank_window=100) == everything  # fewer matches than the window: exact
-    newest = index.search("a", rank_window=3)
+    assert search(index, "a", rank_window=100) == everything  # fewer matches than the window: exact
+    newest = search(index, "a", rank_window=3)
     assert newest.windowed
     assert sorted(names(newest)) == ["astronaut.jpg", "camera.png", "rocket.jpg"]  # added last
 
 
 def test_rank_window_is_taken_inside_the_folder_and_source(index, library):
-    results = index.search("a", under=library[0] / "100%_done", rank_window=1)
+    results = search(index, "a", under=library[0] / "100%_done", rank_window=1)
     assert names(results) == ["chelsea.jpg"]
-    assert names(index.search("a", source="human", rank_window=1)) == ["camera.png"]
+    assert names(search(index, "a", source="human", rank_window=1)) == ["camera.png"]
 
 
 HOSTILE = [
@@ -329,21 +331,21 @@ HOSTILE = [
 
 @pytest.mark.parametrize("query", HOSTILE, ids=lambda q: repr(q[:24]))
 def test_hostile_queries_give_ranked_results_never_errors(index, query):
-    results = index.search(query)
+    results = search(index, query)
     assert isinstance(results.hits, tuple)
     assert index.count() == len(PHOTOS) + 1  # nothing was dropped or changed
 
 
 def test_hostile_queries_still_find_their_words(index):
     for query in ["-dog", "dog*", "(dog", "dog AND", "dog\x00", '"dog', "dog " * 2_500]:
-        assert sorted(names(index.search(query))) == ["grass.png", "gravel.jpg"], query
-    assert names(index.search("dog NOT beach")) == ["gravel.jpg"]  # NOT is a (stop) word
-    assert names(index.search("dog\x00beach")) == ["gravel.jpg"]
+        assert sorted(names(search(index, query))) == ["grass.png", "gravel.jpg"], query
+    assert names(search(index, "dog NOT beach")) == ["gravel.jpg"]  # NOT is a (stop) word
+    assert names(search(index, "dog\x00beach")) == ["gravel.jpg"]
 
 
 def test_a_10000_character_query_of_words_is_cut_and_answered(index):
     query = " ".join(["dog", *(f"w{i}" for i in range(2000))])[:10_000]
-    results = index.search(query)
+    results = search(index, query)
     assert len(query) == 10_000 and results.query.truncated
     assert results.partial and sorted(names(results)) == ["grass.png", "gravel.jpg"]
 

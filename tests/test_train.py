@@ -16,10 +16,10 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from photocap.cli import cli
+from photocap.model.beam import DecodeOptions, beam_search
 from photocap.model.checkpoint import ModelInfo, load_model, save_model
 from photocap.model.decoder import AttentionDecoder, DecoderConfig
 from photocap.model.encoders import Encoder, get_spec
-from photocap.model.search import DecodeOptions, beam_search
 from photocap.model.vocab import Vocabulary
 from training.data import encode_batch
 from training.vocab_growth import extend_decoder

@@ -27,8 +27,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from photocap.cli import cli
-from photocap.index import open_index
 from photocap.metadata import read_caption, sidecar_path
+from photocap.store.index import open_index
 
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT = float(os.environ.get("PHOTOCAP_TEST_TIMEOUT", "90"))

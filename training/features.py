@@ -18,17 +18,9 @@ import torch
 from PIL import Image, ImageOps
 from torch.utils.data import DataLoader, Dataset
 
-from photocap.loader import PhotoDataset, Prepare, collate_photos
+from photocap.indexing.loader import PhotoDataset, Prepare, collate_photos
 from photocap.model.encoders import Encoder
 from photocap.model.transforms import to_tensor
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def encoder_fingerprint(encoder: Encoder) -> str:

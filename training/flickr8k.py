@@ -22,8 +22,9 @@ from photocap.model.checkpoint import ModelInfo, save_model
 from photocap.model.decoder import AttentionDecoder, DecoderConfig
 from photocap.model.encoders import load_pretrained_encoder
 from photocap.model.vocab import Vocabulary
+from photocap.photos.digest import file_sha256
 from training.data import CaptionSet, read_flickr8k
-from training.features import FeatureCache, file_sha256
+from training.features import FeatureCache
 from training.train import TrainConfig, train_decoder
 
 

@@ -17,8 +17,8 @@ from torch import nn
 
 from photocap.errors import PhotocapError
 from photocap.metrics import quick_scores
+from photocap.model.beam import DecodeOptions, beam_search
 from photocap.model.decoder import AttentionDecoder
-from photocap.model.search import DecodeOptions, beam_search
 from photocap.model.vocab import Vocabulary, to_alt_text
 from training.data import CaptionSet, encode_batch
 

@@ -9,10 +9,10 @@ import torch
 from torch import nn
 
 from photocap.errors import ImageError
-from photocap.images import decode_photo
-from photocap.loader import Prepare
+from photocap.indexing.loader import Prepare
 from photocap.model.encoders import Encoder
-from training.features import file_sha256
+from photocap.photos.decode import decode_photo
+from photocap.photos.digest import file_sha256
 from training.user_data import Problem, UserCaptions
 
 

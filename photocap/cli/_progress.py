@@ -15,7 +15,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from photocap.pipeline import IndexSummary, PhotoOutcome
+from photocap.indexing import IndexSummary, PhotoOutcome
 
 
 class IndexProgress:

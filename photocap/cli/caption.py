@@ -50,8 +50,8 @@ def caption(images, beam, model_path, device, precision, as_json, attention_out,
     from photocap.attention import save_attention_grid
     from photocap.captioner import load_captioner
     from photocap.errors import PhotocapError
-    from photocap.images import open_photo
-    from photocap.model.search import DecodeOptions
+    from photocap.model.beam import DecodeOptions
+    from photocap.photos.decode import open_photo
 
     captioner = load_captioner(model_path, device, precision)
     options = DecodeOptions(beam_size=beam)

@@ -76,8 +76,8 @@ def index_command(
     """
     from photocap.cli._progress import IndexProgress, print_summary
     from photocap.errors import IndexDatabaseError
-    from photocap.index import open_index
-    from photocap.pipeline import IndexOptions, IndexRun, model_preparation
+    from photocap.indexing import IndexOptions, IndexRun, model_preparation
+    from photocap.store.index import open_index
 
     workers = default_workers() if workers is None else workers
     options = IndexOptions(

@@ -17,8 +17,9 @@ from rich.text import Text
 from photocap.cli import cli
 from photocap.cli._options import db_option, json_option
 from photocap.errors import IndexDatabaseError
-from photocap.index import BUILD_HINT, Source, open_index
-from photocap.search import MAX_TERMS, EmptyQueryError, SearchResults, parse_query
+from photocap.store import search as full_text
+from photocap.store.index import BUILD_HINT, Source, open_index
+from photocap.store.search import MAX_TERMS, EmptyQueryError, SearchResults, parse_query
 
 HIGHLIGHT = "bold yellow"
 
@@ -109,7 +110,9 @@ def search(
     with open_index(db_url, create=False) as index:
         if index.count() == 0:
             raise IndexDatabaseError("the index is empty", path=index.path, hint=BUILD_HINT)
-        results = index.search(parsed, limit=limit, under=under, source=cast(Source, source))
+        results = full_text.search(
+            index, parsed, limit=limit, under=under, source=cast(Source, source)
+        )
 
     if parsed.truncated:
         click.echo(f"Note: only the first {MAX_TERMS} words of the query were used.", err=True)

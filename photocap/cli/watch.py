@@ -162,8 +162,8 @@ def watch_command(
     """
     from photocap.captioner import load_captioner
     from photocap.cli.index import default_workers
-    from photocap.index import open_index
-    from photocap.pipeline import IndexOptions
+    from photocap.indexing import IndexOptions
+    from photocap.store.index import open_index
     from photocap.watch import Watcher, WatchOptions
 
     _configure_logging(verbose, quiet, as_json)

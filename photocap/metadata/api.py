@@ -13,7 +13,7 @@ from typing import Literal, get_args
 
 from photocap.errors import HumanCaptionExists, MetadataError
 from photocap.metadata import jpeg
-from photocap.metadata.atomic import atomic_replace, check_writable, is_temp_name
+from photocap.metadata.atomic import atomic_replace, check_writable
 from photocap.metadata.exif import ExifError, is_camera_default, new_block, set_description
 from photocap.metadata.formats import JPEG, PNG, WEBP, photo_kind
 from photocap.metadata.photo import Photo, Sidecar, load_photo, read_sidecar
@@ -107,16 +107,6 @@ def photos_of_sidecars(sidecars: Iterable[str | Path]) -> list[Path]:
         except OSError:  # the folder went away meanwhile
             continue
     return sorted(photos)
-
-
-def is_sidecar(path: str | Path) -> bool:
-    """True for an XMP sidecar's name (a photo is never one)."""
-    return os.fspath(path).lower().endswith(".xmp")
-
-
-def is_photocap_file(path: str | Path) -> bool:
-    """True for photocap's temporary files and for XMP sidecars (never photos; the watcher skips them)."""
-    return is_temp_name(Path(path).name) or is_sidecar(path)
 
 
 def read_caption(path: str | Path) -> CaptionRecord | None:

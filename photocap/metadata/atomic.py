@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import secrets
 import stat
 import time
@@ -12,10 +11,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from photocap.errors import ImageError, MetadataError
+from photocap.photos.kinds import TEMP_MARK, TEMP_SUFFIX, is_temp_name
 
-TEMP_MARK = ".photocap-"
-TEMP_SUFFIX = ".tmp"
-_TEMP_RE = re.compile(r"^\..*\.photocap-[0-9a-f]{8}\.tmp$", re.DOTALL)
 _MAX_NAME = 255
 
 
@@ -25,11 +22,6 @@ def temp_name(name: str) -> str:
     room = _MAX_NAME - 1 - len(suffix.encode())
     stem = name.encode()[:room].decode(errors="ignore")
     return f".{stem}{suffix}"
-
-
-def is_temp_name(name: str) -> bool:
-    """True for names made by `temp_name`."""
-    return bool(_TEMP_RE.match(name))
 
 
 STALE_TEMP_AGE_S = 600.0  # a temporary file nobody touched for this long lost its writer

@@ -16,31 +16,18 @@ import queue
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from watchdog.events import (
-    DirCreatedEvent,
-    DirDeletedEvent,
-    DirMovedEvent,
-    FileAttribEvent,
-    FileClosedEvent,
-    FileCreatedEvent,
-    FileDeletedEvent,
-    FileModifiedEvent,
-    FileMovedEvent,
     FileSystemEvent,
 )
 
 from photocap.errors import ImageError, PhotocapError
-from photocap.images import IMAGE_SUFFIXES, discover, sniff_format
-from photocap.index import Index
-from photocap.metadata import (
-    is_photocap_file,
-    is_sidecar,
-    photos_of_sidecars,
-    sidecars_mtime_ns,
-)
-from photocap.pipeline import CHUNK, IndexRun, PhotoOutcome
+from photocap.indexing import IndexRun, PhotoOutcome
+from photocap.photos.kinds import looks_like_photo
+from photocap.store.index import Index
+from photocap.watch.events import SIDECAR_GATHER, EventRouting
 from photocap.watch.observer import (
     LostEvents,
     QueueHandler,
@@ -54,11 +41,11 @@ from photocap.watch.observer import (
 )
 from photocap.watch.options import (
     EVENT_ATTR,
-    IN_PROGRESS_SUFFIXES,
     WatchOptions,
     WatchSummary,
 )
-from photocap.watch.tracker import Batch, ChangeTracker, Signature, inside, outermost, signature
+from photocap.watch.own_writes import OwnWrites
+from photocap.watch.tracker import Batch, ChangeTracker, inside, outermost
 
 if TYPE_CHECKING:
     from watchdog.observers.api import BaseObserver
@@ -68,17 +55,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("photocap.watch")
 
 OWN_WRITE_MEMORY = 120.0  # seconds an embedded write is remembered, to skip its own events
-FOLDER_MOVE_MEMORY = 30.0  # seconds a folder move is remembered, to skip the per-file echoes
 RETRIES = 3
-SIDECAR_GATHER = 0.3  # seconds sidecar events gather before their photos are looked up
-
-_WrittenState = tuple[Signature | None, int | None]  # the photo's signature, its sidecars' mtime
-
-
-def _written_state(path: str) -> _WrittenState:
-    """What tells our own write from a later one: the photo's signature and, as a person may
-    caption it in a sidecar alone right after, its sidecars' newest mtime."""
-    return signature(path), sidecars_mtime_ns(path)
 
 
 @dataclass
@@ -88,7 +65,7 @@ class _BatchState:
     handled: set[str] = field(default_factory=set)
 
 
-class Watcher:
+class Watcher(EventRouting):
     """Keeps the index and the photos' alt text up to date with `roots` until `request_stop()`.
 
     `captioner` loads the model (called once, at start). `run()` blocks; call `request_stop()`
@@ -122,8 +99,7 @@ class Watcher:
         self._handler = QueueHandler(self._events)
         self._observer: BaseObserver | None = None
         self._stopping = False
-        # photo -> (its state right after we embedded a caption, until when it is remembered)
-        self._own_writes: dict[str, tuple[_WrittenState, float]] = {}
+        self.own_writes = OwnWrites(OWN_WRITE_MEMORY, clock)
         self._sidecars_changed: set[str] = set()  # sidecars written since the last lookup
         self._sidecars_since = 0.0  # when the first of them was
         self._folder_moves: list[tuple[str, str, float]] = []
@@ -203,7 +179,7 @@ class Watcher:
         the first pass (memory allocation, kernel selection); returns the model id."""
         from PIL import Image
 
-        from photocap.model.search import DecodeOptions
+        from photocap.model.beam import DecodeOptions
 
         captioner = self.captioner
         try:
@@ -268,175 +244,17 @@ class Watcher:
             self._start_polling(limit_message(error))
             self._catch_up(initial=False)  # folders added meanwhile may not have been watched
 
-    # -- events -----------------------------------------------------------------------------------
-
-    def _drain(self, timeout: float) -> None:
-        """Handle the queued events, waiting up to `timeout` for the first one."""
-        try:
-            event = self._events.get(timeout=timeout) if timeout > 0 else self._events.get_nowait()
-        except queue.Empty:
-            return
-        for _ in range(10_000):
-            try:
-                self._on_event(event)
-            except Exception:  # one odd event must not stop the daemon
-                log.exception("could not handle %r", event)
-            try:
-                event = self._events.get_nowait()
-            except queue.Empty:
-                return
-
-    def _on_event(self, event: FileSystemEvent) -> None:
-        src = os.fsdecode(event.src_path)
-        dst = os.fsdecode(event.dest_path) if event.dest_path else ""
-        log.debug("event %s %s%s", event.event_type, src, f" -> {dst}" if dst else "")
-        if isinstance(event, DirMovedEvent):
-            self._folder_moved(src, dst)
-        elif isinstance(event, DirDeletedEvent):
-            if self._visible(src):
-                self.tracker.folder_deleted(src)
-        elif isinstance(event, DirCreatedEvent):
-            self._probe_soon()
-        elif isinstance(event, FileMovedEvent):
-            self._file_moved(src, dst)
-            self._sidecar_changed(src, dst)  # an editor's write renamed into place, or a delete
-        elif is_sidecar(src):
-            self._sidecar_changed(src)
-        elif not self._candidate(src):
-            return
-        elif isinstance(event, FileClosedEvent):
-            self.tracker.closed(src)
-        elif isinstance(event, FileModifiedEvent):
-            self.tracker.modified(src)
-        elif isinstance(event, FileCreatedEvent):
-            self.tracker.created(src)
-        elif isinstance(event, FileAttribEvent):
-            self.tracker.attrib(src)
-        elif isinstance(event, FileDeletedEvent):
-            self.tracker.deleted(src)
-
-    def _root_of(self, path: str) -> str | None:
-        return next((r for r in self.roots if inside(path, r)), None)
-
-    def _visible(self, path: str) -> bool:
-        """Inside a watched folder and not hidden there (as `photocap index` sees it)."""
-        root = self._root_of(path)
-        if root is None:
-            return False
-        relative = os.path.relpath(path, root)
-        return relative == "." or not any(p.startswith(".") for p in relative.split(os.sep))
-
-    def _candidate(self, path: str) -> bool:
-        """A file that may be a photo to caption: visible, not photocap's, not still downloading."""
-        return (
-            self._visible(path)
-            and not is_photocap_file(path)
-            and not path.lower().endswith(IN_PROGRESS_SUFFIXES)
-        )
-
-    def _sidecar_changed(self, *sidecars: str) -> None:
-        """A person's photo manager may have written a caption into a sidecar alone: the sidecar
-        waits with the others for `_queue_sidecar_photos` to look its photos up."""
-        for sidecar in sidecars:
-            if sidecar and is_sidecar(sidecar) and self._visible(sidecar):
-                if not self._sidecars_changed:
-                    self._sidecars_since = self.clock()
-                self._sidecars_changed.add(sidecar)
-
-    def _queue_sidecar_photos(self) -> None:
-        """The photos that read the sidecars changed in the last `SIDECAR_GATHER` seconds wait in
-        the tracker (one folder listing per folder, however many sidecars a bulk save wrote).
-        The pipeline sees their sidecars' mtime differ from the row's and reads the caption; our
-        own sidecar writes are recorded with their mtime, so their echo costs a stat."""
-        if not self._sidecars_changed or self.clock() - self._sidecars_since < SIDECAR_GATHER:
-            return
-        photos = photos_of_sidecars(self._sidecars_changed)
-        self._sidecars_changed.clear()
-        for photo in map(str, photos):
-            if self._candidate(photo):
-                self.tracker.sidecar_changed(photo)
-
-    def _file_moved(self, src: str, dst: str) -> None:
-        if src and dst and self._echo_of_folder_move(src, dst):
-            return
-        src_ok = bool(src) and self._candidate(src)
-        dst_ok = bool(dst) and self._candidate(dst)
-        if src_ok and dst_ok:
-            followed = self.tracker.rename(src, dst)  # not captioned yet: follow it
-            try:
-                moved = self.index.move(src, dst)
-            except PhotocapError as exc:  # leave it to the pipeline's move detection by hash
-                log.warning("could not move the row of %s: %s", src, exc)
-                self.tracker.deleted(src)
-                moved = False
-            if moved:
-                self.summary.moved += 1
-                self._emit(logging.INFO, "moved", f"moved {src} -> {dst}", path=dst, moved_from=src)
-            elif not followed:
-                self.tracker.complete(dst)
-        elif dst_ok:  # renamed into place: a finished download or copy, or our own atomic write
-            self.tracker.complete(dst)
-        elif src_ok:  # moved out of sight
-            self.tracker.deleted(src)
-
-    def _folder_moved(self, src: str, dst: str) -> None:
-        src_ok = bool(src) and self._visible(src)
-        dst_ok = bool(dst) and self._visible(dst)
-        if src_ok and dst_ok:
-            self.tracker.rename_folder(src, dst)
-            try:
-                count = self.index.move_folder(src, dst)
-            except PhotocapError as exc:  # rows of the old folder go; the photos are found by hash
-                log.warning("could not move the rows of %s: %s", src, exc)
-                self.tracker.folder_deleted(src)
-                self._scan(dst)
-                return
-            self._folder_moves.append((src, dst, self.clock()))
-            self.summary.moved += count
-            self._emit(
-                logging.INFO,
-                "folder-moved",
-                f"moved folder {src} -> {dst} ({count} photos)",
-                path=dst,
-                moved_from=src,
-                photos=count,
-            )
-            self._probe_soon()
-        elif dst_ok:  # moved in from elsewhere: every photo in it is complete
-            self._scan(dst)
-            self._probe_soon()
-        elif src_ok:
-            self.tracker.folder_deleted(src)
-
-    def _echo_of_folder_move(self, src: str, dst: str) -> bool:
-        """watchdog reports each file of a moved folder too; its row moved with the folder."""
-        now = self.clock()
-        self._folder_moves = [m for m in self._folder_moves if now - m[2] < FOLDER_MOVE_MEMORY]
-        return any(
-            inside(src, old) and dst == new + src[len(old) :] for old, new, _ in self._folder_moves
-        )
-
-    def _scan(self, folder: str) -> None:
-        try:
-            for path in discover(folder, on_error=self._folder_error):
-                self.tracker.complete(str(path))
-        except PhotocapError as exc:
-            log.warning("cannot scan %s: %s", folder, exc)
-
-    def _folder_error(self, error: PhotocapError) -> None:
-        self._emit(logging.WARNING, "failed", str(error), path=str(error.path), error=error.message)
-
     # -- batches ----------------------------------------------------------------------------------
 
     def _handle_batch(self, batch: Batch) -> None:
         started = self.clock()
-        self._forget_old_writes()
+        self.own_writes.forget_old()
         self._batch = state = _BatchState(self.summary.batches + 1)
         photos, gone = [], []
         for item in batch.files:
             if not os.path.lexists(item.path):
                 gone.append(item.path)
-            elif self._own_write(item.path):
+            elif self.own_writes.unchanged_since(item.path):
                 self._emit(
                     logging.DEBUG,
                     "own-write",
@@ -449,7 +267,8 @@ class Watcher:
         run: IndexRun | None = None
         try:
             if photos:
-                run = self._run_files([item.path for item in photos])
+                run = self._new_run()
+                self._run(lambda: run.run_files([item.path for item in photos]))
             if gone:
                 self._delete(gone)
             for folder in batch.folders_deleted:
@@ -488,29 +307,27 @@ class Watcher:
             seconds=round(seconds, 3),
         )
 
-    def _new_run(self, photos: int) -> IndexRun:
-        # decoding workers cost more to start than they save on a few photos
-        many = photos >= 4 * self.options.index.batch_size
+    def _new_run(self, on_chunk: Callable[[int], None] | None = None) -> IndexRun:
         return IndexRun(
             self.index,
             lambda: self.captioner,
-            replace(self.options.index, workers=self.options.index.workers if many else 0),
+            # decoding workers cost more to start than they save on a few photos
+            replace(self.options.index, workers_from=4 * self.options.index.batch_size),
             on_photo=self._on_photo,
+            on_found=on_chunk,
             should_stop=lambda: self._stopping,
         )
 
-    def _run_files(self, paths: list[str], run: IndexRun | None = None) -> IndexRun:
-        """Caption `paths` through the index pipeline, one committed batch at a time."""
-        run = run or self._new_run(len(paths))
+    def _run(self, work: Callable[[], object]) -> None:
+        """Run index work; when stopping, an error from the decoding workers is the stop's."""
         try:
-            run.run_files(paths)
+            work()
         except Exception:
             # Ctrl-C or `systemctl stop` can reach the decoding workers too; the batches done so
             # far are committed, and the rest is caught up at the next start.
             if not self._stopping:
                 raise
             log.info("stopped while photos were being read; the rest waits for the next start")
-        return run
 
     def _looks_like_photo(self, path: str) -> bool:
         """As `photocap index` decides: the content says image, or the name does. An empty file
@@ -520,27 +337,12 @@ class Watcher:
                 return False
         except OSError:
             return False
-        try:
-            if sniff_format(path) is not None:
-                return True
-        except ImageError:
-            pass
-        return os.path.splitext(path)[1].lower() in IMAGE_SUFFIXES
-
-    def _own_write(self, path: str) -> bool:
-        """True when the file is exactly as photocap left it after embedding a caption."""
-        mine = self._own_writes.get(path)
-        return mine is not None and _written_state(path) == mine[0]
-
-    def _forget_old_writes(self) -> None:
-        now = self.clock()
-        if any(until < now for _, until in self._own_writes.values()):
-            self._own_writes = {p: v for p, v in self._own_writes.items() if v[1] >= now}
+        return looks_like_photo(path)
 
     def _on_photo(self, outcome: PhotoOutcome) -> None:
         path, kind = outcome.path, outcome.outcome
-        if outcome.written == "embedded" and (state := _written_state(path))[0] is not None:
-            self._own_writes[path] = (state, self.clock() + OWN_WRITE_MEMORY)
+        if outcome.written == "embedded":
+            self.own_writes.remember(path)
         self._batch.handled.add(path)
         setattr(self.summary, kind, getattr(self.summary, kind) + 1)
         waited = self._batch.waited.get(path)
@@ -596,40 +398,28 @@ class Watcher:
                 self.index.add_root(root)
         self._batch = _BatchState(0)
         recent_ns = time.time_ns() - int(self.options.settle * 1e9)
-        run = self._new_run(0)  # one run: its `known` lets discovery skip unchanged files unread
-        changed = 0
 
-        def known(path: str, st: os.stat_result) -> bool:
-            nonlocal changed
-            if run.known(path, st):
+        def still_being_written(path: Path) -> bool:
+            """Changed in the last `settle` seconds: it waits in the tracker like any new file."""
+            try:
+                st = os.stat(path)
+            except OSError:
+                return True  # gone meanwhile: its event says so
+            if max(st.st_mtime_ns, st.st_ctime_ns) > recent_ns:
+                self.tracker.created(str(path))
                 return True
-            changed += 1
-            if changed == 4 * self.options.index.batch_size:  # a long catch-up: decode in workers
-                run.options = replace(run.options, workers=self.options.index.workers)
             return False
 
-        chunk: list[str] = []
+        # one run for every root: its plan lets discovery skip unchanged files unread; decoding
+        # workers start only for a long catch-up, and events are handled between chunks
+        run = self._new_run(on_chunk=lambda _found: self._drain(0))
         for root in self.roots:
+            if self._stopping:
+                break
             try:
-                for path in discover(root, on_error=self._folder_error, known=known):
-                    if self._stopping:
-                        break
-                    try:
-                        st = os.stat(path)
-                    except OSError:
-                        continue
-                    if max(st.st_mtime_ns, st.st_ctime_ns) > recent_ns:
-                        self.tracker.created(str(path))
-                        continue
-                    chunk.append(str(path))
-                    if len(chunk) >= CHUNK:
-                        self._run_files(chunk, run)
-                        chunk = []
-                        self._drain(0)
+                self._run(lambda root=root: run.run([root], defer=still_being_written))
             except PhotocapError as exc:
                 log.warning("cannot catch up on %s: %s", root, exc)
-        if chunk and not self._stopping:
-            self._run_files(chunk, run)
         if not self._stopping:
             for root in self.roots:
                 self._prune(root)

@@ -6,21 +6,9 @@ import logging
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from photocap.pipeline import IndexOptions
+from photocap.indexing import IndexOptions
 
 EVENT_ATTR = "photocap_event"
-# Names browsers and copy tools give a file while it is still coming; it is read once renamed.
-IN_PROGRESS_SUFFIXES = (
-    ".part",
-    ".partial",
-    ".crdownload",
-    ".download",
-    ".opdownload",
-    ".filepart",
-    ".tmp",
-    ".temp",
-    ".!qb",
-)
 
 
 def event_of(record: logging.LogRecord) -> dict[str, Any] | None:

@@ -16,7 +16,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from photocap.errors import ImageError
-from photocap.images import MAX_PIXELS, decode_photo
+from photocap.photos.decode import MAX_PIXELS, decode_photo
 
 Prepare = Callable[[Image.Image], torch.Tensor]
 

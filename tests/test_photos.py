@@ -1,4 +1,4 @@
-"""photocap.images on real files: every format, orientation, odd modes, broken files, discovery."""
+"""photocap.photos on real files: every format, orientation, odd modes, broken files, discovery."""
 
 from __future__ import annotations
 
@@ -25,7 +25,9 @@ from PIL import Image, ImageFile
 from skimage import data
 
 from photocap.errors import ImageError
-from photocap.images import decode_photo, discover, open_photo, sniff_bytes, sniff_format
+from photocap.photos.decode import decode_photo, open_photo
+from photocap.photos.discover import discover
+from photocap.photos.kinds import sniff, sniff_format
 
 pillow_heif.register_heif_opener()  # to write HEIC test files; photocap registers its own reader
 
@@ -115,19 +117,21 @@ def test_content_decides_not_the_name(tmp_path: Path, formats: dict[str, Path]) 
     assert decode_photo(nameless).format == "jpeg"
 
 
-def test_sniff_bytes_tells_lookalikes_apart() -> None:
-    assert sniff_bytes(b"BM is also how this sentence starts, and it is text") is None
+def test_sniff_tells_lookalikes_apart() -> None:
+    assert sniff(b"BM is also how this sentence starts, and it is text") is None
     bmp_head = b"BM" + bytes(12) + struct.pack("<I", 40)
-    assert sniff_bytes(bmp_head) == "bmp"
+    assert sniff(bmp_head) == "bmp"
     heic = struct.pack(">I", 24) + b"ftypmif1" + bytes(4) + b"mif1heic"
     avif = struct.pack(">I", 24) + b"ftypmif1" + bytes(4) + b"mif1avif"
     video = struct.pack(">I", 20) + b"ftypisom" + bytes(4) + b"mp41"
-    assert sniff_bytes(heic) == "heif"
-    assert sniff_bytes(avif) is None
-    assert sniff_bytes(video) is None
-    assert sniff_bytes(b"II*\x00\x08\x00\x00\x00", "photo.tif") == "tiff"
-    assert sniff_bytes(b"II*\x00\x08\x00\x00\x00", "DSC_0001.NEF") is None  # RAW: TIFF inside
-    assert sniff_bytes(b"II*\x00\x10\x00\x00\x00CR\x02\x00", "x.tif") is None  # Canon CR2
+    cr3 = struct.pack(">I", 24) + b"ftypcrx " + bytes(4) + b"crx isom"
+    assert sniff(heic) == "heif"
+    assert sniff(avif) == "avif"  # the same container, not captioned (yet)
+    assert sniff(video) is None
+    assert sniff(cr3) == "raw"
+    assert sniff(b"II*\x00\x08\x00\x00\x00", "photo.tif") == "tiff"
+    assert sniff(b"II*\x00\x08\x00\x00\x00", "DSC_0001.NEF") == "raw"  # RAW: TIFF inside
+    assert sniff(b"II*\x00\x10\x00\x00\x00CR\x02\x00", "x.tif") == "raw"  # Canon CR2
 
 
 # ---------------------------------------------------------------- orientation
@@ -511,12 +515,12 @@ def test_discover_keeps_an_unreadable_photo_so_decoding_reports_it(library: Path
 def test_discover_keeps_known_files_without_opening_them(
     library: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import photocap.images as images
+    from photocap.photos import kinds
 
     opened: list[str] = []
-    read_head = images._read_head
+    read_head = kinds.read_head
     monkeypatch.setattr(
-        images, "_read_head", lambda path: opened.append(path.name) or read_head(path)
+        kinds, "read_head", lambda path: opened.append(path.name) or read_head(path)
     )
     sizes: dict[str, int] = {}
 

@@ -24,8 +24,12 @@ import sqlalchemy.exc
 from sqlalchemy import Connection, text
 
 from photocap.errors import PhotocapError
-from photocap.index import RANK_WINDOW, folder_range
-from photocap.index_schema import FTS_TABLE
+from photocap.store.index import Index, Source, folder_range
+from photocap.store.schema import FTS_TABLE
+
+# BM25 costs about a microsecond per matching photo: a query matching more photos than this ranks
+# the most recently added RANK_WINDOW of them, which bounds latency on very large libraries.
+RANK_WINDOW = 10_000
 
 # A 10,000-character paste is cut to its first terms (and a phrase to its first words, a word to
 # its first characters), not run as one huge query.
@@ -149,6 +153,28 @@ def parse_query(query: str, *, max_terms: int = MAX_TERMS) -> ParsedQuery:
     )
 
 
+def search(
+    index: Index,
+    query: str | ParsedQuery,
+    *,
+    limit: int = 20,
+    under: str | os.PathLike[str] | None = None,
+    source: Source | None = None,
+    rank_window: int | None = RANK_WINDOW,
+) -> SearchResults:
+    """Ranked full-text search over an index's captions (the query language is above).
+
+    `under` keeps photos inside a folder, `source` captions by "model" or "human";
+    `rank_window` (None: rank every match) bounds how many of the newest matches are ranked.
+    Raises EmptyQueryError when the query has no words.
+    """
+    parsed = parse_query(query) if isinstance(query, str) else query
+    with index.reading() as conn:
+        return run_search(
+            conn, parsed, limit=limit, under=under, source=source, rank_window=rank_window
+        )
+
+
 def run_search(
     conn: Connection,
     query: ParsedQuery,
@@ -158,7 +184,7 @@ def run_search(
     source: str | None = None,
     rank_window: int | None = RANK_WINDOW,
 ) -> SearchResults:
-    """Runs `query` on an open index connection; see `Index.search`."""
+    """Runs `query` on an open index connection; see `search`."""
     if limit < 1 or (rank_window is not None and rank_window < 1):
         raise ValueError("limit and rank_window must be at least 1")
     scope = _Scope.of(conn, under, source)

@@ -14,7 +14,7 @@ from dataclasses import KW_ONLY, dataclass, fields
 from datetime import datetime, timezone
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import sqlalchemy.exc
 from sqlalchemy import (
@@ -33,7 +33,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 
 from photocap.errors import IndexDatabaseError, PhotocapError
-from photocap.index_schema import (
+from photocap.paths import default_db_url
+from photocap.store.schema import (
     FTS_TABLE,
     META_TABLE,
     MIGRATIONS,
@@ -44,10 +45,6 @@ from photocap.index_schema import (
     photos,
     roots,
 )
-from photocap.paths import default_db_url
-
-if TYPE_CHECKING:
-    from photocap.search import ParsedQuery, SearchResults
 
 Source = Literal["model", "human"]
 Status = Literal["ok", "error"]
@@ -55,9 +52,6 @@ Status = Literal["ok", "error"]
 BATCH_SIZE = 500  # rows per committed transaction
 _CHUNK = 500  # bound parameters per IN (...) query
 BUILD_HINT = "build one with: photocap index PATH"
-# BM25 costs about a microsecond per matching photo: a query matching more photos than this ranks
-# the most recently added RANK_WINDOW of them, which bounds latency on very large libraries.
-RANK_WINDOW = 10_000
 
 
 @dataclass(frozen=True)
@@ -151,7 +145,7 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=timezone.utc) if value is not None else None
 
 
-def _batched(items: Iterable[Any], n: int) -> Iterator[list[Any]]:
+def batched(items: Iterable[Any], n: int) -> Iterator[list[Any]]:
     iterator = iter(items)
     while chunk := list(islice(iterator, n)):
         yield chunk
@@ -218,7 +212,8 @@ class Index:
             ) from exc
 
     @contextmanager
-    def _read(self) -> Iterator[Connection]:
+    def reading(self) -> Iterator[Connection]:
+        """A connection inside one read transaction (a consistent view), errors made clear."""
         with self._errors(), self._engine.connect() as conn, conn.begin():
             yield conn
 
@@ -247,11 +242,11 @@ class Index:
 
     def schema_version(self) -> int:
         """The schema version the database is at (0: empty)."""
-        with self._read() as conn:
+        with self.reading() as conn:
             return _read_version(conn)
 
     def _prepare(self) -> None:
-        with self._read() as conn:
+        with self.reading() as conn:
             version = _read_version(conn)
             foreign = version == 0 and _has_tables(conn)
         if foreign:
@@ -287,7 +282,7 @@ class Index:
             set_={name: stmt.excluded[name] for name in _COLUMNS if name != "path"},
         )
         written = 0
-        for chunk in _batched(records, batch_size):
+        for chunk in batched(records, batch_size):
             now = _now()
             rows = [
                 {name: getattr(r, name) for name in _COLUMNS} | {"indexed_at": now} for r in chunk
@@ -332,7 +327,7 @@ class Index:
     def delete(self, paths: Iterable[str | os.PathLike[str]]) -> int:
         """Removes the rows of `paths`; returns how many there were."""
         removed = 0
-        for chunk in _batched((p for p in map(_abspath, paths) if _storable(p)), _CHUNK):
+        for chunk in batched((p for p in map(_abspath, paths) if _storable(p)), _CHUNK):
             with self._write() as conn:
                 removed += conn.execute(delete(photos).where(photos.c.path.in_(chunk))).rowcount
         return removed
@@ -362,7 +357,7 @@ class Index:
             query = query.where(photos.c.path > last if last is not None else photos.c.path >= lo)
             if hi is not None:
                 query = query.where(photos.c.path < hi)
-            with self._read() as conn:
+            with self.reading() as conn:
                 chunk = list(conn.execute(query).scalars())
             yield from chunk
             if len(chunk) < page:
@@ -403,9 +398,9 @@ class Index:
     def lookup(self, paths: Iterable[str | os.PathLike[str]]) -> dict[str, PhotoRecord]:
         """Records of those `paths` that are indexed, keyed by absolute path."""
         found: dict[str, PhotoRecord] = {}
-        with self._read() as conn:
+        with self.reading() as conn:
             wanted = (path for path in map(_abspath, paths) if _storable(path))
-            for chunk in _batched(wanted, _CHUNK):
+            for chunk in batched(wanted, _CHUNK):
                 for row in conn.execute(select(photos).where(photos.c.path.in_(chunk))):
                     found[row.path] = _record(row)
         return found
@@ -413,15 +408,15 @@ class Index:
     def sizes_present(self, sizes: Iterable[int]) -> set[int]:
         """Those of `sizes` (bytes) that some indexed photo has."""
         present: set[int] = set()
-        with self._read() as conn:
-            for chunk in _batched(set(sizes), _CHUNK):
+        with self.reading() as conn:
+            for chunk in batched(set(sizes), _CHUNK):
                 query = select(photos.c.size).where(photos.c.size.in_(chunk)).distinct()
                 present.update(conn.scalars(query))
         return present
 
     def find_by_hash(self, sha256: str) -> list[PhotoRecord]:
         """Records whose content hash is `sha256` (a moved or copied photo), by path."""
-        with self._read() as conn:
+        with self.reading() as conn:
             query = select(photos).where(photos.c.sha256 == sha256).order_by(photos.c.path)
             return [_record(row) for row in conn.execute(query)]
 
@@ -431,17 +426,17 @@ class Index:
 
     def roots(self) -> list[str]:
         """The folders the user indexed, sorted."""
-        with self._read() as conn:
+        with self.reading() as conn:
             return list(conn.execute(select(roots.c.path).order_by(roots.c.path)).scalars())
 
     def count(self) -> int:
         """How many photos are indexed."""
-        with self._read() as conn:
+        with self.reading() as conn:
             return conn.execute(select(func.count()).select_from(photos)).scalar_one()
 
     def stats(self) -> IndexStats:
         """Counts by status and caption source, roots, the latest write."""
-        with self._read() as conn:
+        with self.reading() as conn:
             total, captioned, errors, last = conn.execute(
                 select(
                     func.count(),
@@ -468,29 +463,6 @@ class Index:
             last_indexed=_utc(last),
             schema_version=version,
         )
-
-    def search(
-        self,
-        query: str | ParsedQuery,
-        *,
-        limit: int = 20,
-        under: str | os.PathLike[str] | None = None,
-        source: Source | None = None,
-        rank_window: int | None = RANK_WINDOW,
-    ) -> SearchResults:
-        """Ranked full-text search over captions; see `photocap.search` for the query language.
-
-        `under` keeps photos inside a folder, `source` captions by "model" or "human";
-        `rank_window` (None: rank every match) bounds how many of the newest matches are ranked.
-        Raises `photocap.search.EmptyQueryError` when the query has no words.
-        """
-        from photocap.search import parse_query, run_search
-
-        parsed = parse_query(query) if isinstance(query, str) else query
-        with self._read() as conn:
-            return run_search(
-                conn, parsed, limit=limit, under=under, source=source, rank_window=rank_window
-            )
 
 
 def _read_version(conn: Connection) -> int:
@@ -587,7 +559,6 @@ __all__: Sequence[str] = (
     "IndexStats",
     "PhotoRecord",
     "PruneReport",
-    "RANK_WINDOW",
     "folder_range",
     "open_index",
 )

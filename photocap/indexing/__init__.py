@@ -1,0 +1,16 @@
+"""The index run, split by stage: plan (what changed), caption (batches through the model),
+write (metadata and rows); its options and outcomes; how photos become model input."""
+
+from photocap.indexing.model_input import Preparation, model_preparation
+from photocap.indexing.outcomes import IndexOptions, IndexSummary, PhotoOutcome
+from photocap.indexing.run import CHUNK, IndexRun
+
+__all__ = [
+    "CHUNK",
+    "IndexOptions",
+    "IndexRun",
+    "IndexSummary",
+    "PhotoOutcome",
+    "Preparation",
+    "model_preparation",
+]

@@ -1,0 +1,73 @@
+"""What an index run is asked to do (IndexOptions) and what it reports (PhotoOutcome, IndexSummary)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+from photocap.metadata import WriteMode
+
+Outcome = Literal["captioned", "unchanged", "moved", "human", "reused", "failed"]
+OUTCOMES: tuple[str, ...] = Outcome.__args__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    write: WriteMode = "auto"
+    overwrite: bool = False  # replace captions a person wrote (also those already indexed)
+    dry_run: bool = False  # caption, but write nothing (no photo, no index)
+    beam: int = 3
+    batch_size: int = 16
+    workers: int = 2  # decoding processes (0: decode in this process)
+    workers_from: int = 0  # fewer photos to caption than this: decode in this process
+    threads: int | None = None  # torch threads of this process while captioning (None: torch's)
+
+
+@dataclass(frozen=True)
+class PhotoOutcome:
+    """What happened to one photo."""
+
+    path: str
+    outcome: Outcome
+    caption: str | None = None
+    source: str | None = None  # "model" or "human"
+    written: str | None = None  # "embedded", "sidecar" or "none"
+    error: str | None = None
+    moved_from: str | None = None
+
+
+@dataclass
+class IndexSummary:
+    """Counts of a run; `failed` maps each failed photo to the reason."""
+
+    found: int = 0
+    captioned: int = 0
+    unchanged: int = 0
+    moved: int = 0
+    human: int = 0
+    reused: int = 0
+    embedded: int = 0
+    sidecar: int = 0
+    pruned: int = 0
+    temp_files_removed: int = 0  # left behind by a writer that was killed
+    failed: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    caption_seconds: float = 0.0  # from the first decoded batch to the last caption stored
+    model_id: str | None = None
+    interrupted: bool = False
+
+    def add(self, outcome: PhotoOutcome) -> None:
+        if outcome.outcome == "failed":
+            self.failed[outcome.path] = outcome.error or "failed"
+        else:
+            setattr(self, outcome.outcome, getattr(self, outcome.outcome) + 1)
+        if outcome.written in ("embedded", "sidecar"):
+            setattr(self, outcome.written, getattr(self, outcome.written) + 1)
+
+    @property
+    def photos_per_second(self) -> float:
+        """Photos captioned per second of the whole run (model loading and planning included)."""
+        return self.captioned / self.seconds if self.seconds else 0.0
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "photos_per_second": round(self.photos_per_second, 2)}

@@ -1,0 +1,237 @@
+"""Planning an index run: decide per photo, without reading pixels, what it needs.
+
+Unchanged photos (size, mtime and sidecars as indexed) are not even opened; a photo of an
+indexed size is hashed to find moved ones; captions already in a photo (a person's, or photocap's
+from another index) are indexed as they are. What is left is pending: it needs the model.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+from photocap.errors import ImageError, PhotocapError
+from photocap.indexing.outcomes import IndexOptions, PhotoOutcome
+from photocap.indexing.write import caption_in, failure_record, reason_of, write_into_photo
+from photocap.metadata import sidecars_mtime_ns
+from photocap.photos.decode import decode_photo
+from photocap.photos.digest import file_sha256
+from photocap.store.index import Index, PhotoRecord
+
+_FOLDER_ROWS = 100_000  # index rows kept for recently walked folders
+
+
+@dataclass
+class PendingPhoto:
+    """A photo that needs captioning, as it was when planned."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str | None  # None: not hashed yet (no indexed photo has its size), done once stored
+    sidecar_mtime_ns: int | None
+
+
+@dataclass
+class Plan:
+    """A chunk's plan: photos for the model, rows to commit now, outcomes to report (in order)."""
+
+    pending: list[PendingPhoto] = field(default_factory=list)
+    records: list[PhotoRecord] = field(default_factory=list)
+    outcomes: list[PhotoOutcome] = field(default_factory=list)
+
+    def fail(self, path: str, reason: str) -> None:
+        self.outcomes.append(PhotoOutcome(path, "failed", error=reason))
+        if (record := failure_record(path, reason)) is not None:
+            self.records.append(record)
+
+
+class Planner:
+    """Plans chunks of paths against the index. `index` is None on a dry run (nothing is
+    changed); `lookup_index` is still read, so a dry run skips what is done."""
+
+    def __init__(self, index: Index | None, lookup_index: Index | None, options: IndexOptions):
+        self.index = index
+        self.lookup_index = lookup_index
+        self.options = options
+        self._folder_rows = _FolderRows(lookup_index) if lookup_index is not None else None
+        self._vouched: dict[str, PhotoRecord] = {}  # found unchanged by discovery, not yet planned
+
+    def known(self, path: str, st: os.stat_result) -> bool:
+        """Discovery's question: is this file (absolute path) indexed as it is now? Then it is
+        not even opened, and `plan` reports it unchanged."""
+        if self._folder_rows is None:
+            return False
+        row = self._folder_rows.get(path)
+        if row is None or not self._up_to_date(row, st, sidecars_mtime_ns(path)):
+            return False
+        self._vouched[path] = row
+        return True
+
+    def plan(self, paths: list[str]) -> Plan:
+        plan = Plan()
+        unknown = []
+        for path in paths:
+            row = self._vouched.pop(path, None) if self._vouched else None
+            if row is not None:
+                plan.outcomes.append(PhotoOutcome(path, "unchanged", row.caption, row.source))
+            else:
+                unknown.append(path)
+        if not unknown:
+            return plan
+        rows = self.lookup_index.lookup(unknown) if self.lookup_index is not None else {}
+        stats = self._stat_all(unknown, plan)
+        sizes = self._sizes_present(st.st_size for st in stats.values())
+        for path, st in stats.items():
+            try:
+                row = rows.get(os.path.abspath(path))
+                sidecar = sidecars_mtime_ns(path)
+                if row is not None and self._up_to_date(row, st, sidecar):
+                    plan.outcomes.append(PhotoOutcome(path, "unchanged", row.caption, row.source))
+                    continue
+                # only a photo of an indexed size can be one that moved (or was touched)
+                sha = file_sha256(path) if row is not None or st.st_size in sizes else None
+                decided = self._decide(path, st, sidecar, sha, row)
+            except PhotocapError as exc:
+                plan.fail(path, reason_of(exc))
+                continue
+            except OSError as exc:
+                plan.fail(path, f"cannot read: {exc.strerror or exc}")
+                continue
+            if isinstance(decided, PendingPhoto):
+                if row is not None and row.status == "error" and (broken := _still_broken(path)):
+                    plan.fail(path, broken)  # known broken: no need to load the model
+                    continue
+                plan.pending.append(decided)
+            else:
+                record, outcome = decided
+                plan.records.append(record)
+                plan.outcomes.append(outcome)
+        return plan
+
+    def _up_to_date(
+        self, row: PhotoRecord, st: os.stat_result, sidecar_mtime_ns: int | None
+    ) -> bool:
+        """The row says all there is: the photo and its sidecars are as indexed, successfully."""
+        return self._settled(row) and row.unchanged(st.st_size, st.st_mtime_ns, sidecar_mtime_ns)
+
+    def _settled(self, row: PhotoRecord) -> bool:
+        """Indexed successfully, and not a human caption that this run is to replace."""
+        return row.status == "ok" and not (self.options.overwrite and row.source == "human")
+
+    def _stat_all(self, paths: list[str], plan: Plan) -> dict[str, os.stat_result]:
+        stats = {}
+        for path in paths:
+            try:
+                stats[path] = os.stat(path)
+            except OSError as exc:
+                plan.fail(path, f"cannot read: {exc.strerror or exc}")
+        return stats
+
+    def _sizes_present(self, sizes: Iterable[int]) -> set[int]:
+        return self.lookup_index.sizes_present(sizes) if self.lookup_index is not None else set()
+
+    def _decide(
+        self,
+        path: str,
+        st: os.stat_result,
+        sidecar: int | None,
+        sha: str | None,
+        row: PhotoRecord | None,
+    ) -> PendingPhoto | tuple[PhotoRecord, PhotoOutcome]:
+        """What to do with a photo that is new or not as indexed. `sidecar` (its sidecars' newest
+        mtime) is taken before its caption is read, so an edit after that is seen next time."""
+        base = {
+            "path": path,
+            "size": st.st_size,
+            "mtime_ns": st.st_mtime_ns,
+            "sha256": sha,
+            "sidecar_mtime_ns": sidecar,
+        }
+        same_bytes = row is not None and row.sha256 == sha and self._settled(row)
+        if same_bytes and row.sidecar_mtime_ns == sidecar:
+            record = replace(row, **base)  # touched (new mtime), same bytes
+            return record, PhotoOutcome(path, "unchanged", row.caption, row.source)
+        if row is None and sha is not None and self.lookup_index is not None:
+            for old in self.lookup_index.find_by_hash(sha):
+                if old.status == "ok" and not os.path.exists(old.path):  # moved or renamed
+                    return self._moved(path, old, base)
+        found = caption_in(path)
+        if found is not None and sha is None:  # indexed without captioning: hash it now
+            base["sha256"] = file_sha256(path)
+        if found is not None and found.source == "human" and not self.options.overwrite:
+            record = PhotoRecord(**base, caption=found.text, source="human")
+            return record, PhotoOutcome(path, "human", found.text, "human")
+        if found is not None and found.source == "model" and (row is None or same_bytes):
+            # photocap captioned it before (into another index, or only a sidecar changed):
+            # index that caption as it is
+            fields = {**base, "caption": found.text, "source": "model", "model_id": found.model_id}
+            record = replace(row, **fields) if row is not None else PhotoRecord(**fields)
+            outcome = "unchanged" if row is not None and row.caption == found.text else "reused"
+            return record, PhotoOutcome(path, outcome, found.text, "model")
+        return PendingPhoto(path, st.st_size, st.st_mtime_ns, sha, sidecar)
+
+    def _moved(self, path: str, old: PhotoRecord, base: dict) -> tuple[PhotoRecord, PhotoOutcome]:
+        """The row of a moved photo follows it; a caption left behind in a sidecar is written again."""
+        if self.index is not None:
+            self.index.move(old.path, path)
+        record = replace(old, **base)
+        written = None
+        if (
+            self.index is not None
+            and old.source == "model"
+            and old.caption
+            and self.options.write != "none"
+            and caption_in(path) is None
+        ):
+            model_id = old.model_id or "unknown"
+            record, written, error = write_into_photo(record, old.caption, model_id, self.options)
+            if error is not None:
+                return record, PhotoOutcome(path, "failed", old.caption, "model", error=error)
+        outcome = PhotoOutcome(
+            path, "moved", old.caption, old.source, written=written, moved_from=old.path
+        )
+        return record, outcome
+
+
+class _FolderRows:
+    """Index rows of the files in recently walked folders: one query per folder, bounded in size."""
+
+    def __init__(self, index: Index, max_rows: int = _FOLDER_ROWS):
+        self.index = index
+        self.max_rows = max_rows
+        self._folders: OrderedDict[str, dict[str, PhotoRecord]] = OrderedDict()
+        self._rows = 0
+
+    def get(self, path: str) -> PhotoRecord | None:
+        folder = os.path.dirname(path)
+        rows = self._folders.get(folder)
+        if rows is None:
+            rows = self._load(folder)
+            self._folders[folder] = rows
+            self._rows += len(rows)
+            while self._rows > self.max_rows and len(self._folders) > 1:
+                self._rows -= len(self._folders.popitem(last=False)[1])
+        else:
+            self._folders.move_to_end(folder)
+        return rows.get(path)
+
+    def _load(self, folder: str) -> dict[str, PhotoRecord]:
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            return {}
+        return self.index.lookup(os.path.join(folder, n) for n in names if not n.startswith("."))
+
+
+def _still_broken(path: str) -> str | None:
+    """Why a photo that failed before still cannot be decoded; None when it now decodes."""
+    try:
+        decode_photo(path)
+    except ImageError as exc:
+        return reason_of(exc)
+    except Exception as exc:  # a decoder bug on one odd file must not stop the run
+        return f"unexpected error while decoding: {type(exc).__name__}: {exc}"
+    return None

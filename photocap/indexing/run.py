@@ -1,0 +1,307 @@
+"""The index run: discover photos, plan what changed, caption the rest in batches, write the
+captions into the photos and into the index, committing each batch.
+
+`IndexRun` is the one path used by `photocap index` and `photocap watch`. A photo that fails
+becomes an error outcome (and an error row); the run goes on. Nothing here prints or exits.
+
+Incremental by design: discovery asks the index first (`indexing.plan`), so a file indexed with the
+same size and mtime is neither opened nor hashed, and a run with nothing to caption never imports
+torch. How photos become model input (and the run's torch threads) is `indexing.model_input`;
+writing a caption into a photo is `indexing.write`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from photocap.errors import PhotocapError
+from photocap.indexing.model_input import (
+    Preparation,
+    preparation_of,
+    same_preparation,
+    torch_threads,
+)
+from photocap.indexing.outcomes import IndexOptions, IndexSummary, PhotoOutcome
+from photocap.indexing.plan import PendingPhoto, Planner
+from photocap.indexing.write import failure_record, reason_of, write_into_photo
+from photocap.metadata.atomic import remove_if_stale
+from photocap.photos.discover import discover
+from photocap.store.index import Index, PhotoRecord, batched
+
+if TYPE_CHECKING:
+    import torch
+
+    from photocap.captioner import Caption, Captioner
+    from photocap.indexing.loader import LoadedPhoto, PhotoBatch
+    from photocap.model.beam import DecodeOptions
+
+CHUNK = 256  # discovered paths planned together (one index query)
+DEFAULT_OPTIONS = IndexOptions()
+CAPTION_CHUNK = 1024  # pending photos handed to one DataLoader; bounds memory with any library
+
+
+class IndexRun:
+    """One run over some paths; `run()` returns the summary. Callbacks report progress.
+
+    `captioner` is a factory, called once on first need: a run with nothing to caption never
+    loads the model (nor imports torch). With `preparation` (a factory of the model's
+    `Preparation`), photos start decoding while the model loads. `should_stop` is polled after
+    each batch.
+    """
+
+    def __init__(
+        self,
+        index: Index | None,
+        captioner: Callable[[], Captioner],
+        options: IndexOptions = DEFAULT_OPTIONS,
+        on_photo: Callable[[PhotoOutcome], None] | None = None,
+        on_found: Callable[[int], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        preparation: Callable[[], Preparation] | None = None,
+    ):
+        self.index = None if options.dry_run else index
+        self.lookup_index = index  # a dry run still skips what the index says is done
+        self._captioner_factory = captioner
+        self._captioner: Captioner | None = None
+        self._preparation = preparation
+        self.options = options
+        self.on_photo = on_photo
+        self.on_found = on_found
+        self.should_stop = should_stop or (lambda: False)
+        self.summary = IndexSummary()
+        self.planner = Planner(self.index, index, options)
+
+    @property
+    def captioner(self) -> Captioner:
+        """Loaded on first need: a run with nothing to caption never loads the model."""
+        if self._captioner is None:
+            self._captioner = self._captioner_factory()
+            self.summary.model_id = self._captioner.model_id
+        return self._captioner
+
+    def run(
+        self,
+        paths: Iterable[str | Path],
+        roots: Iterable[str | Path] = (),
+        *,
+        defer: Callable[[Path], bool] | None = None,
+    ) -> IndexSummary:
+        """Walk `paths` (folders recursively, files as given), index what is new or changed.
+
+        `roots` are remembered in the index as folders the user indexed (`watch` uses them).
+        A found file for which `defer(path)` is true is left out (`watch` leaves files still
+        being written to its own tracker). A KeyboardInterrupt sets `summary.interrupted` and
+        propagates; finished batches stay committed, so the next run resumes where this one stopped.
+        """
+        if self.index is not None:
+            for root in roots:
+                self.index.add_root(root)
+        on_temp_file = None if self.options.dry_run else self._remove_if_stale
+        found: Iterable[Path] = discover(
+            paths, on_error=self._folder_error, known=self.known, on_temp_file=on_temp_file
+        )
+        if defer is not None:
+            found = (path for path in found if not defer(path))
+        return self._run(found, announce=True)
+
+    def run_files(self, paths: Iterable[str | Path]) -> IndexSummary:
+        """Plan and caption exactly these files, without walking folders (for callers that already
+        know which files changed, such as `photocap watch`). Missing files become failed outcomes."""
+        return self._run((Path(os.path.abspath(p)) for p in paths), announce=False)
+
+    def known(self, path: str, st: os.stat_result) -> bool:
+        """True when `path` (absolute) is indexed as it is now: the run reports it unchanged
+        without reading it (discovery's `known`)."""
+        return self.planner.known(path, st)
+
+    def prune(self, roots: Iterable[str | Path]) -> int:
+        """Remove rows of photos under `roots` that no longer exist."""
+        if self.index is None:
+            return 0
+        removed = sum(len(self.index.prune(under=root).removed) for root in roots)
+        self.summary.pruned += removed
+        return removed
+
+    def _run(self, found: Iterable[Path], announce: bool) -> IndexSummary:
+        started = time.monotonic()
+        pending: list[PendingPhoto] = []
+        try:
+            for chunk in batched(found, CHUNK):
+                self.summary.found += len(chunk)
+                if announce and self.on_found:
+                    self.on_found(self.summary.found)
+                pending += self._plan([str(p) for p in chunk])
+                if len(pending) >= CAPTION_CHUNK:
+                    self._caption(pending)
+                    pending = []
+                if self.should_stop():
+                    return self.summary
+            if pending and not self.should_stop():
+                self._caption(pending)
+        except KeyboardInterrupt:
+            self.summary.interrupted = True
+            raise
+        finally:
+            self.summary.seconds += time.monotonic() - started
+        return self.summary
+
+    def _plan(self, paths: list[str]) -> list[PendingPhoto]:
+        plan = self.planner.plan(paths)
+        self._commit(plan.records)
+        for outcome in plan.outcomes:
+            self._report(outcome)
+        return plan.pending
+
+    # -- captioning: decode in workers, batch through the model, write, commit ----------------
+
+    def _caption(self, pending: list[PendingPhoto]) -> None:
+        """A three-stage pipeline: DataLoader workers decode photos, this thread runs the encoder,
+        and a second thread decodes captions (beam search) and writes them into the photos while
+        the encoder works on the next batch. Results are committed, then reported, batch by batch,
+        in order, from this thread."""
+        from photocap.model.beam import DecodeOptions
+
+        decode = DecodeOptions(beam_size=self.options.beam)
+        in_process = len(pending) < self.options.workers_from  # workers cost more than they save
+        options = replace(self.options, workers=0) if in_process else self.options
+        by_path = {p.path: p for p in pending}
+        paths = [p.path for p in pending]
+        if self._captioner is None and self._preparation is not None:
+            captioner, batches = self._load_while_decoding(paths, self._preparation(), options)
+        else:
+            captioner = self.captioner
+            batches = self._loader(paths, preparation_of(captioner), options)
+        started = time.monotonic()
+        in_flight: tuple[Future, list[PhotoRecord]] | None = None
+        with torch_threads(self.options.threads), ThreadPoolExecutor(1) as second:
+            try:
+                for batch in batches:
+                    failed: list[PhotoRecord] = []
+                    for item in batch.failed:
+                        self._fail(by_path[str(item.path)], _reason(item), failed)
+                    jobs = [(by_path[str(item.path)], item) for item in batch.ok]
+                    features = captioner.encode(batch.tensors) if jobs else None
+                    if in_flight is not None:
+                        done, in_flight = in_flight, None
+                        self._finish(*done)
+                    job = second.submit(self._decode_and_store, captioner, features, decode, jobs)
+                    in_flight = (job, failed)
+                    if self.should_stop():
+                        break
+            finally:
+                if in_flight is not None:  # also on Ctrl-C: what was written gets committed
+                    self._finish(*in_flight)
+                self.summary.caption_seconds += time.monotonic() - started
+
+    def _loader(
+        self, paths: list[str], preparation: Preparation, options: IndexOptions
+    ) -> Iterator[PhotoBatch]:
+        """Batches of decoded photos; the DataLoader's worker processes start right away."""
+        from photocap.indexing.loader import photo_loader
+
+        loader = photo_loader(
+            paths,
+            preparation.prepare,
+            batch_size=options.batch_size,
+            workers=options.workers,
+            min_side=preparation.min_side,
+            pin_memory=preparation.pin_memory,
+        )
+        return iter(loader)
+
+    def _load_while_decoding(
+        self, paths: list[str], early: Preparation, options: IndexOptions
+    ) -> tuple[Captioner, Iterator[PhotoBatch]]:
+        """Start the decoding workers, then load the model while they decode the first batches."""
+        batches = self._loader(paths, early, options)
+        captioner = self.captioner
+        if not same_preparation(early, captioner):  # never expected; start again, exactly
+            del batches
+            batches = self._loader(paths, preparation_of(captioner), options)
+        return captioner, batches
+
+    def _decode_and_store(
+        self,
+        captioner: Captioner,
+        features: torch.Tensor | None,
+        decode: DecodeOptions,
+        jobs: list[tuple[PendingPhoto, LoadedPhoto]],
+    ) -> list[tuple[PhotoRecord, PhotoOutcome]]:
+        """The second thread's part: captions from features, written into each photo (no
+        callbacks, no index)."""
+        if not jobs:
+            return []
+        captions = captioner.caption_features(features, decode)
+        return [
+            self._store(pending, item, caption)
+            for (pending, item), caption in zip(jobs, captions, strict=True)
+        ]
+
+    def _finish(self, stored: Future, failed: list[PhotoRecord]) -> None:
+        """Commit a written batch, then report it (so a callback that raises loses nothing)."""
+        results = stored.result()
+        self._commit(failed + [record for record, _ in results])
+        for _, outcome in results:
+            self._report(outcome)
+
+    def _store(
+        self, pending: PendingPhoto, item: LoadedPhoto, caption: Caption
+    ) -> tuple[PhotoRecord, PhotoOutcome]:
+        path, model_id = pending.path, self.captioner.model_id
+        record = PhotoRecord(
+            path=path,
+            size=pending.size,
+            mtime_ns=pending.mtime_ns,
+            sha256=pending.sha256,
+            sidecar_mtime_ns=pending.sidecar_mtime_ns,
+            width=item.width,
+            height=item.height,
+            caption=caption.text,
+            source="model",
+            model_id=model_id,
+            score=caption.score,
+        )
+        if self.options.dry_run:
+            return record, PhotoOutcome(path, "captioned", caption.text, "model", written="none")
+        record, written, error = write_into_photo(record, caption.text, model_id, self.options)
+        if error is not None:
+            return record, PhotoOutcome(path, "failed", caption.text, "model", error=error)
+        if record.source == "human":
+            return record, PhotoOutcome(path, "human", record.caption, "human")
+        return record, PhotoOutcome(path, "captioned", caption.text, "model", written=written)
+
+    # -- bookkeeping ------------------------------------------------------------------------
+
+    def _fail(self, pending: PendingPhoto, reason: str, records: list[PhotoRecord]) -> None:
+        self._report(PhotoOutcome(pending.path, "failed", error=reason))
+        known = (pending.size, pending.mtime_ns)
+        if (record := failure_record(pending.path, reason, known)) is not None:
+            records.append(record)
+
+    def _remove_if_stale(self, path: Path) -> None:
+        """A temporary file a killed writer left beside a photo goes once it is old enough."""
+        if remove_if_stale(path):
+            self.summary.temp_files_removed += 1
+
+    def _folder_error(self, error: PhotocapError) -> None:
+        self._report(PhotoOutcome(str(error.path), "failed", error=reason_of(error)))
+
+    def _commit(self, records: list[PhotoRecord]) -> None:
+        if self.index is not None and records:
+            self.index.upsert(records)
+
+    def _report(self, outcome: PhotoOutcome) -> None:
+        self.summary.add(outcome)
+        if self.on_photo:
+            self.on_photo(outcome)
+
+
+def _reason(item: LoadedPhoto) -> str:
+    reason = item.error or "unreadable"
+    return f"{reason} ({item.hint})" if item.hint else reason

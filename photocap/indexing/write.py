@@ -1,0 +1,91 @@
+"""Writing a caption into a photo and saying what the index row becomes (the run's last stage)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+from photocap.errors import HumanCaptionExists, PhotocapError
+from photocap.indexing.outcomes import IndexOptions
+from photocap.metadata import CaptionRecord, read_caption, sidecars_mtime_ns, write_caption
+from photocap.photos.digest import file_sha256
+from photocap.store.index import PhotoRecord
+
+
+def write_into_photo(
+    record: PhotoRecord, text: str, model_id: str, options: IndexOptions
+) -> tuple[PhotoRecord, str | None, str | None]:
+    """Write the caption into the photo: (record as it is now, where written, error)."""
+    path = record.path
+    try:
+        result = write_caption(
+            path, text, mode=options.write, model_id=model_id, overwrite=options.overwrite
+        )
+    except HumanCaptionExists:  # a person captioned it while we were working
+        sidecar = sidecars_mtime_ns(path)  # before reading: a later edit is seen next time
+        found = caption_in(path)
+        human = replace(
+            record,
+            sha256=record.sha256 or _sha256_or_none(path),
+            sidecar_mtime_ns=sidecar,
+            caption=found.text if found else None,
+            source="human",
+            model_id=None,
+            score=None,
+        )
+        return human, None, None
+    except PhotocapError as exc:
+        message = reason_of(exc)
+        if "not written" not in message:
+            message = f"caption not written: {message}"
+        return replace(record, status="error", error=message), None, message
+    try:
+        if result.where == "embedded":  # the photo changed: remember it as it is now
+            st = os.stat(path)
+            record = replace(
+                record, size=st.st_size, mtime_ns=st.st_mtime_ns, sha256=file_sha256(path)
+            )
+        elif record.sha256 is None:  # planning left the hash for now
+            record = replace(record, sha256=file_sha256(path))
+        if result.where == "sidecar":  # our own sidecar write is no news next time
+            record = replace(record, sidecar_mtime_ns=sidecars_mtime_ns(path))
+    except OSError as exc:
+        message = f"cannot read after writing: {exc.strerror or exc}"
+        return replace(record, status="error", error=message), result.where, message
+    return record, result.where, None
+
+
+def failure_record(
+    path: str, reason: str, known: tuple[int, int] | None = None
+) -> PhotoRecord | None:
+    """The error row of a photo that failed; `known` (size, mtime_ns) when it has vanished since.
+    None when it vanished and nothing is known of it: nothing to record."""
+    try:
+        st = os.stat(path)
+        size, mtime = st.st_size, st.st_mtime_ns
+    except OSError:
+        if known is None:
+            return None
+        size, mtime = known
+    return PhotoRecord(path=path, size=size, mtime_ns=mtime, status="error", error=reason)
+
+
+def caption_in(path: str) -> CaptionRecord | None:
+    """The caption in a photo or its sidecars; None also when the metadata cannot be read (then
+    decoding says what is wrong with the photo, or writing what it refuses)."""
+    try:
+        return read_caption(path)
+    except PhotocapError:
+        return None
+
+
+def reason_of(error: PhotocapError) -> str:
+    """The reason for one photo's failure, with the hint (the path is said elsewhere)."""
+    return f"{error.message} ({error.hint})" if error.hint else error.message
+
+
+def _sha256_or_none(path: str) -> str | None:
+    try:
+        return file_sha256(path)
+    except OSError:
+        return None
