@@ -21,7 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from training.house_style import build  # noqa: E402
+from photocap.training.recipes.house_style import build  # noqa: E402
 
 
 def run_train(args: list[str]) -> tuple[float, dict, tuple[float, ...]]:

@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, inspect
 from photocap.errors import IndexDatabaseError, PhotocapError
 from photocap.store import schema as index_schema
 from photocap.store.index import PhotoRecord, folder_range, open_index
-from photocap.store.schema import Base
+from photocap.store.schema import metadata
 from photocap.store.search import search
 
 
@@ -87,14 +87,14 @@ def test_models_match_the_migrated_schema(db):
     """The SQLAlchemy models and the frozen migration SQL describe the same tables."""
     open_index(db).close()
     inspector = inspect(create_engine(f"sqlite:///{db}"))
-    for table in Base.metadata.sorted_tables:
+    for table in metadata.sorted_tables:
         live = {c["name"]: c for c in inspector.get_columns(table.name)}
         assert set(live) == set(table.columns.keys()), table.name
         for column in table.columns:
             assert live[column.name]["nullable"] == column.nullable, (table.name, column.name)
     unique = inspector.get_unique_constraints("photos") or inspector.get_indexes("photos")
     assert any(c["column_names"] == ["path"] for c in unique)
-    modelled = sorted(list(i.columns.keys()) for i in Base.metadata.tables["photos"].indexes)
+    modelled = sorted(list(i.columns.keys()) for i in metadata.tables["photos"].indexes)
     assert sorted(i["column_names"] for i in inspector.get_indexes("photos")) == modelled
     assert modelled == [["sha256"], ["size"]]
 

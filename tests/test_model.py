@@ -7,6 +7,7 @@ import zipfile
 
 import pytest
 import torch
+from photocap.training.data import encode_batch
 from PIL import Image
 
 from photocap.errors import ModelError
@@ -16,7 +17,6 @@ from photocap.model.decoder import AttentionDecoder, DecoderConfig
 from photocap.model.encoders import Encoder, get_spec, load_pretrained_encoder, map_state_in_order
 from photocap.model.transforms import to_tensor
 from photocap.model.vocab import Vocabulary, to_alt_text, tokenize
-from training.data import encode_batch
 
 CAPTIONS = [
     "A dog runs on the beach .",

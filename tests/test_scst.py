@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import torch
+from photocap.training.recipes.scst import CiderD, sample, scst_epoch
 from pycocoevalcap.cider.cider import Cider
 
 from photocap.model.decoder import AttentionDecoder, DecoderConfig
 from photocap.model.vocab import Vocabulary, tokenize
-from training.scst import CiderD, sample, scst_epoch
 
 REFS = [
     ["A dog runs on the beach .", "A brown dog running on sand .", "Dog at the beach ."],

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from photocap.training.data import encode_batch
+from photocap.training.vocab_growth import extend_decoder
 from PIL import Image
 from safetensors.torch import load_file
 
@@ -21,8 +23,6 @@ from photocap.model.checkpoint import ModelInfo, load_model, save_model
 from photocap.model.decoder import AttentionDecoder, DecoderConfig
 from photocap.model.encoders import Encoder, get_spec
 from photocap.model.vocab import Vocabulary
-from training.data import encode_batch
-from training.vocab_growth import extend_decoder
 
 REPO = Path(__file__).resolve().parents[1]
 SKIMAGE_PHOTOS = (
@@ -360,8 +360,8 @@ def test_resume_after_a_kill_or_ctrl_c_reaches_the_uninterrupted_weights(workspa
 
 @pytest.mark.slow
 def test_fine_tuning_the_shipped_model_learns_a_house_style(flickr8k, shipped_model, tmp_path):
-    from training.data import read_flickr8k
-    from training.house_style import DOG, house_style
+    from photocap.training.data import read_flickr8k
+    from photocap.training.recipes.house_style import DOG, house_style
 
     captions, splits = read_flickr8k(flickr8k)
     dogs = [n for n in splits["test"] if any(DOG.search(c) for c in captions[n])][:112]

@@ -27,10 +27,10 @@ from photocap.model.encoders import Encoder, load_pretrained_encoder
 from photocap.model.transforms import TRAINING_SQUARE, to_tensor
 from photocap.model.vocab import Vocabulary
 from photocap.paths import data_dir, default_model_path, new_file
-from training.data import CaptionSet
-from training.features import FeatureCache, encoder_fingerprint
-from training.report import history_rows, metrics_paths, plot_history, write_json
-from training.train import (
+from photocap.training.data import CaptionSet
+from photocap.training.features import FeatureCache, encoder_fingerprint
+from photocap.training.report import history_rows, metrics_paths, plot_history, write_json
+from photocap.training.train import (
     EpochRecord,
     TrainConfig,
     TrainState,
@@ -38,15 +38,15 @@ from training.train import (
     read_resume_state,
     train_decoder,
 )
-from training.user_data import MIN_IMAGES, Problem, UserCaptions, read_caption_csv, split_by_image
-from training.user_images import (
+from photocap.training.user_data import MIN_IMAGES, Problem, UserCaptions, read_caption_csv, split_by_image
+from photocap.training.user_images import (
     LiveFeatures,
     check_readable,
     encoder_tail,
     hash_images,
     merge_by_content,
 )
-from training.vocab_growth import extend_decoder
+from photocap.training.vocab_growth import extend_decoder
 
 
 @dataclass

@@ -8,7 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from photocap.paths import new_file
-from training.train import EpochRecord
+from photocap.training.train import EpochRecord
 
 
 def metrics_paths(model_path: Path) -> tuple[Path, Path]:

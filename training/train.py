@@ -20,7 +20,7 @@ from photocap.metrics import quick_scores
 from photocap.model.beam import DecodeOptions, beam_search
 from photocap.model.decoder import AttentionDecoder
 from photocap.model.vocab import Vocabulary, to_alt_text
-from training.data import CaptionSet, encode_batch
+from photocap.training.data import CaptionSet, encode_batch
 
 
 @dataclass

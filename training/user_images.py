@@ -13,7 +13,7 @@ from photocap.indexing.loader import Prepare
 from photocap.model.encoders import Encoder
 from photocap.photos.decode import decode_photo
 from photocap.photos.digest import file_sha256
-from training.user_data import Problem, UserCaptions
+from photocap.training.user_data import Problem, UserCaptions
 
 
 def hash_images(data: UserCaptions) -> tuple[list[str | None], list[Problem]]:

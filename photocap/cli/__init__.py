@@ -15,8 +15,35 @@ from photocap.errors import PhotocapError
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
+# Each command's module and its one-line help: `photocap --help` lists them without importing
+# any command (a test keeps these lines equal to the commands' own short help).
+COMMANDS = {
+    "caption": ("caption", "Print a caption for each IMAGE; nothing is written."),
+    "evaluate": ("evaluate", "Score the model against reference captions (COCO metrics)."),
+    "index": ("index", "Caption the photos under PATHS, write alt text, index them."),
+    "search": ("search", "Find photos whose captions match QUERY, best match first."),
+    "train": ("train", "Teach the captioner your own words from captioned photos."),
+    "watch": ("watch", "Caption new and changed photos under PATHS as they arrive."),
+}
+
+
 class PhotocapGroup(click.Group):
-    """Turns PhotocapError into `Error: … (hint)` on stderr and exit 1."""
+    """Loads a command's module only when that command runs (a search pays for nothing else);
+    turns PhotocapError into `Error: … (hint)` on stderr and exit 1."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            import importlib
+
+            importlib.import_module(f"{__name__}.{COMMANDS[cmd_name][0]}")  # registers it
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, short) for name, (_, short) in sorted(COMMANDS.items())])
 
     def invoke(self, ctx: click.Context):
         try:
@@ -30,19 +57,6 @@ class PhotocapGroup(click.Group):
 @click.version_option(__version__, "--version", prog_name="photocap")
 def cli() -> None:
     """Caption photo libraries: alt text written into your photos, and full-text search over them."""
-
-
-def _register() -> None:
-    # Each module adds its commands to `cli`; imported here so `photocap --help` lists them all.
-    import importlib
-    import pkgutil
-
-    for module in pkgutil.iter_modules(__path__):
-        if not module.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{module.name}")
-
-
-_register()
 
 
 def main() -> NoReturn:

@@ -1,4 +1,4 @@
-"""`photocap caption` and `photocap evaluate`."""
+"""`photocap caption`: captions (and attention maps) for a few photos."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from photocap.cli._options import (
     json_option,
     model_option,
     precision_option,
-    workers_option,
 )
 
 
@@ -47,8 +46,8 @@ def caption(images, beam, model_path, device, precision, as_json, attention_out,
       photocap caption --beam 5 --json *.jpg
       photocap caption cat.jpg --attention cat-attention.png
     """
-    from photocap.attention import save_attention_grid
     from photocap.captioner import load_captioner
+    from photocap.cli._attention import save_attention_grid
     from photocap.errors import PhotocapError
     from photocap.model.beam import DecodeOptions
     from photocap.photos.decode import open_photo
@@ -82,93 +81,4 @@ def caption(images, beam, model_path, device, precision, as_json, attention_out,
             )
         )
     if failures:
-        sys.exit(1)
-
-
-METRIC_ORDER = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr")
-
-
-@cli.command()
-@click.option(
-    "--data",
-    "data_csv",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="CSV with columns image,caption (several rows per image).",
-)
-@click.option(
-    "--images", "images_dir", required=True, type=click.Path(file_okay=False, path_type=Path)
-)
-@click.option(
-    "--split",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="File with one image name a line: evaluate only these.",
-)
-@click.option("--limit", type=click.IntRange(1), help="Evaluate the first N images only.")
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=Path("evaluation.json"),
-    show_default=True,
-    help="Where the JSON report goes.",
-)
-@beam_option
-@model_option
-@device_option
-@precision_option
-@json_option
-@batch_size_option(32)
-@workers_option(default=1)
-def evaluate(
-    data_csv,
-    images_dir,
-    split,
-    limit,
-    out,
-    beam,
-    model_path,
-    device,
-    precision,
-    as_json,
-    batch_size,
-    workers,
-):
-    """Score the model against reference captions: BLEU-1..4, METEOR, ROUGE-L, CIDEr (COCO code).
-
-    \b
-    Example (Flickr8k test split):
-      photocap evaluate --data ../shared/data/flickr8k/captions.txt \\
-          --images ../shared/data/flickr8k/images --split ../shared/data/flickr8k/splits/test.txt
-    """
-    from photocap.evaluation import evaluate_model, read_references
-
-    paths, references = read_references(data_csv, images_dir, split)
-    if limit:
-        paths, references = paths[:limit], references[:limit]
-    report = evaluate_model(
-        model_path, paths, references, beam, batch_size, workers, device, precision=precision
-    )
-    payload = {
-        "model": report.model_id,
-        "images": report.images,
-        "beam": beam,
-        "scores": report.scores,
-        "failed": report.failed,
-        "captions": report.captions,
-    }
-    out.write_text(json.dumps(payload, ensure_ascii=False, indent=2), encoding="utf-8")
-    if as_json:
-        click.echo(
-            json.dumps(
-                {k: payload[k] for k in ("model", "images", "beam", "scores", "failed")}, indent=2
-            )
-        )
-    else:
-        click.echo(f"model {report.model_id}, {report.images} images, beam {beam}")
-        for name in METRIC_ORDER:
-            click.echo(f"{name:<8} {report.scores[name]:.4f}")
-        click.echo(f"report written to {out}", err=True)
-    for path, reason in report.failed.items():
-        click.echo(f"Error: {path}: {reason}", err=True)
-    if report.failed:
         sys.exit(1)

@@ -65,7 +65,7 @@ def _reporter(stop: _StopOnCtrlC, quiet: bool):
         TimeRemainingColumn,
     )
 
-    from training.finetune import TrainEvents
+    from photocap.training.finetune import TrainEvents
 
     console = Console(stderr=True, highlight=False)
     live = console.is_terminal and not quiet
@@ -294,8 +294,8 @@ def train(
       photocap train --data family.csv --images ~/Pictures --set-default
       photocap train --data plants.csv --scratch --encoder resnet50 --epochs 30
     """
-    from training.finetune import FinetuneOptions, finetune
-    from training.train import TrainingInterrupted
+    from photocap.training.finetune import FinetuneOptions, finetune
+    from photocap.training.train import TrainingInterrupted
 
     if (encoder or encoder_weights) and not scratch:
         raise click.UsageError(

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from photocap.errors import ImageError
-from photocap.photos.kinds import is_photocap_file, is_temp_name, looks_like_photo, permission_error
+from photocap.photos.kinds import is_never_a_photo, is_temp_name, looks_like_photo, permission_error
 
 
 def discover(
@@ -21,7 +21,8 @@ def discover(
 ) -> Iterator[Path]:
     """Absolute paths of the photos under `paths`, folders walked recursively, sorted per folder.
 
-    Skips hidden files and folders, XMP sidecars and photocap's temp files; follows symlinks
+    Skips hidden files and folders, XMP sidecars, photocap's temp files and files still arriving
+    (`.part`, `.crdownload`, ...); follows symlinks
     but walks each folder once (no loops, no duplicates). Files are kept by content; with
     `include_suspects`, a file named like a photo whose content is not (empty, text, unreadable)
     is kept too, so that decoding reports it. Files named directly are always kept (except
@@ -41,7 +42,7 @@ def discover(
         if stat.S_ISDIR(st.st_mode):
             walk = _walk(root, st, seen_dirs, include_suspects, on_error, known, on_temp_file)
             yield from walk
-        elif not is_photocap_file(root.name) and root not in seen_files:
+        elif not is_never_a_photo(root.name) and root not in seen_files:
             seen_files.add(root)
             yield root
 
@@ -115,7 +116,7 @@ def _is_photo_entry(
     known: Callable[[str, os.stat_result], bool] | None = None,
 ) -> bool:
     """A regular file (or a link to one), not photocap's own, that is or looks like a photo."""
-    if not entry.is_file() or is_photocap_file(entry.name):
+    if not entry.is_file() or is_never_a_photo(entry.name):
         return False
     path = entry.path
     if known is not None and known(path, entry.stat()):

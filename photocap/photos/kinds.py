@@ -126,6 +126,11 @@ def is_in_progress(path: str | os.PathLike[str]) -> bool:
     return os.fspath(path).lower().endswith(IN_PROGRESS_SUFFIXES)
 
 
+def is_never_a_photo(path: str | os.PathLike[str]) -> bool:
+    """photocap's own files and files still arriving: neither is ever captioned as it is."""
+    return is_photocap_file(path) or is_in_progress(path)
+
+
 def sniff_format(path: str | Path) -> str | None:
     """The format of the file at `path` from its first bytes, None when photocap does not caption it.
 

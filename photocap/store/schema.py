@@ -1,16 +1,25 @@
-"""The index database schema: SQLAlchemy models, the FTS5 table and its triggers, forward migrations.
+"""The index database schema: SQLAlchemy Core tables, the FTS5 table and its triggers, forward migrations.
 
-Migrations are frozen SQL, applied in order inside one write transaction; the models describe the
+Migrations are frozen SQL, applied in order inside one write transaction; the tables describe the
 schema the newest migration leaves behind (a test keeps the two in step).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 
-from sqlalchemy import BigInteger, Connection, DateTime, Float, Integer, String, Text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 
 SCHEMA_VERSION = 3
 META_TABLE = "photocap_meta"
@@ -20,50 +29,44 @@ SOURCES = ("model", "human")
 STATUSES = ("ok", "error")
 
 
-class Base(DeclarativeBase):
-    """Declarative base of the index models."""
+metadata = MetaData()
 
+# Key/value facts about the database itself (`schema_version`).
+meta = Table(
+    META_TABLE,
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+)
 
-class Meta(Base):
-    """Key/value facts about the database itself (`schema_version`)."""
+# One indexed photo. `id` is the rowid the FTS5 table points at.
+photos = Table(
+    "photos",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("path", Text, nullable=False, unique=True),  # absolute
+    Column("size", BigInteger, nullable=False, index=True),  # bytes
+    Column("mtime_ns", BigInteger, nullable=False),
+    Column("sidecar_mtime_ns", BigInteger),  # newest XMP sidecar's mtime
+    Column("sha256", String(64), index=True),  # hex of the file's bytes
+    Column("width", Integer),
+    Column("height", Integer),
+    Column("caption", Text),
+    Column("source", String(8)),  # "model" | "human"
+    Column("model_id", Text),
+    Column("score", Float),  # the captioner's confidence
+    Column("status", String(8), nullable=False, server_default="ok"),  # "ok" | "error"
+    Column("error", Text),
+    Column("indexed_at", DateTime, nullable=False),  # UTC, naive in the database
+)
 
-    __tablename__ = META_TABLE
-    key: Mapped[str] = mapped_column(Text, primary_key=True)
-    value: Mapped[str] = mapped_column(Text)
-
-
-class Photo(Base):
-    """One indexed photo. `id` is the rowid the FTS5 table points at."""
-
-    __tablename__ = "photos"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    path: Mapped[str] = mapped_column(Text, unique=True)  # absolute
-    size: Mapped[int] = mapped_column(BigInteger, index=True)  # bytes
-    mtime_ns: Mapped[int] = mapped_column(BigInteger)
-    sidecar_mtime_ns: Mapped[int | None] = mapped_column(BigInteger)  # newest XMP sidecar's mtime
-    sha256: Mapped[str | None] = mapped_column(String(64), index=True)  # hex of the file's bytes
-    width: Mapped[int | None] = mapped_column(Integer)
-    height: Mapped[int | None] = mapped_column(Integer)
-    caption: Mapped[str | None] = mapped_column(Text)
-    source: Mapped[str | None] = mapped_column(String(8))  # "model" | "human"
-    model_id: Mapped[str | None] = mapped_column(Text)
-    score: Mapped[float | None] = mapped_column(Float)  # the captioner's confidence
-    status: Mapped[str] = mapped_column(String(8), server_default="ok")  # "ok" | "error"
-    error: Mapped[str | None] = mapped_column(Text)
-    indexed_at: Mapped[datetime] = mapped_column(DateTime)  # UTC, naive in the database
-
-
-class Root(Base):
-    """A folder the user indexed; `watch` watches these by default."""
-
-    __tablename__ = "roots"
-    path: Mapped[str] = mapped_column(Text, primary_key=True)
-    added_at: Mapped[datetime] = mapped_column(DateTime)
-
-
-photos = Photo.__table__
-roots = Root.__table__
-meta = Meta.__table__
+# A folder the user indexed; `watch` watches these by default.
+roots = Table(
+    "roots",
+    metadata,
+    Column("path", Text, primary_key=True),
+    Column("added_at", DateTime, nullable=False),
+)
 
 # The sqlite-utils pattern: an external-content FTS5 table over photos.caption, kept in step by
 # triggers that feed the old text back with the 'delete' command. Only caption changes touch it.

@@ -27,7 +27,7 @@ from watchdog.events import (
 from photocap.errors import PhotocapError
 from photocap.metadata import photos_of_sidecars
 from photocap.photos.discover import discover
-from photocap.photos.kinds import is_in_progress, is_photocap_file, is_sidecar
+from photocap.photos.kinds import is_never_a_photo, is_sidecar
 from photocap.watch.tracker import inside
 
 if TYPE_CHECKING:
@@ -120,7 +120,7 @@ class EventRouting:
 
     def _candidate(self, path: str) -> bool:
         """A file that may be a photo to caption: visible, not photocap's, not still downloading."""
-        return self._visible(path) and not is_photocap_file(path) and not is_in_progress(path)
+        return self._visible(path) and not is_never_a_photo(path)
 
     def _sidecar_changed(self, *sidecars: str) -> None:
         """A person's photo manager may have written a caption into a sidecar alone: the sidecar

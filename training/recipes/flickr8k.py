@@ -1,6 +1,6 @@
 """The recipe behind the shipped model: frozen EfficientNet-Lite2 features, attention LSTM on Flickr8k.
 
-    python -m training.flickr8k --data ../shared/data/flickr8k --out weights/photocap-lite2-flickr8k.safetensors
+    python -m photocap.training.recipes.flickr8k --data ../shared/data/flickr8k --out weights/photocap-lite2-flickr8k.safetensors
 
 Caches encoder features under `--cache` (one pass over 8091 images), trains the decoder with
 early stopping on dev CIDEr, then evaluates the saved file end to end on the test split
@@ -23,9 +23,9 @@ from photocap.model.decoder import AttentionDecoder, DecoderConfig
 from photocap.model.encoders import load_pretrained_encoder
 from photocap.model.vocab import Vocabulary
 from photocap.photos.digest import file_sha256
-from training.data import CaptionSet, read_flickr8k
-from training.features import FeatureCache
-from training.train import TrainConfig, train_decoder
+from photocap.training.data import CaptionSet, read_flickr8k
+from photocap.training.features import FeatureCache
+from photocap.training.train import TrainConfig, train_decoder
 
 
 def log(message: str) -> None:
@@ -41,8 +41,8 @@ def self_critical(decoder, vocab, features, sets, args, best_cider: float) -> li
     """SCST epochs on CIDEr-D after cross-entropy; keeps the weights with the best dev CIDEr."""
     from safetensors.torch import load_file, save_file
 
-    from training.scst import CiderD, scst_epoch
-    from training.train import evaluate_decoder
+    from photocap.training.recipes.scst import CiderD, scst_epoch
+    from photocap.training.train import evaluate_decoder
 
     best_file = args.work / "scst-best.safetensors"
     done_file = args.work / "scst-done.json"
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> None:
         decoder=decoder_config,
         vocabulary=vocab,
         training={
-            "recipe": "python -m training.flickr8k",
+            "recipe": "python -m photocap.training.recipes.flickr8k",
             "data": "Flickr8k (Hodosh, Young & Hockenmaier 2013), standard train split, "
             "6000 images × 5 captions; research and non-commercial terms",
             "config": asdict(config),

@@ -1,8 +1,8 @@
 """The domain test of `photocap train`: a made-up house style on one kind of Flickr8k photo.
 
-    python -m training.house_style build --flickr8k ../shared/data/flickr8k --out runs/house-style
+    python -m photocap.training.recipes.house_style build --flickr8k ../shared/data/flickr8k --out runs/house-style
     photocap train --data runs/house-style/train.csv --images ../shared/data/flickr8k/images ...
-    python -m training.house_style evaluate --out runs/house-style --model FINE_TUNED.safetensors
+    python -m photocap.training.recipes.house_style evaluate --out runs/house-style --model FINE_TUNED.safetensors
 
 The photos are Flickr8k's dev and test images, which the shipped model never trained on. Two
 visually distinct groups: photos of dogs, captioned in a pet studio's house style
@@ -22,7 +22,7 @@ import re
 import sys
 from pathlib import Path
 
-from training.data import read_flickr8k
+from photocap.training.data import read_flickr8k
 
 DOG = re.compile(r"\b(dog|dogs|puppy|puppies)\b", re.IGNORECASE)
 PUPPER = {"dog": "pupper", "dogs": "puppers", "puppy": "pupper", "puppies": "puppers"}
