@@ -75,9 +75,7 @@ def index_command(
       photocap index ~/Pictures --json > summary.json
     """
     from photocap.cli._progress import IndexProgress, print_summary
-    from photocap.errors import IndexDatabaseError
-    from photocap.indexing import IndexOptions, IndexRun, model_preparation
-    from photocap.store.index import open_index
+    from photocap.indexing import IndexOptions, index_photos
 
     workers = default_workers() if workers is None else workers
     options = IndexOptions(
@@ -89,42 +87,27 @@ def index_command(
         workers=workers,
         threads=threads or default_threads(workers),
     )
-    roots = [p for p in paths if p.is_dir()]
-    try:
-        index = open_index(db_url, create=not dry_run)
-    except IndexDatabaseError:
-        if not dry_run:
-            raise
-        index = None  # a dry run creates nothing; without an index everything is new
     interactive = sys.stderr.isatty() and not as_json
-    try:
-        with IndexProgress(enabled=interactive) as progress:
+    with IndexProgress(enabled=interactive) as progress:
 
-            def on_photo(outcome):
-                progress.advance(outcome)
-                if dry_run and outcome.outcome == "captioned" and not as_json:
-                    progress.print(f"{outcome.path}\t{outcome.caption}")
-                elif outcome.outcome == "failed" and interactive:
-                    progress.log(f"Error: {outcome.path}: {outcome.error}")
+        def on_photo(outcome):
+            progress.advance(outcome)
+            if dry_run and outcome.outcome == "captioned" and not as_json:
+                progress.print(f"{outcome.path}\t{outcome.caption}")
+            elif outcome.outcome == "failed" and interactive:
+                progress.log(f"Error: {outcome.path}: {outcome.error}")
 
-            run = IndexRun(
-                index,
-                lambda: _load_captioner(model_path, device, precision),
-                options,
-                on_photo=on_photo,
-                on_found=progress.found,
-                preparation=lambda: model_preparation(model_path, device),
-            )
-            try:
-                summary = run.run(paths, roots)
-                if prune and not dry_run:
-                    run.prune(roots or paths)
-            except KeyboardInterrupt:
-                summary = run.summary
-                summary.interrupted = True
-    finally:
-        if index is not None:
-            index.close()
+        summary = index_photos(
+            paths,
+            db=db_url,
+            model=model_path,
+            device=device,
+            precision=precision,
+            options=options,
+            prune=prune and not dry_run,
+            on_photo=on_photo,
+            on_found=progress.found,
+        )
     if as_json:
         click.echo(json.dumps(summary.to_dict(), ensure_ascii=False, indent=2))
     else:
@@ -134,9 +117,3 @@ def index_command(
         sys.exit(EXIT_INTERRUPTED)
     if summary.failed:
         sys.exit(1)
-
-
-def _load_captioner(model_path, device, precision):
-    from photocap.captioner import load_captioner
-
-    return load_captioner(model_path, device, precision)

@@ -3,7 +3,7 @@ write (metadata and rows); its options and outcomes; how photos become model inp
 
 from photocap.indexing.model_input import Preparation, model_preparation
 from photocap.indexing.outcomes import IndexOptions, IndexSummary, PhotoOutcome
-from photocap.indexing.run import CHUNK, IndexRun
+from photocap.indexing.run import CHUNK, IndexRun, index_photos
 
 __all__ = [
     "CHUNK",
@@ -12,5 +12,6 @@ __all__ = [
     "IndexSummary",
     "PhotoOutcome",
     "Preparation",
+    "index_photos",
     "model_preparation",
 ]

@@ -305,3 +305,60 @@ class IndexRun:
 def _reason(item: LoadedPhoto) -> str:
     reason = item.error or "unreadable"
     return f"{reason} ({item.hint})" if item.hint else reason
+
+
+def index_photos(
+    paths: Iterable[str | Path],
+    *,
+    db: str | None = None,
+    model: str | Path | None = None,
+    device: str = "auto",
+    precision: str = "auto",
+    options: IndexOptions = DEFAULT_OPTIONS,
+    prune: bool = False,
+    on_photo: Callable[[PhotoOutcome], None] | None = None,
+    on_found: Callable[[int], None] | None = None,
+) -> IndexSummary:
+    """Caption, write and index the photos under `paths`: what `photocap index` does.
+
+    `db` is an index URL or file (default: the user's index), `model` a model file (default: the
+    shipped one). With `prune`, rows of photos gone from the folders are removed. A dry run
+    (`options.dry_run`) creates and changes nothing. Ctrl-C ends the run with finished batches
+    saved and `summary.interrupted` set.
+    """
+    from photocap.errors import IndexDatabaseError
+    from photocap.indexing.model_input import model_preparation
+    from photocap.store.index import open_index
+
+    paths = [Path(p) for p in paths]
+    roots = [p for p in paths if p.is_dir()]
+    try:
+        index = open_index(db, create=not options.dry_run)
+    except IndexDatabaseError:
+        if not options.dry_run:
+            raise
+        index = None  # a dry run creates nothing; without an index everything is new
+
+    def load() -> Captioner:
+        from photocap.captioner import load_captioner
+
+        return load_captioner(model, device, precision)
+
+    run = IndexRun(
+        index,
+        load,
+        options,
+        on_photo=on_photo,
+        on_found=on_found,
+        preparation=lambda: model_preparation(model, device),
+    )
+    try:
+        run.run(paths, roots)
+        if prune:
+            run.prune(roots or paths)
+    except KeyboardInterrupt:
+        run.summary.interrupted = True
+    finally:
+        if index is not None:
+            index.close()
+    return run.summary

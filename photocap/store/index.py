@@ -10,131 +10,55 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import KW_ONLY, dataclass, fields
 from datetime import datetime, timezone
 from itertools import islice
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import sqlalchemy.exc
 from sqlalchemy import (
     Connection,
     Engine,
     Text,
-    create_engine,
     delete,
-    event,
     func,
     literal,
     select,
     update,
 )
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import make_url
 
-from photocap.errors import IndexDatabaseError, PhotocapError
-from photocap.paths import default_db_url
+from photocap.errors import IndexDatabaseError
+from photocap.store.engine import (
+    BUILD_HINT,
+    has_tables,
+    read_version,
+    refuse_newer,
+    sqlite_engine,
+)
+from photocap.store.records import (
+    COLUMNS,
+    IndexStats,
+    PhotoRecord,
+    PruneReport,
+    Source,
+    Status,
+    abspath,
+    folder_range,
+    storable,
+)
 from photocap.store.schema import (
     FTS_TABLE,
-    META_TABLE,
     MIGRATIONS,
     SCHEMA_VERSION,
     SOURCES,
-    STATUSES,
     meta,
     photos,
     roots,
 )
 
-Source = Literal["model", "human"]
-Status = Literal["ok", "error"]
-
 BATCH_SIZE = 500  # rows per committed transaction
 _CHUNK = 500  # bound parameters per IN (...) query
-BUILD_HINT = "build one with: photocap index PATH"
-
-
-@dataclass(frozen=True)
-class PhotoRecord:
-    """One photo as stored in the index; what `upsert` writes and `get`/`lookup` return.
-
-    `indexed_at` is set by the database on every write (UTC); a value passed in is ignored.
-    """
-
-    path: str
-    size: int
-    mtime_ns: int
-    _: KW_ONLY  # the rest by name: a field added later cannot shift a positional call
-    sha256: str | None = None
-    sidecar_mtime_ns: int | None = None  # the newest XMP sidecar's mtime; None: no sidecar
-    width: int | None = None
-    height: int | None = None
-    caption: str | None = None
-    source: Source | None = None
-    model_id: str | None = None
-    score: float | None = None
-    status: Status = "ok"
-    error: str | None = None
-    indexed_at: datetime | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "path", _abspath(self.path))
-        if not _storable(self.path):
-            raise PhotocapError(
-                "the file name is not valid UTF-8, so the index cannot store it",
-                path=self.path,
-                hint="rename the file",
-            )
-        if self.source is not None and self.source not in SOURCES:
-            raise ValueError(f"source must be one of {SOURCES}, not {self.source!r}")
-        if self.status not in STATUSES:
-            raise ValueError(f"status must be one of {STATUSES}, not {self.status!r}")
-
-    def unchanged(self, size: int, mtime_ns: int, sidecar_mtime_ns: int | None) -> bool:
-        """True when a file's size and mtime, and its sidecars' newest mtime, are the ones
-        recorded (no need to hash it or read its caption)."""
-        return (
-            self.size == size
-            and self.mtime_ns == mtime_ns
-            and self.sidecar_mtime_ns == sidecar_mtime_ns
-        )
-
-
-_COLUMNS = tuple(f.name for f in fields(PhotoRecord))
-
-
-@dataclass(frozen=True)
-class IndexStats:
-    """Counts over the whole index."""
-
-    photos: int
-    captioned: int
-    by_source: dict[str, int]
-    errors: int
-    roots: int
-    last_indexed: datetime | None
-    schema_version: int
-
-
-@dataclass(frozen=True)
-class PruneReport:
-    """What `prune` removed, and the roots it left alone because their folder is not there."""
-
-    removed: tuple[str, ...]
-    unavailable_roots: tuple[str, ...]
-
-
-def _abspath(path: str | os.PathLike[str]) -> str:
-    return os.path.abspath(os.path.expanduser(os.fspath(path)))
-
-
-def _storable(path: str) -> bool:
-    """False for names the OS gave as undecodable bytes (lone surrogates): SQLite text is UTF-8."""
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _now() -> datetime:
@@ -151,26 +75,10 @@ def batched(items: Iterable[Any], n: int) -> Iterator[list[Any]]:
         yield chunk
 
 
-def folder_range(folder: str | os.PathLike[str]) -> tuple[str, str]:
-    """Bounds `lo <= path < hi` of every path inside `folder` (not its sibling `folder + 'x'`).
-
-    A range on the unique path index: no LIKE, so `%` and `_` in folder names are plain characters.
-    """
-    lo = _abspath(folder).rstrip(os.sep) + os.sep
-    return lo, lo[:-1] + chr(ord(os.sep) + 1)
-
-
 def _record(row: Any) -> PhotoRecord:
-    values = {name: getattr(row, name) for name in _COLUMNS}
+    values = {name: getattr(row, name) for name in COLUMNS}
     values["indexed_at"] = _utc(values["indexed_at"])
     return PhotoRecord(**values)
-
-
-def _sqlite_url(url: str | None) -> str:
-    url = url or default_db_url()
-    if "://" not in url:  # a bare file path
-        url = f"sqlite:///{_abspath(url)}"
-    return url
 
 
 class Index:
@@ -243,24 +151,24 @@ class Index:
     def schema_version(self) -> int:
         """The schema version the database is at (0: empty)."""
         with self.reading() as conn:
-            return _read_version(conn)
+            return read_version(conn)
 
     def _prepare(self) -> None:
         with self.reading() as conn:
-            version = _read_version(conn)
-            foreign = version == 0 and _has_tables(conn)
+            version = read_version(conn)
+            foreign = version == 0 and has_tables(conn)
         if foreign:
             raise IndexDatabaseError(
                 "this database is not a photocap index (it holds other tables)",
                 path=self.path,
                 hint="pass another file with --db or PHOTOCAP_DB",
             )
-        _refuse_newer(version, self.path)
+        refuse_newer(version, self.path)
         if version == SCHEMA_VERSION:
             return
         with self._write() as conn:
-            version = _read_version(conn)  # another process may have migrated meanwhile
-            _refuse_newer(version, self.path)
+            version = read_version(conn)  # another process may have migrated meanwhile
+            refuse_newer(version, self.path)
             for target in range(version + 1, SCHEMA_VERSION + 1):
                 MIGRATIONS[target](conn)
             conn.execute(
@@ -279,13 +187,13 @@ class Index:
         stmt = sqlite_insert(photos)
         stmt = stmt.on_conflict_do_update(
             index_elements=[photos.c.path],
-            set_={name: stmt.excluded[name] for name in _COLUMNS if name != "path"},
+            set_={name: stmt.excluded[name] for name in COLUMNS if name != "path"},
         )
         written = 0
         for chunk in batched(records, batch_size):
             now = _now()
             rows = [
-                {name: getattr(r, name) for name in _COLUMNS} | {"indexed_at": now} for r in chunk
+                {name: getattr(r, name) for name in COLUMNS} | {"indexed_at": now} for r in chunk
             ]
             with self._write() as conn:
                 conn.execute(stmt, rows)
@@ -297,7 +205,7 @@ class Index:
 
         Returns False when `old` is not indexed.
         """
-        old, new = _abspath(old), _abspath(new)
+        old, new = abspath(old), abspath(new)
         if old == new:
             return self.get(old) is not None
         with self._write() as conn:
@@ -327,7 +235,7 @@ class Index:
     def delete(self, paths: Iterable[str | os.PathLike[str]]) -> int:
         """Removes the rows of `paths`; returns how many there were."""
         removed = 0
-        for chunk in batched((p for p in map(_abspath, paths) if _storable(p)), _CHUNK):
+        for chunk in batched((p for p in map(abspath, paths) if storable(p)), _CHUNK):
             with self._write() as conn:
                 removed += conn.execute(delete(photos).where(photos.c.path.in_(chunk))).rowcount
         return removed
@@ -366,7 +274,7 @@ class Index:
 
     def add_root(self, path: str | os.PathLike[str]) -> str:
         """Remembers a folder the user indexed; returns it as stored (absolute)."""
-        path = _abspath(path)
+        path = abspath(path)
         with self._write() as conn:
             conn.execute(
                 sqlite_insert(roots).values(path=path, added_at=_now()).on_conflict_do_nothing()
@@ -376,7 +284,7 @@ class Index:
     def remove_root(self, path: str | os.PathLike[str]) -> bool:
         """Forgets an indexed folder (its photos stay); False when it was not a root."""
         with self._write() as conn:
-            return conn.execute(delete(roots).where(roots.c.path == _abspath(path))).rowcount > 0
+            return conn.execute(delete(roots).where(roots.c.path == abspath(path))).rowcount > 0
 
     def rebuild_fts(self) -> None:
         """Rebuilds the full-text index from the captions (repairs it if it drifted)."""
@@ -393,13 +301,13 @@ class Index:
 
     def get(self, path: str | os.PathLike[str]) -> PhotoRecord | None:
         """The record of one path, or None."""
-        return self.lookup([path]).get(_abspath(path))
+        return self.lookup([path]).get(abspath(path))
 
     def lookup(self, paths: Iterable[str | os.PathLike[str]]) -> dict[str, PhotoRecord]:
         """Records of those `paths` that are indexed, keyed by absolute path."""
         found: dict[str, PhotoRecord] = {}
         with self.reading() as conn:
-            wanted = (path for path in map(_abspath, paths) if _storable(path))
+            wanted = (path for path in map(abspath, paths) if storable(path))
             for chunk in batched(wanted, _CHUNK):
                 for row in conn.execute(select(photos).where(photos.c.path.in_(chunk))):
                     found[row.path] = _record(row)
@@ -453,7 +361,7 @@ class Index:
                 ).all()
             )
             n_roots = conn.execute(select(func.count()).select_from(roots)).scalar_one()
-            version = _read_version(conn)
+            version = read_version(conn)
         return IndexStats(
             photos=total,
             captioned=captioned,
@@ -462,35 +370,6 @@ class Index:
             roots=n_roots,
             last_indexed=_utc(last),
             schema_version=version,
-        )
-
-
-def _read_version(conn: Connection) -> int:
-    exists = conn.exec_driver_sql(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (META_TABLE,)
-    ).first()
-    if exists is None:
-        return 0
-    value = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
-    return int(value) if value is not None else 0
-
-
-def _has_tables(conn: Connection) -> bool:
-    return (
-        conn.exec_driver_sql(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'"
-        ).first()
-        is not None
-    )
-
-
-def _refuse_newer(version: int, path: Path | None) -> None:
-    if version > SCHEMA_VERSION:
-        raise IndexDatabaseError(
-            f"the index database is at schema version {version}, newer than this photocap "
-            f"understands (version {SCHEMA_VERSION})",
-            path=path,
-            hint="upgrade photocap, or point --db at another index",
         )
 
 
@@ -503,29 +382,7 @@ def open_index(
     file raises IndexDatabaseError instead of being created. `busy_timeout` (seconds) is how long a
     write waits for another process's write to finish.
     """
-    url_text = _sqlite_url(os.fspath(url) if url is not None else None)
-    parsed = make_url(url_text)
-    if parsed.get_backend_name() != "sqlite":
-        raise IndexDatabaseError(
-            f"unsupported index database {parsed.get_backend_name()!r}: the index needs SQLite FTS5",
-            hint="pass an SQLite file path or sqlite:/// URL with --db",
-        )
-    database = parsed.database or ""
-    in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
-    path = None if in_memory else Path(database).expanduser().absolute()
-    if path is not None:
-        if not path.exists():
-            if not create:
-                raise IndexDatabaseError("no index database found", path=path, hint=BUILD_HINT)
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise IndexDatabaseError(
-                    f"cannot create the index folder: {exc.strerror}", path=path.parent
-                ) from exc
-        parsed = parsed.set(database=str(path))
-    engine = create_engine(parsed, connect_args={"timeout": busy_timeout})
-    _configure(engine, wal=path is not None, busy_timeout=busy_timeout)
+    engine, path = sqlite_engine(url, create=create, busy_timeout=busy_timeout)
     index = Index(engine, path)
     try:
         index._prepare()
@@ -535,26 +392,11 @@ def open_index(
     return index
 
 
-def _configure(engine: Engine, *, wal: bool, busy_timeout: float) -> None:
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        # Transactions are ours (see _on_begin), not the driver's implicit ones.
-        dbapi_conn.isolation_level = None
-        cursor = dbapi_conn.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-        if wal:
-            cursor.execute("PRAGMA journal_mode = WAL")
-            cursor.execute("PRAGMA synchronous = NORMAL")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        write = conn.get_execution_options().get("photocap_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-
 __all__: Sequence[str] = (
     "BUILD_HINT",
+    "Source",
+    "Status",
+    "batched",
     "Index",
     "IndexStats",
     "PhotoRecord",

@@ -24,7 +24,8 @@ import sqlalchemy.exc
 from sqlalchemy import Connection, text
 
 from photocap.errors import PhotocapError
-from photocap.store.index import Index, Source, folder_range
+from photocap.store.index import Index
+from photocap.store.records import Source, folder_range
 from photocap.store.schema import FTS_TABLE
 
 # BM25 costs about a microsecond per matching photo: a query matching more photos than this ranks

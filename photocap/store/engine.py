@@ -1,0 +1,103 @@
+"""The index's SQLite engine: URLs and files, connection settings (WAL, busy timeout, explicit
+transactions), and reading the schema version a database is at."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, select
+from sqlalchemy.engine import make_url
+
+from photocap.errors import IndexDatabaseError
+from photocap.paths import default_db_url
+from photocap.store.records import abspath
+from photocap.store.schema import META_TABLE, SCHEMA_VERSION, meta
+
+BUILD_HINT = "build one with: photocap index PATH"
+
+
+def sqlite_engine(
+    url: str | os.PathLike[str] | None, *, create: bool, busy_timeout: float
+) -> tuple[Engine, Path | None]:
+    """An engine for the index at `url` (an SQLAlchemy URL or an SQLite file path; None: the
+    default) and its file (None in memory). A missing file is created unless `create` is false."""
+    url_text = sqlite_url(os.fspath(url) if url is not None else None)
+    parsed = make_url(url_text)
+    if parsed.get_backend_name() != "sqlite":
+        raise IndexDatabaseError(
+            f"unsupported index database {parsed.get_backend_name()!r}: the index needs SQLite FTS5",
+            hint="pass an SQLite file path or sqlite:/// URL with --db",
+        )
+    database = parsed.database or ""
+    in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
+    path = None if in_memory else Path(database).expanduser().absolute()
+    if path is not None:
+        if not path.exists():
+            if not create:
+                raise IndexDatabaseError("no index database found", path=path, hint=BUILD_HINT)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise IndexDatabaseError(
+                    f"cannot create the index folder: {exc.strerror}", path=path.parent
+                ) from exc
+        parsed = parsed.set(database=str(path))
+    engine = create_engine(parsed, connect_args={"timeout": busy_timeout})
+    _configure(engine, wal=path is not None, busy_timeout=busy_timeout)
+    return engine, path
+
+
+def sqlite_url(url: str | None) -> str:
+    url = url or default_db_url()
+    if "://" not in url:  # a bare file path
+        url = f"sqlite:///{abspath(url)}"
+    return url
+
+
+def _configure(engine: Engine, *, wal: bool, busy_timeout: float) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Transactions are ours (see _on_begin), not the driver's implicit ones.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        if wal:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get("photocap_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def read_version(conn: Connection) -> int:
+    exists = conn.exec_driver_sql(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (META_TABLE,)
+    ).first()
+    if exists is None:
+        return 0
+    value = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+    return int(value) if value is not None else 0
+
+
+def has_tables(conn: Connection) -> bool:
+    return (
+        conn.exec_driver_sql(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'"
+        ).first()
+        is not None
+    )
+
+
+def refuse_newer(version: int, path: Path | None) -> None:
+    if version > SCHEMA_VERSION:
+        raise IndexDatabaseError(
+            f"the index database is at schema version {version}, newer than this photocap "
+            f"understands (version {SCHEMA_VERSION})",
+            path=path,
+            hint="upgrade photocap, or point --db at another index",
+        )

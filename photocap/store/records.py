@@ -1,0 +1,108 @@
+"""What the index stores per photo (PhotoRecord) and reports (IndexStats, PruneReport), and how
+paths are normalised for it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import KW_ONLY, dataclass, fields
+from datetime import datetime
+from typing import Literal
+
+from photocap.errors import PhotocapError
+from photocap.store.schema import SOURCES, STATUSES
+
+Source = Literal["model", "human"]
+Status = Literal["ok", "error"]
+
+
+@dataclass(frozen=True)
+class PhotoRecord:
+    """One photo as stored in the index; what `upsert` writes and `get`/`lookup` return.
+
+    `indexed_at` is set by the database on every write (UTC); a value passed in is ignored.
+    """
+
+    path: str
+    size: int
+    mtime_ns: int
+    _: KW_ONLY  # the rest by name: a field added later cannot shift a positional call
+    sha256: str | None = None
+    sidecar_mtime_ns: int | None = None  # the newest XMP sidecar's mtime; None: no sidecar
+    width: int | None = None
+    height: int | None = None
+    caption: str | None = None
+    source: Source | None = None
+    model_id: str | None = None
+    score: float | None = None
+    status: Status = "ok"
+    error: str | None = None
+    indexed_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", abspath(self.path))
+        if not storable(self.path):
+            raise PhotocapError(
+                "the file name is not valid UTF-8, so the index cannot store it",
+                path=self.path,
+                hint="rename the file",
+            )
+        if self.source is not None and self.source not in SOURCES:
+            raise ValueError(f"source must be one of {SOURCES}, not {self.source!r}")
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, not {self.status!r}")
+
+    def unchanged(self, size: int, mtime_ns: int, sidecar_mtime_ns: int | None) -> bool:
+        """True when a file's size and mtime, and its sidecars' newest mtime, are the ones
+        recorded (no need to hash it or read its caption)."""
+        return (
+            self.size == size
+            and self.mtime_ns == mtime_ns
+            and self.sidecar_mtime_ns == sidecar_mtime_ns
+        )
+
+
+COLUMNS = tuple(f.name for f in fields(PhotoRecord))
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    """Counts over the whole index."""
+
+    photos: int
+    captioned: int
+    by_source: dict[str, int]
+    errors: int
+    roots: int
+    last_indexed: datetime | None
+    schema_version: int
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    """What `prune` removed, and the roots it left alone because their folder is not there."""
+
+    removed: tuple[str, ...]
+    unavailable_roots: tuple[str, ...]
+
+
+def abspath(path: str | os.PathLike[str]) -> str:
+    """A path as the index stores it: absolute, `~` expanded, symlinks kept."""
+    return os.path.abspath(os.path.expanduser(os.fspath(path)))
+
+
+def storable(path: str) -> bool:
+    """False for names the OS gave as undecodable bytes (lone surrogates): SQLite text is UTF-8."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def folder_range(folder: str | os.PathLike[str]) -> tuple[str, str]:
+    """Bounds `lo <= path < hi` of every path inside `folder` (not its sibling `folder + 'x'`).
+
+    A range on the unique path index: no LIKE, so `%` and `_` in folder names are plain characters.
+    """
+    lo = abspath(folder).rstrip(os.sep) + os.sep
+    return lo, lo[:-1] + chr(ord(os.sep) + 1)
