@@ -505,7 +505,8 @@ def test_memory_stays_bounded_discovery_is_consumed_in_chunks(tmp_path: Path, in
     index.upsert(records)
     sizes: list[int] = []
     indexed_run = IndexRun(index, Factory(fail=True), IndexOptions(workers=0))
-    indexed_run.on_photo = lambda _outcome: sizes.append(len(indexed_run.planner._vouched))
+    # after each discovered chunk, before it is planned: the most it ever holds
+    indexed_run.on_found = lambda _found: sizes.append(len(indexed_run.planner._vouched))
     summary = indexed_run.run([root])
     assert summary.unchanged == CHUNK * 3 + 7
     assert 0 < max(sizes) <= CHUNK

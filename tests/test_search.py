@@ -424,7 +424,7 @@ def test_cli_table_marks_partial_matches(library, monkeypatch):
 
 
 def test_caption_text_highlights_matched_words():
-    from photocap.cli.search import HIGHLIGHT, caption_text
+    from photocap.cli._search_table import HIGHLIGHT, caption_text
 
     text = caption_text("A ginger cat sits", ((9, 12), (13, 17)))
     assert [(text.plain[s.start : s.end], s.style) for s in text.spans] == [

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import cast
 
 import click
-from rich import box
-from rich.console import Console
-from rich.style import Style
-from rich.table import Table
-from rich.text import Text
 
 from photocap.cli import cli
 from photocap.cli._options import db_option, json_option
@@ -20,8 +14,6 @@ from photocap.errors import IndexDatabaseError
 from photocap.store import search as full_text
 from photocap.store.index import BUILD_HINT, Source, open_index
 from photocap.store.search import MAX_TERMS, EmptyQueryError, SearchResults, parse_query
-
-HIGHLIGHT = "bold yellow"
 
 
 def _stdout_is_terminal() -> bool:
@@ -132,7 +124,9 @@ def search(
             click.echo(hit.path)
     elif _stdout_is_terminal():
         if results.hits:
-            Console().print(_table(results))
+            from photocap.cli._search_table import print_table  # rich: only on a terminal
+
+            print_table(results)
     else:
         for hit in results.hits:
             click.echo(f"{hit.rank}\t{_one_line(hit.caption)}\t{hit.path}")
@@ -158,30 +152,3 @@ def _json(results: SearchResults) -> str:
         for hit in results.hits
     ]
     return json.dumps(objects, indent=2, ensure_ascii=False)
-
-
-def caption_text(caption: str, highlights: tuple[tuple[int, int], ...]) -> Text:
-    """The caption with its matched words highlighted."""
-    text = Text(caption)
-    for start, end in highlights:
-        text.stylize(HIGHLIGHT, start, end)
-    return text
-
-
-def _table(results: SearchResults) -> Table:
-    terms = len(results.query.terms)
-    title = f"Partial matches for: {results.query}" if results.partial else None
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
-    table.add_column("#", justify="right", style="dim")
-    if results.partial:
-        table.add_column("Words", justify="right")
-    table.add_column("Caption", ratio=1)
-    table.add_column("Path", overflow="fold")
-    for hit in results.hits:
-        cells: list[Text | str] = [str(hit.rank)]
-        if results.partial:
-            cells.append(f"{hit.matched}/{terms}")
-        cells.append(caption_text(hit.caption, hit.highlights))
-        cells.append(Text(hit.path, style=Style(link=Path(hit.path).as_uri())))
-        table.add_row(*cells)
-    return table

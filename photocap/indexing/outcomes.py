@@ -8,7 +8,6 @@ from typing import Literal
 from photocap.metadata import WriteMode
 
 Outcome = Literal["captioned", "unchanged", "moved", "human", "reused", "failed"]
-OUTCOMES: tuple[str, ...] = Outcome.__args__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -37,15 +36,25 @@ class PhotoOutcome:
 
 
 @dataclass
-class IndexSummary:
-    """Counts of a run; `failed` maps each failed photo to the reason."""
+class OutcomeCounts:
+    """How many photos ended each way but failed (`IndexSummary` and the watcher's summary)."""
 
-    found: int = 0
     captioned: int = 0
     unchanged: int = 0
     moved: int = 0
     human: int = 0
     reused: int = 0
+
+    def count(self, outcome: PhotoOutcome) -> None:
+        """Counts a photo that did not fail."""
+        setattr(self, outcome.outcome, getattr(self, outcome.outcome) + 1)
+
+
+@dataclass
+class IndexSummary(OutcomeCounts):
+    """Counts of a run; `failed` maps each failed photo to the reason."""
+
+    found: int = 0
     embedded: int = 0
     sidecar: int = 0
     pruned: int = 0
@@ -60,7 +69,7 @@ class IndexSummary:
         if outcome.outcome == "failed":
             self.failed[outcome.path] = outcome.error or "failed"
         else:
-            setattr(self, outcome.outcome, getattr(self, outcome.outcome) + 1)
+            self.count(outcome)
         if outcome.written in ("embedded", "sidecar"):
             setattr(self, outcome.written, getattr(self, outcome.written) + 1)
 

@@ -11,6 +11,7 @@ import os
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from photocap.errors import ImageError, PhotocapError
 from photocap.indexing.outcomes import IndexOptions, PhotoOutcome
@@ -18,6 +19,7 @@ from photocap.indexing.write import caption_in, failure_record, reason_of, write
 from photocap.metadata import sidecars_mtime_ns
 from photocap.photos.decode import decode_photo
 from photocap.photos.digest import file_sha256
+from photocap.photos.kinds import unreadable_error
 from photocap.store.index import Index, PhotoRecord
 
 _FOLDER_ROWS = 100_000  # index rows kept for recently walked folders
@@ -98,7 +100,7 @@ class Planner:
                 plan.fail(path, reason_of(exc))
                 continue
             except OSError as exc:
-                plan.fail(path, f"cannot read: {exc.strerror or exc}")
+                plan.fail(path, reason_of(unreadable_error(Path(path), exc)))
                 continue
             if isinstance(decided, PendingPhoto):
                 if row is not None and row.status == "error" and (broken := _still_broken(path)):
@@ -127,7 +129,7 @@ class Planner:
             try:
                 stats[path] = os.stat(path)
             except OSError as exc:
-                plan.fail(path, f"cannot read: {exc.strerror or exc}")
+                plan.fail(path, reason_of(unreadable_error(Path(path), exc)))
         return stats
 
     def _sizes_present(self, sizes: Iterable[int]) -> set[int]:

@@ -158,7 +158,7 @@ def check_regular_file(path: Path) -> os.stat_result:
     try:
         st = os.stat(path)
     except OSError as exc:
-        raise _unreadable(path, exc) from None
+        raise unreadable_error(path, exc) from None
     if stat.S_ISDIR(st.st_mode):
         raise ImageError("is a folder, not a photo", path=path)
     if not stat.S_ISREG(st.st_mode):
@@ -173,10 +173,10 @@ def read_head(path: Path, size: int = HEAD_BYTES) -> bytes:
         with open(path, "rb") as file:
             return file.read(size)
     except OSError as exc:
-        raise _unreadable(path, exc) from None
+        raise unreadable_error(path, exc) from None
 
 
-def _unreadable(path: Path, exc: OSError) -> ImageError:
+def unreadable_error(path: Path, exc: OSError) -> ImageError:
     """The one wording of each reason a photo cannot be opened."""
     if isinstance(exc, FileNotFoundError):
         return ImageError("file not found", path=path, hint="it may have been moved or deleted")

@@ -344,7 +344,10 @@ class Watcher(EventRouting):
         if outcome.written == "embedded":
             self.own_writes.remember(path)
         self._batch.handled.add(path)
-        setattr(self.summary, kind, getattr(self.summary, kind) + 1)
+        if kind == "failed":
+            self.summary.failed += 1
+        else:
+            self.summary.count(outcome)
         waited = self._batch.waited.get(path)
         fields = {
             "path": path,
@@ -423,7 +426,7 @@ class Watcher(EventRouting):
         if not self._stopping:
             for root in self.roots:
                 self._prune(root)
-        done = {k: getattr(self.summary, k) - getattr(before, k) for k in _COUNTS}
+        done = {k: v - before.counts[k] for k, v in self.summary.counts.items()}
         seconds = self.clock() - started
         self._emit(
             logging.INFO,
@@ -440,6 +443,3 @@ class Watcher(EventRouting):
     def _emit(self, level: int, event: str, message: str, **fields: Any) -> None:
         data = {"event": event, **{k: v for k, v in fields.items() if v is not None}}
         log.log(level, message, extra={EVENT_ATTR: data})
-
-
-_COUNTS = ("captioned", "unchanged", "moved", "human", "reused", "deleted", "failed")

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from photocap.indexing import IndexOptions
+from photocap.indexing.outcomes import OutcomeCounts
 
 EVENT_ATTR = "photocap_event"
 
@@ -35,18 +36,18 @@ class WatchOptions:
 
 
 @dataclass
-class WatchSummary:
+class WatchSummary(OutcomeCounts):
     """What the watcher did since it started."""
 
-    captioned: int = 0
-    unchanged: int = 0
-    moved: int = 0
-    human: int = 0
-    reused: int = 0
     deleted: int = 0
     failed: int = 0
     batches: int = 0
     observer: str = ""
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """The photo counts (all but `batches` and `observer`)."""
+        return {k: v for k, v in asdict(self).items() if k not in ("batches", "observer")}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
