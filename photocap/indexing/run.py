@@ -104,7 +104,7 @@ class IndexRun:
                 self.index.add_root(root)
         on_temp_file = None if self.options.dry_run else self._remove_if_stale
         found: Iterable[Path] = discover(
-            paths, on_error=self._folder_error, known=self.known, on_temp_file=on_temp_file
+            paths, on_error=self._folder_error, known=self.planner.known, on_temp_file=on_temp_file
         )
         if defer is not None:
             found = (path for path in found if not defer(path))
@@ -114,11 +114,6 @@ class IndexRun:
         """Plan and caption exactly these files, without walking folders (for callers that already
         know which files changed, such as `photocap watch`). Missing files become failed outcomes."""
         return self._run((Path(os.path.abspath(p)) for p in paths), announce=False)
-
-    def known(self, path: str, st: os.stat_result) -> bool:
-        """True when `path` (absolute) is indexed as it is now: the run reports it unchanged
-        without reading it (discovery's `known`)."""
-        return self.planner.known(path, st)
 
     def prune(self, roots: Iterable[str | Path]) -> int:
         """Remove rows of photos under `roots` that no longer exist."""
