@@ -1,0 +1,230 @@
+"""Labels on the ImageNet samples: accuracy as photocap computes them vs the reference centre crop,
+what a centre-crop view would cost, and the everyday words written at each probability threshold.
+
+    python benchmarks/label_accuracy.py [--samples ../shared/data/imagenet-samples] [--model PATH]
+        [--device cpu] [--precision auto] [--caption-photos 32]
+
+Views, on the same photos in the same run:
+- `squash`: photocap's input (whole photo squashed to the training square, then the encoder's side);
+  labels come from the captioning pass's own features, so they cost only the head.
+- `crop`: the reference evaluation (short side to S/0.89, centre S×S crop, as timm's
+  tf_efficientnet_lite configs); a second view would need a second encoder pass.
+- `squash+crop`: the two views' probabilities averaged.
+Cost is per photo: the encoder pass, the label head on its features, a second (crop) encoder pass,
+and caption decoding (beam 3) on `--caption-photos` photos, all timed here on this machine.
+Words: a photo's written words are the everyday words of its labels (top-5 ≥ threshold); a word is
+right when the true class's row of the word table has it. Probabilities are cached under runs/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import time
+from pathlib import Path
+
+import torch
+from PIL import Image, ImageOps
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from photocap.captioner import load_captioner
+from photocap.model.labels import (
+    LabelOptions,
+    class_logits,
+    imagenet_classes,
+    label_words,
+    top_labels,
+)
+from photocap.model.search import DecodeOptions
+from photocap.model.transforms import to_tensor
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "../shared/data/imagenet-samples"
+CROP_PCT = 0.89  # timm's tf_efficientnet_lite0..2 evaluation crop
+THRESHOLDS = (0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5)
+BATCH = 16
+VIEWS = ("squash", "crop")
+STAGES = ("prep_squash", "prep_crop", "encode_squash", "encode_crop", "head")
+
+
+def centre_crop_tensor(image: Image.Image, spec) -> torch.Tensor:
+    """The reference view: short side to S/CROP_PCT (bicubic), centre S×S crop, normalised."""
+    side = spec.input_size
+    scale = int(side / CROP_PCT) / min(image.size)
+    w, h = round(image.width * scale), round(image.height * scale)
+    image = image.convert("RGB").resize((w, h), Image.Resampling.BICUBIC)
+    left, top = (w - side) // 2, (h - side) // 2
+    square = image.crop((left, top, left + side, top + side))
+    return to_tensor(square, spec, via=None)  # (3, S, S), already S×S: no squash
+
+
+def read_samples(folder: Path) -> tuple[list[Path], torch.Tensor]:
+    with open(folder / "labels.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    wnids = sorted({r["wnid"] for r in rows})
+    assert wnids == [c.wnid for c in imagenet_classes()], "word table and samples disagree"
+    index = {w: i for i, w in enumerate(wnids)}
+    return [folder / "images" / r["image"] for r in rows], torch.tensor(
+        [index[r["wnid"]] for r in rows]
+    )
+
+
+def timed(fn):
+    started = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - started
+
+
+def run_views(captioner, paths: list[Path], cache: Path) -> dict:
+    """Probabilities of both views for every photo, and the seconds each stage took in total.
+
+    Progress is saved to `cache` every few batches, so a stopped run resumes where it was."""
+    state = torch.load(cache) if cache.exists() else {}
+    probs = {view: list(state.get(view, torch.empty(0, 1000)).split(BATCH)) for view in VIEWS}
+    seconds = {k: state.get(k, 0.0) for k in STAGES}
+    done = sum(len(p) for p in probs["squash"])
+    for start in range(done, len(paths), BATCH):
+        images = [ImageOps.exif_transpose(Image.open(p)) for p in paths[start : start + BATCH]]
+        for im in images:
+            im.load()
+        squash, t = timed(lambda ims=images: torch.stack([captioner.prepare(im) for im in ims]))
+        seconds["prep_squash"] += t
+        crop, t = timed(
+            lambda ims=images: torch.stack([centre_crop_tensor(im, captioner.spec) for im in ims])
+        )
+        seconds["prep_crop"] += t
+        for view, batch in (("squash", squash), ("crop", crop)):
+            features, t = timed(lambda b=batch: captioner.encode(b))  # (batch, P, D)
+            seconds[f"encode_{view}"] += t
+            with torch.inference_mode():
+                logits, t = timed(lambda f=features: class_logits(captioner.head, f))
+            if view == "squash":
+                seconds["head"] += t
+            probs[view].append(logits.softmax(-1))  # (batch, 1000)
+        done = min(start + BATCH, len(paths))
+        if done % (4 * BATCH) == 0 or done == len(paths):
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            torch.save({v: torch.cat(p) for v, p in probs.items()} | seconds, cache)
+            print(f"  {done}/{len(paths)} photos", file=sys.stderr, flush=True)
+    return {v: torch.cat(p) for v, p in probs.items()} | seconds
+
+
+def topk_accuracy(probs: torch.Tensor, truth: torch.Tensor, k: int) -> float:
+    return (probs.topk(k, dim=-1).indices == truth[:, None]).any(-1).float().mean().item()
+
+
+def word_scores(probs: torch.Tensor, truth: torch.Tensor, threshold: float) -> dict[str, float]:
+    """Labels and words written per photo at `threshold`, and how many of those words are right."""
+    classes = imagenet_classes()
+    found = top_labels(probs.log(), LabelOptions(min_probability=threshold))
+    written = right = true_words = recalled = labelled = hits = n_labels = 0
+    for labels, t in zip(found, truth.tolist(), strict=True):
+        truth_words = {w.lower() for w in classes[t].words}
+        words = {w.lower() for w in label_words(labels)}
+        written += len(words)
+        right += len(words & truth_words)
+        true_words += len(truth_words)
+        recalled += len(words & truth_words)
+        labelled += bool(labels)
+        hits += any(label.index == t for label in labels)
+        n_labels += len(labels)
+    n = len(found)
+    return {
+        "labels/photo": n_labels / n,
+        "labelled": labelled / n,
+        "class found": hits / n,
+        "words/photo": written / n,
+        "word precision": right / max(written, 1),
+        "word recall": recalled / true_words,
+    }
+
+
+def caption_seconds(captioner, paths: list[Path]) -> tuple[float, float]:
+    """Seconds per photo for the squash encoder pass and for beam-3 decoding, on `paths`."""
+    images = [ImageOps.exif_transpose(Image.open(p)) for p in paths]
+    batch = torch.stack([captioner.prepare(im) for im in images])  # (n, 3, S, S)
+    captioner.encode(batch[:2])  # warm-up
+    features, t_enc = timed(lambda: captioner.encode(batch))
+    _, t_dec = timed(lambda: captioner.caption_features(features, DecodeOptions(beam_size=3)))
+    return t_enc / len(paths), t_dec / len(paths)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=Path, default=SAMPLES)
+    parser.add_argument("--model")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
+    parser.add_argument("--caption-photos", type=int, default=32)
+    parser.add_argument("--cache", type=Path, help="probabilities cache [runs/label_accuracy-*.pt]")
+    parser.add_argument("--threads", type=int, help="torch CPU threads [torch's default]")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if not (args.samples / "labels.csv").exists():
+        raise SystemExit(f"ImageNet samples not found at {args.samples}")
+    captioner = load_captioner(args.model, args.device, args.precision)
+    if captioner.head is None:
+        raise SystemExit("this model has no ImageNet classifier head: it gives no labels")
+    paths, truth = read_samples(args.samples)
+    tag = f"{captioner.model_id}-{args.device}-{'bf16' if captioner.bf16 else 'fp32'}"
+    cache = args.cache or ROOT / "runs" / f"label_accuracy-{tag}.pt"
+    print(
+        f"model {captioner.model_id}, device {args.device}, encoder in "
+        f"{'bf16' if captioner.bf16 else 'fp32'}, {len(paths)} photos, {torch.get_num_threads()} threads"
+    )
+    out = run_views(captioner, paths, cache)
+    views = {
+        "squash (photocap)": out["squash"],
+        "crop (reference)": out["crop"],
+        "squash+crop average": (out["squash"] + out["crop"]) / 2,
+    }
+    print("\naccuracy                 top-1    top-5")
+    for name, probs in views.items():
+        print(
+            f"  {name:22s} {topk_accuracy(probs, truth, 1):6.1%}   {topk_accuracy(probs, truth, 5):6.1%}"
+        )
+
+    n = len(paths)
+    enc_ms = 1000 * out["encode_squash"] / n
+    crop_ms = 1000 * (out["encode_crop"] + out["prep_crop"]) / n
+    head_ms = 1000 * out["head"] / n
+    enc_s, dec_s = caption_seconds(captioner, paths[: args.caption_photos])
+    caption_ms = 1000 * (enc_s + dec_s)
+    print(f"\ncost per photo (batches of {BATCH}; caption on {args.caption_photos} photos, beam 3)")
+    print(f"  encoder pass (squash)           {enc_ms:8.1f} ms")
+    print(
+        f"  labels from its features (head) {head_ms:8.2f} ms  "
+        f"({head_ms / caption_ms:.2%} of a caption)"
+    )
+    print(
+        f"  crop view (prepare + encoder)   {crop_ms:8.1f} ms  "
+        f"({crop_ms / caption_ms:.0%} of a caption)"
+    )
+    print(f"  caption (encoder + beam 3)      {caption_ms:8.1f} ms")
+
+    for name in ("squash (photocap)", "squash+crop average"):
+        print(f"\nwords written at each threshold, {name} (top-5 classes ≥ threshold)")
+        cols = (
+            "labels/photo",
+            "labelled",
+            "class found",
+            "words/photo",
+            "word precision",
+            "word recall",
+        )
+        print("  threshold " + " ".join(f"{c:>14s}" for c in cols))
+        for t in THRESHOLDS:
+            s = word_scores(views[name], truth, t)
+            print(
+                f"  {t:9.2f} "
+                + " ".join(
+                    f"{s[c]:14.2f}" if c.endswith("photo") else f"{s[c]:14.1%}" for c in cols
+                )
+            )
+
+
+if __name__ == "__main__":
+    main()
