@@ -191,6 +191,7 @@ STOP_WORDS = frozenset(
 
 # Hand review. wnid → "display name: word, word, …" replacing the generated row.
 OVERRIDES: dict[str, str] = {
+    "n02096585": "Boston terrier: Boston terrier, Boston bull, terrier, dog, pet, mammal, animal",
     "n01496331": "electric ray: electric ray, torpedo, ray, fish, animal",
     "n01514668": "cock: cock, rooster, chicken, bird, animal",
     "n01514859": "hen: hen, chicken, bird, animal",
@@ -236,7 +237,7 @@ OVERRIDES: dict[str, str] = {
     "n02877765": "bottle cap: bottle cap, bottle",
     "n02879718": "bow: bow, archery, weapon",
     "n02892201": "plaque: plaque, memorial, monument",
-    "n02892767": "brassiere: bra, brassiere, underwear, clothing",
+    "n02892767": "bra: bra, brassiere, underwear, clothing",
     "n02894605": "breakwater: breakwater, pier, sea",
     "n02895154": "breastplate: breastplate, armor",
     "n02917067": "bullet train: bullet train, high-speed train, train, vehicle",
@@ -412,7 +413,7 @@ OVERRIDES: dict[str, str] = {
     "n04522168": "vase: vase, flowers",
     "n04523525": "vault: vault, arch, ceiling",
     "n04525038": "velvet: velvet, fabric",
-    "n04525305": "vending machine: vending machine, machine",
+    "n04525305": "vending machine: vending machine, drinks machine",
     "n04532106": "vestment: vestment, priest, church, clothing",
     "n04536866": "violin: violin, fiddle, musical instrument, music",
     "n04548362": "wallet: wallet, billfold",
@@ -660,7 +661,6 @@ DROP: dict[str, str] = {
     "n01484850": "man-eater",  # great white shark
     "n02066245": "devilfish",  # grey whale
     "n02071294": "killer",  # killer whale
-    "n02096585": "Boston bull",  # Boston bull
     "n02138441": "mierkat",  # meerkat
     "n02226429": "hopper",  # grasshopper
     "n02256656": "cicala",  # cicada
