@@ -13,13 +13,16 @@ Views, on the same photos in the same run:
 Cost is per photo: the encoder pass, the label head on its features, a second (crop) encoder pass,
 and caption decoding (beam 3) on `--caption-photos` photos, all timed here on this machine.
 Words: a photo's written words are the everyday words of its labels (top-5 ≥ threshold); a word is
-right when the true class's row of the word table has it. Probabilities are cached under runs/.
+right when the true class's row of the word table has it. On Flickr8k `dev` (everyday photos, no
+class ids), a label counts as confirmed when one of its words is in the photo's five human captions
+(a lower bound on precision: captions leave much unsaid). Probabilities are cached under runs/.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import re
 import sys
 import time
 from pathlib import Path
@@ -42,6 +45,7 @@ from photocap.model.transforms import to_tensor
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "../shared/data/imagenet-samples"
+FLICKR8K = ROOT / "../shared/data/flickr8k"
 CROP_PCT = 0.89  # timm's tf_efficientnet_lite0..2 evaluation crop
 THRESHOLDS = (0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5)
 BATCH = 16
@@ -151,6 +155,57 @@ def caption_seconds(captioner, paths: list[Path]) -> tuple[float, float]:
     return t_enc / len(paths), t_dec / len(paths)
 
 
+def squash_probs(captioner, paths: list[Path], cache: Path) -> torch.Tensor:
+    """Class probabilities (n, 1000) from photocap's own input, cached."""
+    if cache.exists():
+        return torch.load(cache)
+    out = []
+    for start in range(0, len(paths), BATCH):
+        images = [ImageOps.exif_transpose(Image.open(p)) for p in paths[start : start + BATCH]]
+        features = captioner.encode(torch.stack([captioner.prepare(im) for im in images]))
+        with torch.inference_mode():
+            out.append(class_logits(captioner.head, features).softmax(-1))  # (batch, 1000)
+    probs = torch.cat(out)
+    torch.save(probs, cache)
+    return probs
+
+
+def mentions(text: str, word: str) -> bool:
+    """`word` (or its plural) in `text`, as whole words, ignoring case."""
+    return re.search(rf"\b{re.escape(word.lower())}(s|es)?\b", text) is not None
+
+
+def flickr8k_dev(captioner, folder: Path, cache: Path) -> None:
+    names = (folder / "splits" / "dev.txt").read_text().split()
+    captions: dict[str, list[str]] = {}
+    with open(folder / "captions.txt", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            captions.setdefault(row["image"], []).append(row["caption"].lower())
+    probs = squash_probs(captioner, [folder / "images" / n for n in names], cache)
+    print(f"\nFlickr8k dev ({len(names)} photos): labels confirmed by the five human captions")
+    cols = ("labels/photo", "labelled", "confirmed", "words/photo")
+    print("  threshold " + " ".join(f"{c:>14s}" for c in cols))
+    for t in THRESHOLDS:
+        found = top_labels(probs.log(), LabelOptions(min_probability=t))
+        n_labels = sum(len(ls) for ls in found)
+        confirmed = sum(
+            any(mentions(" ".join(captions[name]), w) for w in label.words)
+            for name, ls in zip(names, found, strict=True)
+            for label in ls
+        )
+        words = sum(len(label_words(ls)) for ls in found)
+        s = {
+            "labels/photo": n_labels / len(names),
+            "labelled": sum(bool(ls) for ls in found) / len(names),
+            "confirmed": confirmed / max(n_labels, 1),
+            "words/photo": words / len(names),
+        }
+        print(
+            f"  {t:9.2f} "
+            + " ".join(f"{s[c]:14.2f}" if c.endswith("photo") else f"{s[c]:14.1%}" for c in cols)
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=Path, default=SAMPLES)
@@ -160,6 +215,9 @@ def main() -> None:
     parser.add_argument("--caption-photos", type=int, default=32)
     parser.add_argument("--cache", type=Path, help="probabilities cache [runs/label_accuracy-*.pt]")
     parser.add_argument("--threads", type=int, help="torch CPU threads [torch's default]")
+    parser.add_argument(
+        "--flickr8k", type=Path, default=FLICKR8K, help="also measure on its dev split"
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -224,6 +282,9 @@ def main() -> None:
                     f"{s[c]:14.2f}" if c.endswith("photo") else f"{s[c]:14.1%}" for c in cols
                 )
             )
+
+    if (args.flickr8k / "splits" / "dev.txt").exists():
+        flickr8k_dev(captioner, args.flickr8k, cache.with_name(cache.stem + "-flickr8k-dev.pt"))
 
 
 if __name__ == "__main__":

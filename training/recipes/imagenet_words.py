@@ -542,6 +542,7 @@ EXTRA: dict[str, str] = {
     "n02834397": "baby",  # bib
     "n02840245": "folder",  # binder
     "n02870880": "books, shelf",  # bookcase
+    "n02871525": "books",  # bookshop
     "n02906734": "cleaning",  # broom
     "n02927161": "meat",  # butcher shop
     "n02963159": "clothing",  # cardigan
@@ -549,11 +550,16 @@ EXTRA: dict[str, str] = {
     "n02978881": "tape",  # cassette
     "n02980441": "building",  # castle
     "n03045698": "clothing",  # cloak
+    "n03063689": "coffee",  # coffeepot
     "n03085013": "computer",  # computer keyboard
+    "n03125729": "baby",  # cradle
     "n03127747": "motorcycle",  # crash helmet
     "n03146219": "armor",  # cuirass
+    "n03179701": "office",  # desk
+    "n03180011": "electronics",  # desktop computer
     "n03207743": "kitchen",  # dishrag
     "n03207941": "kitchen",  # dishwasher
+    "n03218198": "snow",  # dogsled
     "n03220513": "building",  # dome
     "n03250847": "drum",  # drumstick
     "n03255030": "weight, gym",  # dumbbell
@@ -577,6 +583,7 @@ EXTRA: dict[str, str] = {
     "n03602883": "game",  # joystick
     "n03627232": "rope",  # knot
     "n03633091": "kitchen",  # ladle
+    "n03642806": "electronics",  # laptop
     "n03649909": "lawn, garden",  # lawn mower
     "n03661043": "books",  # library
     "n03691459": "electronics",  # loudspeaker
@@ -634,6 +641,7 @@ EXTRA: dict[str, str] = {
     "n04355338": "clock",  # sundial
     "n04371774": "playground",  # swing
     "n04376876": "needle, medicine",  # syringe
+    "n04398044": "tea",  # teapot
     "n04409515": "tennis, sports",  # tennis ball
     "n04418357": "theater, stage",  # theater curtain
     "n04423845": "sewing",  # thimble
@@ -659,12 +667,18 @@ EXTRA: dict[str, str] = {
 # Hand review. wnid → words removed from the generated row.
 DROP: dict[str, str] = {
     "n01484850": "man-eater",  # great white shark
+    "n01872401": "spiny anteater, anteater",  # echidna
+    "n01882714": "kangaroo bear",  # koala
+    "n02018207": "marsh hen, mud hen",  # American coot
     "n02066245": "devilfish",  # grey whale
     "n02071294": "killer",  # killer whale
+    "n02110341": "coach dog, carriage dog",  # dalmatian
+    "n02110627": "monkey pinscher, monkey dog",  # affenpinscher
     "n02138441": "mierkat",  # meerkat
     "n02226429": "hopper",  # grasshopper
     "n02256656": "cicala",  # cicada
     "n02321529": "holothurian",  # sea cucumber
+    "n02398521": "river horse",  # hippopotamus
     "n02457408": "ai",  # three-toed sloth
     "n02769748": "back pack",  # backpack
     "n02795169": "cask",  # barrel
