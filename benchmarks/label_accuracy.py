@@ -10,8 +10,9 @@ Views, on the same photos in the same run:
 - `crop`: the reference evaluation (short side to S/0.89, centre S×S crop, as timm's
   tf_efficientnet_lite configs); a second view would need a second encoder pass.
 - `squash+crop`: the two views' probabilities averaged.
-Cost is per photo: the encoder pass, the label head on its features, a second (crop) encoder pass,
-and caption decoding (beam 3) on `--caption-photos` photos, all timed here on this machine.
+Cost is per photo on `--caption-photos` photos, every stage timed in each of three back-to-back
+rounds (median): a caption (prepare, encoder, beam-3 decoding), the label head on the caption's
+features, and a centre-crop view (its preparation and a second encoder pass).
 Words: a photo's written words are the everyday words of its labels (top-5 ≥ threshold); a word is
 right when the true class's row of the word table has it. On Flickr8k `dev` (everyday photos, no
 class ids), a label counts as confirmed when one of its words is in the photo's five human captions
@@ -145,14 +146,35 @@ def word_scores(probs: torch.Tensor, truth: torch.Tensor, threshold: float) -> d
     }
 
 
-def caption_seconds(captioner, paths: list[Path]) -> tuple[float, float]:
-    """Seconds per photo for the squash encoder pass and for beam-3 decoding, on `paths`."""
+def stage_ms(captioner, paths: list[Path], rounds: int = 3) -> dict[str, float]:
+    """Milliseconds per photo of each stage on the same photos, stages interleaved, each round's
+    stages back to back; the median round per stage (the machine's load changes over minutes)."""
     images = [ImageOps.exif_transpose(Image.open(p)) for p in paths]
-    batch = torch.stack([captioner.prepare(im) for im in images])  # (n, 3, S, S)
-    captioner.encode(batch[:2])  # warm-up
-    features, t_enc = timed(lambda: captioner.encode(batch))
-    _, t_dec = timed(lambda: captioner.caption_features(features, DecodeOptions(beam_size=3)))
-    return t_enc / len(paths), t_dec / len(paths)
+    for im in images:
+        im.load()
+    times: dict[str, list[float]] = {}
+    captioner.encode(torch.stack([captioner.prepare(im) for im in images[:2]]))  # warm-up
+    for _ in range(rounds):
+        squash, t_prep = timed(lambda: torch.stack([captioner.prepare(im) for im in images]))
+        features, t_enc = timed(lambda b=squash: captioner.encode(b))  # (n, P, D)
+        with torch.inference_mode():
+            _, t_head = timed(lambda f=features: top_labels(class_logits(captioner.head, f)))
+        _, t_dec = timed(
+            lambda f=features: captioner.caption_features(f, DecodeOptions(beam_size=3))
+        )
+        crop, t_crop_prep = timed(
+            lambda: torch.stack([centre_crop_tensor(im, captioner.spec) for im in images])
+        )
+        _, t_crop_enc = timed(lambda b=crop: captioner.encode(b))
+        for name, t in (
+            ("prepare", t_prep),
+            ("encoder", t_enc),
+            ("labels", t_head),
+            ("decode", t_dec),
+            ("crop view", t_crop_prep + t_crop_enc),
+        ):
+            times.setdefault(name, []).append(1000 * t / len(paths))
+    return {name: sorted(ts)[len(ts) // 2] for name, ts in times.items()}
 
 
 def squash_probs(captioner, paths: list[Path], cache: Path) -> torch.Tensor:
@@ -245,23 +267,23 @@ def main() -> None:
             f"  {name:22s} {topk_accuracy(probs, truth, 1):6.1%}   {topk_accuracy(probs, truth, 5):6.1%}"
         )
 
-    n = len(paths)
-    enc_ms = 1000 * out["encode_squash"] / n
-    crop_ms = 1000 * (out["encode_crop"] + out["prep_crop"]) / n
-    head_ms = 1000 * out["head"] / n
-    enc_s, dec_s = caption_seconds(captioner, paths[: args.caption_photos])
-    caption_ms = 1000 * (enc_s + dec_s)
-    print(f"\ncost per photo (batches of {BATCH}; caption on {args.caption_photos} photos, beam 3)")
-    print(f"  encoder pass (squash)           {enc_ms:8.1f} ms")
+    ms = stage_ms(captioner, paths[: args.caption_photos])
+    caption_ms = ms["prepare"] + ms["encoder"] + ms["decode"]
     print(
-        f"  labels from its features (head) {head_ms:8.2f} ms  "
-        f"({head_ms / caption_ms:.2%} of a caption)"
+        f"\ncost per photo, ms ({args.caption_photos} photos, batches of them, beam 3, median of 3)"
     )
     print(
-        f"  crop view (prepare + encoder)   {crop_ms:8.1f} ms  "
-        f"({crop_ms / caption_ms:.0%} of a caption)"
+        f"  caption: prepare {ms['prepare']:.1f} + encoder {ms['encoder']:.1f} "
+        f"+ decode {ms['decode']:.1f} = {caption_ms:.1f}"
     )
-    print(f"  caption (encoder + beam 3)      {caption_ms:8.1f} ms")
+    print(
+        f"  labels from the caption's features (head, top-5): {ms['labels']:.2f} "
+        f"({ms['labels'] / caption_ms:.2%} of a caption)"
+    )
+    print(
+        f"  a centre-crop view (prepare + second encoder pass): {ms['crop view']:.1f} "
+        f"({ms['crop view'] / caption_ms:.0%} of a caption)"
+    )
 
     for name in ("squash (photocap)", "squash+crop average"):
         print(f"\nwords written at each threshold, {name} (top-5 classes ≥ threshold)")

@@ -5,6 +5,12 @@ The encoder is an ImageNet classifier cut before pooling; its head (`classifier`
 1000 class probabilities the backbone was trained for, at the cost of one small matrix product.
 Each class maps to everyday search words through the reviewed table `imagenet_words.tsv` (made by
 `training/recipes/imagenet_words.py`): "tabby" → tabby, tabby cat, cat, pet, mammal, animal.
+
+Measured by `benchmarks/label_accuracy.py` on the 1000 ImageNet samples (shipped model, CPU, fp32):
+top-1/top-5 82.1%/95.7% on photocap's squashed input, 86.5%/97.7% with the reference centre crop.
+A centre-crop view would need a second encoder pass (74% of a caption's time, against 0.12% for the
+head on the caption's own features) for +4.4 points top-1: it does not pay, so labels come from the
+captioning pass alone.
 """
 
 from __future__ import annotations
@@ -21,7 +27,10 @@ from photocap.model.checkpoint import IMAGENET_1K, ModelInfo
 from photocap.model.encoders import Encoder
 
 TOP_K = 5  # classes looked at per photo
-MIN_PROBABILITY = 0.1  # a class below this is not a label (chosen on the ImageNet samples)
+# A class below this is not a label. Chosen on the ImageNet samples and Flickr8k dev: at 0.10 the
+# words written are 80% right / 91% of the true class's words found (ImageNet; 0.05: 66% / 95%,
+# 0.15: 87% / 88%), and 74% of Flickr8k dev photos get a label (0.15: 61%).
+MIN_PROBABILITY = 0.1
 NUM_CLASSES = 1000
 
 
