@@ -667,6 +667,7 @@ EXTRA: dict[str, str] = {
 # Hand review. wnid → words removed from the generated row.
 DROP: dict[str, str] = {
     "n01484850": "man-eater",  # great white shark
+    "n01742172": "Constrictor constrictor",  # boa constrictor (a scientific name)
     "n01872401": "spiny anteater, anteater",  # echidna
     "n01882714": "kangaroo bear",  # koala
     "n02018207": "marsh hen, mud hen",  # American coot
