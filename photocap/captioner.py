@@ -14,6 +14,7 @@ from photocap.errors import ModelError
 from photocap.model.beam import DecodeOptions, beam_search
 from photocap.model.checkpoint import LoadedModel, ModelInfo, load_model
 from photocap.model.inference import Precision, fold_batchnorm, use_bf16
+from photocap.model.labels import Label, LabelOptions, class_logits, imagenet_head, top_labels
 from photocap.model.transforms import to_tensor
 from photocap.model.vocab import to_alt_text
 from photocap.paths import model_file
@@ -27,6 +28,14 @@ class Caption:
     words: list[str]
     score: float  # mean log-probability per word (higher is more confident; ≤ 0)
     attention: torch.Tensor | None = None  # (num_words, grid_h, grid_w) when asked for
+
+
+@dataclass(frozen=True)
+class Description:
+    """A photo's caption and what the classifier sees in it, from one encoder pass."""
+
+    caption: Caption
+    labels: tuple[Label, ...]  # most probable first; empty for a model without an ImageNet head
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -72,6 +81,7 @@ class Captioner:
         self.bf16 = use_bf16(device, precision)
         vocab = self.info.vocabulary
         self._banned = (vocab.pad, vocab.start, vocab.unk)
+        self.head = imagenet_head(self.encoder, self.info)  # None: this model gives no labels
 
     @property
     def min_side(self) -> int:
@@ -122,6 +132,43 @@ class Captioner:
             score = log_prob / (len(tokens) + 1)  # per emitted token, `<end>` included
             captions.append(Caption(to_alt_text(words), words, score, grid))
         return captions
+
+    @torch.inference_mode()
+    def label_features(
+        self, features: torch.Tensor, options: LabelOptions | None = None
+    ) -> list[tuple[Label, ...]]:
+        """Labels from encoder features (batch, num_pixels, encoder_dim): the encoder's ImageNet head
+        on their mean, no second encoder pass. A model without that head gives none."""
+        if self.head is None:
+            return [() for _ in range(len(features))]
+        logits = class_logits(self.head, features.to(self.device))  # (batch, 1000)
+        return top_labels(logits, options or LabelOptions())
+
+    def describe_tensors(
+        self,
+        images: torch.Tensor,
+        options: DecodeOptions | None = None,
+        labels: LabelOptions | None = None,
+        attention: bool = False,
+    ) -> list[Description]:
+        """Caption and label a batch of prepared photos (batch, 3, S, S) with one encoder pass."""
+        features = self.encode(images)  # (batch, num_pixels, dim)
+        captions = self.caption_features(features, options or DecodeOptions(), attention)
+        found = self.label_features(features, labels)
+        return [Description(c, ls) for c, ls in zip(captions, found, strict=True)]
+
+    def describe_images(
+        self,
+        images: Sequence[Image.Image],
+        options: DecodeOptions | None = None,
+        labels: LabelOptions | None = None,
+        attention: bool = False,
+    ) -> list[Description]:
+        """Caption and label decoded photos (PIL images, orientation already applied)."""
+        if not images:
+            return []
+        batch = torch.stack([self.prepare(image) for image in images])  # (batch, 3, S, S)
+        return self.describe_tensors(batch, options, labels, attention)
 
     def caption_tensors(
         self, images: torch.Tensor, options: DecodeOptions | None = None, attention: bool = False

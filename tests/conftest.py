@@ -101,5 +101,5 @@ def tiny_model(tmp_path_factory) -> Path:
     vocab = Vocabulary.build([" ".join(words)], min_count=1)
     encoder = Encoder(get_spec("resnet18"))
     decoder = AttentionDecoder(DecoderConfig(len(vocab), 512, 32, 32, 32, dropout=0.0))
-    info = ModelInfo("tiny-test", "resnet18", decoder.config, vocab)
+    info = ModelInfo("tiny-test", "resnet18", decoder.config, vocab, classifier=None)  # random head
     return save_model(tmp_path_factory.mktemp("model") / "tiny.safetensors", info, encoder, decoder)

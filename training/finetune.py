@@ -18,15 +18,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-
-from photocap.captioner import resolve_device
-from photocap.errors import DataError
-from photocap.model.checkpoint import ModelInfo, load_model, save_model
-from photocap.model.decoder import AttentionDecoder, DecoderConfig
-from photocap.model.encoders import Encoder, load_pretrained_encoder
-from photocap.model.transforms import TRAINING_SQUARE, to_tensor
-from photocap.model.vocab import Vocabulary
-from photocap.paths import data_dir, default_model_path, new_file
 from photocap.training.data import CaptionSet
 from photocap.training.features import FeatureCache, encoder_fingerprint
 from photocap.training.report import history_rows, metrics_paths, plot_history, write_json
@@ -38,7 +29,13 @@ from photocap.training.train import (
     read_resume_state,
     train_decoder,
 )
-from photocap.training.user_data import MIN_IMAGES, Problem, UserCaptions, read_caption_csv, split_by_image
+from photocap.training.user_data import (
+    MIN_IMAGES,
+    Problem,
+    UserCaptions,
+    read_caption_csv,
+    split_by_image,
+)
 from photocap.training.user_images import (
     LiveFeatures,
     check_readable,
@@ -47,6 +44,15 @@ from photocap.training.user_images import (
     merge_by_content,
 )
 from photocap.training.vocab_growth import extend_decoder
+
+from photocap.captioner import resolve_device
+from photocap.errors import DataError
+from photocap.model.checkpoint import ModelInfo, load_model, save_model
+from photocap.model.decoder import AttentionDecoder, DecoderConfig
+from photocap.model.encoders import Encoder, load_pretrained_encoder
+from photocap.model.transforms import TRAINING_SQUARE, to_tensor
+from photocap.model.vocab import Vocabulary
+from photocap.paths import data_dir, default_model_path, new_file
 
 
 @dataclass

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from photocap.paths import new_file
 from photocap.training.train import EpochRecord
+
+from photocap.paths import new_file
 
 
 def metrics_paths(model_path: Path) -> tuple[Path, Path]:

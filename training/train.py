@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 import torch
+from photocap.training.data import CaptionSet, encode_batch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -20,7 +21,6 @@ from photocap.metrics import quick_scores
 from photocap.model.beam import DecodeOptions, beam_search
 from photocap.model.decoder import AttentionDecoder
 from photocap.model.vocab import Vocabulary, to_alt_text
-from photocap.training.data import CaptionSet, encode_batch
 
 
 @dataclass

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+from photocap.training.user_data import Problem, UserCaptions
 from torch import nn
 
 from photocap.errors import ImageError
@@ -13,7 +14,6 @@ from photocap.indexing.loader import Prepare
 from photocap.model.encoders import Encoder
 from photocap.photos.decode import decode_photo
 from photocap.photos.digest import file_sha256
-from photocap.training.user_data import Problem, UserCaptions
 
 
 def hash_images(data: UserCaptions) -> tuple[list[str | None], list[Problem]]:

@@ -3,7 +3,8 @@
 Fields written, the same text in each: XMP `Iptc4xmpCore:AltTextAccessibility` and `dc:description`
 (lang-alt, `x-default`), and EXIF `ImageDescription` in JPEG and WebP. photocap's own XMP namespace
 records the caption it wrote, the model id, its version and the time, so a caption photocap wrote is
-told from one a person wrote. Writes are atomic and never re-encode or drop anything else.
+told from one a person wrote. Keywords (XMP `dc:subject`) photocap adds are merged with a person's
+and recorded the same way, so a rewrite replaces only photocap's. Writes are atomic and never re-encode or drop anything else.
 """
 
 from photocap.metadata.api import (
@@ -13,25 +14,31 @@ from photocap.metadata.api import (
     WriteResult,
     photos_of_sidecars,
     read_caption,
+    read_keywords,
     sidecar_candidates,
     sidecar_path,
     sidecars_mtime_ns,
     write_caption,
+    write_keywords,
 )
 from photocap.metadata.atomic import remove_stale_temp_files
+from photocap.metadata.keywords import KeywordsRecord
 from photocap.metadata.xmp import NS_PHOTOCAP
 
 __all__ = [
     "NS_PHOTOCAP",
     "WRITE_MODES",
     "CaptionRecord",
+    "KeywordsRecord",
     "WriteMode",
     "WriteResult",
     "photos_of_sidecars",
     "read_caption",
+    "read_keywords",
     "remove_stale_temp_files",
     "sidecar_candidates",
     "sidecar_path",
     "sidecars_mtime_ns",
     "write_caption",
+    "write_keywords",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,6 +16,7 @@ from photocap.metadata import jpeg
 from photocap.metadata.atomic import atomic_replace, check_writable
 from photocap.metadata.exif import ExifError, is_camera_default, new_block, set_description
 from photocap.metadata.formats import JPEG, PNG, WEBP, photo_kind
+from photocap.metadata.keywords import KeywordsRecord, apply_keywords, check_keywords, record_of
 from photocap.metadata.photo import Photo, Sidecar, load_photo, read_sidecar
 from photocap.metadata.xmp import ALT_TEXT, DESCRIPTION, HAS_EXTENDED, Provenance, XmpDocument
 
@@ -130,9 +131,13 @@ def write_caption(
     model_id: str,
     overwrite: bool = False,
     keep_mtime: bool = True,
+    keywords: Sequence[str] | None = None,
 ) -> WriteResult:
     """Write `caption` as alt text (XMP Iptc4xmpCore:AltTextAccessibility and dc:description, and
     EXIF ImageDescription in JPEG/WebP), with photocap's provenance.
+
+    With `keywords`, photocap's keywords in XMP dc:subject become these (see `write_keywords`), in
+    the same write; None leaves the keywords alone.
 
     `auto` embeds into JPEG and writes a `<name>.<ext>.xmp` sidecar for everything else; `embed`
     works for JPEG, PNG (XMP only) and WebP. Raises HumanCaptionExists when a person's caption is
@@ -141,14 +146,91 @@ def write_caption(
     Nothing is changed when any of these is raised.
     """
     path = Path(path)
+    _check_mode(mode, path)
+    _check_text(caption, "caption", path)
+    _check_text(model_id, "model id", path)
+    words = check_keywords(keywords, path) if keywords is not None else None
+    if mode == "none":
+        return WriteResult("none", None)
+    path, kind, embed, target = _target(path, mode)
+    photo = load_photo(path, kind, whole=True)
+    sidecars = _sidecars(path)
+    if not overwrite:
+        _refuse_human(path, _all_records(photo, sidecars))
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    prov = Provenance(caption, model_id, _version(), now)
+    return _write(photo, sidecars, target, caption, prov, keep_mtime=keep_mtime, keywords=words)
+
+
+def write_keywords(
+    path: str | Path, keywords: Sequence[str], *, mode: WriteMode = "auto", keep_mtime: bool = True
+) -> WriteResult:
+    """Make photocap's keywords in XMP dc:subject `keywords`, leaving the caption alone.
+
+    The keywords a person wrote stay as they are (none removed, renamed or reordered); photocap's
+    own namespace records which keywords it added, so the next write replaces exactly those, and
+    an empty list removes them. Where it writes, and what it raises, as `write_caption` (never
+    HumanCaptionExists: a person's keywords are merged with, not overwritten).
+    """
+    path = Path(path)
+    _check_mode(mode, path)
+    words = check_keywords(keywords, path)
+    if mode == "none":
+        return WriteResult("none", None)
+    path, kind, embed, target = _target(path, mode)
+    photo = load_photo(path, kind, whole=True)
+    sidecars = _sidecars(path)
+    return _write(photo, sidecars, target, None, None, keep_mtime=keep_mtime, keywords=words)
+
+
+def read_keywords(path: str | Path) -> KeywordsRecord:
+    """The XMP dc:subject keywords of a photo and its sidecars, and which of them photocap wrote."""
+    path = Path(path)
+    photo = load_photo(path, photo_kind(path), whole=False)
+    docs = [d for d in (photo.xmp, photo.extended) if d is not None]
+    return record_of(docs + [s.doc for s in _sidecars(path)])
+
+
+def _write(
+    photo: Photo,
+    sidecars: list[Sidecar],
+    target: Path,
+    caption: str | None,
+    prov: Provenance | None,
+    *,
+    keep_mtime: bool,
+    keywords: list[str] | None,
+) -> WriteResult:
+    """Write into the photo itself when `target` is the photo, else into its sidecar `target`."""
+    embedded = [d for d in (photo.xmp, photo.extended) if d is not None]
+    others = [s.doc for s in sidecars if s.path != target]
+    if target == photo.path:
+        elsewhere = record_of(others).human
+        _embed(photo, caption, prov, keep_mtime=keep_mtime, keywords=keywords, elsewhere=elsewhere)
+        return WriteResult("embedded", photo.path)
+    existing = next((s for s in sidecars if s.path == target), None)
+    elsewhere = record_of(embedded + others).human
+    _write_sidecar(
+        target,
+        existing,
+        caption,
+        prov,
+        photo_mode=photo.stat.st_mode,
+        keywords=keywords,
+        elsewhere=elsewhere,
+    )
+    return WriteResult("sidecar", target)
+
+
+def _check_mode(mode: str, path: Path) -> None:
     if mode not in WRITE_MODES:
         raise MetadataError(
             f"unknown write mode {mode!r} (choose from {', '.join(WRITE_MODES)})", path=path
         )
-    _check_text(caption, "caption", path)
-    _check_text(model_id, "model id", path)
-    if mode == "none":
-        return WriteResult("none", None)
+
+
+def _target(path: Path, mode: WriteMode) -> tuple[Path, str, bool, Path]:
+    """(photo path, kind, embed?, file written) for a write in `mode`; refusals raised here."""
     kind = photo_kind(path)
     embed = mode == "embed" or (mode == "auto" and kind == JPEG)
     if embed and kind not in EMBEDDABLE:
@@ -161,18 +243,7 @@ def write_caption(
         path = Path(os.path.realpath(path))
     target = path if embed else sidecar_path(path)
     check_writable(target, exists=embed or target.exists())
-    photo = load_photo(path, kind, whole=True)
-    sidecars = _sidecars(path)
-    if not overwrite:
-        _refuse_human(path, _all_records(photo, sidecars))
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    prov = Provenance(caption, model_id, _version(), now)
-    if embed:
-        _embed(photo, caption, prov, keep_mtime=keep_mtime)
-        return WriteResult("embedded", path)
-    existing = next((s for s in sidecars if s.path == target), None)
-    _write_sidecar(target, existing, caption, prov, photo_mode=photo.stat.st_mode)
-    return WriteResult("sidecar", target)
+    return path, kind, embed, target
 
 
 # -- reading ------------------------------------------------------------------------------------------
@@ -266,21 +337,33 @@ def _toolkit() -> str:
     return f"photocap {_version()}"
 
 
-def _embed(photo: Photo, caption: str, prov: Provenance, *, keep_mtime: bool) -> None:
+def _embed(
+    photo: Photo,
+    caption: str | None,
+    prov: Provenance | None,
+    *,
+    keep_mtime: bool,
+    keywords: list[str] | None = None,
+    elsewhere: tuple[str, ...] = (),
+) -> None:
+    """Write `caption` (None: keep the caption fields as they are) and/or `keywords` into the photo;
+    `elsewhere`: keywords a person put in the photo's sidecars."""
     doc = photo.xmp or XmpDocument.new(_toolkit())
-    _apply(doc, caption, prov)
+    if caption is not None and prov is not None:
+        _apply(doc, caption, prov)
+    moved = keywords is not None and apply_keywords(doc, photo.extended, keywords, elsewhere)
     container = photo.container
     if isinstance(container, jpeg.JpegFile):
-        tiff = _exif_with(photo, caption, jpeg_file=container)
-        if len(tiff) + 6 > jpeg.MAX_PAYLOAD:
+        tiff = _exif_with(photo, caption, jpeg_file=container) if caption is not None else None
+        if tiff is not None and len(tiff) + 6 > jpeg.MAX_PAYLOAD:
             raise MetadataError(
                 "the EXIF block would exceed the JPEG segment limit", path=photo.path
             )
-        packet, extended = _fit_jpeg_xmp(photo, doc)
+        packet, extended = _fit_jpeg_xmp(photo, doc, ext_changed=moved)
         chunks = container.rebuild(exif=tiff, xmp=packet, extended=extended)
     elif photo.kind == WEBP:
-        tiff = _exif_with(photo, caption, jpeg_file=None)
-        if container.exif_prefixed():
+        tiff = _exif_with(photo, caption, jpeg_file=None) if caption is not None else None
+        if tiff is not None and container.exif_prefixed():
             tiff = b"Exif\x00\x00" + tiff
         chunks = container.rebuild(exif=tiff, xmp=doc.serialize(wrapper=True))
     else:
@@ -302,7 +385,9 @@ def _exif_with(photo: Photo, caption: str, *, jpeg_file: jpeg.JpegFile | None) -
         ) from None
 
 
-def _fit_jpeg_xmp(photo: Photo, doc: XmpDocument) -> tuple[bytes, list[bytes] | None]:
+def _fit_jpeg_xmp(
+    photo: Photo, doc: XmpDocument, *, ext_changed: bool = False
+) -> tuple[bytes, list[bytes] | None]:
     """The standard XMP packet, and Extended XMP payloads when they must be (re)written.
 
     Properties photocap does not own move, largest first, into Extended XMP until the standard packet
@@ -311,7 +396,7 @@ def _fit_jpeg_xmp(photo: Photo, doc: XmpDocument) -> tuple[bytes, list[bytes] | 
     container = photo.container
     assert isinstance(container, jpeg.JpegFile)
     ext = photo.extended
-    ext_changed = bool(ext and ext.remove_owned())
+    ext_changed = bool(ext and ext.remove_owned()) or ext_changed
     packet = doc.serialize(wrapper=True)
     if len(packet) <= jpeg.MAX_XMP_PACKET and not ext_changed:
         return packet, None
@@ -340,10 +425,20 @@ def _fit_jpeg_xmp(photo: Photo, doc: XmpDocument) -> tuple[bytes, list[bytes] | 
 
 
 def _write_sidecar(
-    target: Path, existing: Sidecar | None, caption: str, prov: Provenance, *, photo_mode: int
+    target: Path,
+    existing: Sidecar | None,
+    caption: str | None,
+    prov: Provenance | None,
+    *,
+    photo_mode: int,
+    keywords: list[str] | None = None,
+    elsewhere: tuple[str, ...] = (),
 ) -> None:
     doc = existing.doc if existing else XmpDocument.new(_toolkit())
-    _apply(doc, caption, prov)
+    if caption is not None and prov is not None:
+        _apply(doc, caption, prov)
+    if keywords is not None:
+        apply_keywords(doc, None, keywords, elsewhere)
     original = existing.stat if existing else None
     data = doc.serialize(wrapper=True)
     mode = stat.S_IMODE(photo_mode) & 0o666

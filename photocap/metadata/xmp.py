@@ -33,9 +33,11 @@ NS_PHOTOCAP = "http://ns.photocap.dev/xmp/1.0/"
 
 ALT_TEXT = (NS_IPTC_CORE, "AltTextAccessibility", "Iptc4xmpCore")
 DESCRIPTION = (NS_DC, "description", "dc")
+SUBJECT = (NS_DC, "subject", "dc")  # keywords (rdf:Bag), shared with the people who tag photos
+OWN_KEYWORDS = (NS_PHOTOCAP, "Keywords", "photocap")  # which of dc:subject photocap put there
 HAS_EXTENDED = (NS_XMP_NOTE, "HasExtendedXMP", "xmpNote")
 PROVENANCE_FIELDS = ("Caption", "ModelId", "Version", "CaptionedAt")
-OWNED = {ALT_TEXT[:2], DESCRIPTION[:2], HAS_EXTENDED[:2]} | {
+OWNED = {ALT_TEXT[:2], DESCRIPTION[:2], HAS_EXTENDED[:2], OWN_KEYWORDS[:2]} | {
     (NS_PHOTOCAP, f) for f in PROVENANCE_FIELDS
 }
 
@@ -134,6 +136,19 @@ class XmpDocument:
                 return _text(prop)
         return None
 
+    def get_bag(self, ns: str, name: str) -> list[str] | None:
+        """The items of an unordered array (rdf:Bag) property, in document order; None when absent.
+        A property holding plain text instead counts as one item."""
+        found = None
+        for desc in self.descriptions():
+            if desc.hasAttributeNS(ns, name):
+                found = (found or []) + [desc.getAttributeNS(ns, name)]
+            for prop in _children(desc, ns, name):
+                containers = _children(prop)
+                items = [_text(li) for c in containers for li in _children(c, NS_RDF, "li")]
+                found = (found or []) + (items if containers else [_text(prop)])
+        return found
+
     def provenance(self) -> Provenance | None:
         caption = self.get_simple(NS_PHOTOCAP, "Caption")
         if caption is None:
@@ -167,6 +182,33 @@ class XmpDocument:
     def set_simple(self, field: tuple[str, str, str], text: str) -> None:
         _set_text(self._property_element(field), text)
 
+    def edit_bag(self, field: tuple[str, str, str], remove: set[str], add: list[str]) -> None:
+        """Remove the items whose text is in `remove` and append `add` to an rdf:Bag property;
+        every other item stays as it was. The property goes when no item is left."""
+        ns, name, _ = field
+        if self.get_bag(ns, name) is None and not add:
+            return
+        prop = self._property_element(field, merge_items=True)
+        bag = next((e for e in _children(prop) if _is(e, NS_RDF, "Bag")), None)
+        if bag is None:
+            text = _text(prop) if not _children(prop) else ""
+            _clear(prop)
+            bag = self._rdf_element("Bag")
+            _append(prop, bag)
+            if text:
+                item = self._rdf_element("li")
+                _append(bag, item)
+                _set_text(item, text)
+        for item in [e for e in _children(bag) if _is(e, NS_RDF, "li")]:
+            if _text(item) in remove:
+                _remove(item)
+        for text in add:
+            item = self._rdf_element("li")
+            _append(bag, item)
+            _set_text(item, text)
+        if not _children(bag):
+            self.remove(ns, name)
+
     def set_provenance(self, prov: Provenance) -> None:
         values = (prov.caption, prov.model_id, prov.version, prov.captioned_at)
         for name, value in zip(PROVENANCE_FIELDS, values, strict=True):
@@ -187,8 +229,9 @@ class XmpDocument:
                 found = True
         return found
 
-    def _property_element(self, field: tuple[str, str, str]) -> Element:
-        """The element of a property, made unique and in element form (created when absent)."""
+    def _property_element(self, field: tuple[str, str, str], merge_items: bool = False) -> Element:
+        """The element of a property, made unique and in element form (created when absent).
+        With `merge_items`, the array items of duplicates join the first one's array."""
         ns, name, prefix = field
         existing = [p for d in self.descriptions() for p in _children(d, ns, name)]
         attr_value = None
@@ -197,6 +240,8 @@ class XmpDocument:
                 attr_value = desc.getAttributeNS(ns, name)
                 desc.removeAttributeNS(ns, name)
         for extra in existing[1:]:
+            if merge_items:
+                _merge_array_items(existing[0], extra)
             _remove(extra)
         if existing:
             return existing[0]
@@ -231,6 +276,13 @@ class XmpDocument:
             if (p.namespaceURI, p.localName) not in OWNED
         ]
         return sorted(props, key=lambda p: len(_serialize(p)), reverse=True)
+
+    def move_named(self, ns: str, name: str, other: XmpDocument) -> bool:
+        """Move every element of property `ns:name` into `other`; True when there was one."""
+        props = [p for d in self.descriptions() for p in _children(d, ns, name)]
+        for prop in props:
+            self.move_property(prop, other)
+        return bool(props)
 
     def move_property(self, prop: Element, other: XmpDocument) -> None:
         """Move a property element (with the namespaces it uses) into `other`'s main description."""
@@ -365,6 +417,17 @@ def _lang_alt_value(prop: Element) -> str | None:
         if item.getAttributeNS(NS_XML, "lang").lower() == "x-default":
             return _text(item)
     return _text(items[0]) if items else None
+
+
+def _merge_array_items(into: Element, extra: Element) -> None:
+    """Move the rdf:li items of `extra`'s array into `into`'s array (when both have one)."""
+    target = next((c for c in _children(into) if c.namespaceURI == NS_RDF), None)
+    source = next((c for c in _children(extra) if c.namespaceURI == NS_RDF), None)
+    if target is None or source is None:
+        return
+    for item in [e for e in _children(source) if _is(e, NS_RDF, "li")]:
+        _remove(item)
+        _append(target, item)
 
 
 def _set_text(el: Element, text: str) -> None:

@@ -19,6 +19,7 @@ from photocap.paths import new_file
 
 FORMAT = "photocap-model"
 FORMAT_VERSION = 1
+IMAGENET_1K = "imagenet-1k"  # the encoder's classifier head is ImageNet-1k's: it can label photos
 
 
 @dataclass
@@ -32,6 +33,7 @@ class ModelInfo:
     data_square: int | None = 224  # side photos are squashed to before the encoder's own size
     training: dict = field(default_factory=dict)  # recipe, data, epochs, …
     metrics: dict = field(default_factory=dict)  # e.g. {"flickr8k_test": {"BLEU-4": …}}
+    classifier: str | None = IMAGENET_1K  # what the encoder's head classifies; None: no labels
 
     def to_json(self) -> str:
         return json.dumps(
@@ -43,6 +45,7 @@ class ModelInfo:
                 "data_square": self.data_square,
                 "training": self.training,
                 "metrics": self.metrics,
+                "classifier": self.classifier,
                 "photocap_version": __version__,
             },
             ensure_ascii=False,
@@ -59,7 +62,15 @@ class ModelInfo:
             data_square=raw.get("data_square"),
             training=raw.get("training", {}),
             metrics=raw.get("metrics", {}),
+            classifier=raw["classifier"] if "classifier" in raw else _older_classifier(raw),
         )
+
+
+def _older_classifier(raw: dict) -> str | None:
+    """Files from before `classifier` was recorded: photocap's recipes and `photocap train` always
+    start from an ImageNet encoder and keep its head; a file without a recipe may not have one."""
+    training = raw.get("training")
+    return IMAGENET_1K if isinstance(training, dict) and training.get("recipe") else None
 
 
 @dataclass
@@ -129,6 +140,9 @@ def read_info(path: str | Path) -> ModelInfo:
         raise ModelError(f"model file has broken metadata ({exc})", path=path) from None
 
 
+_HEAD_TENSORS = {"classifier.weight", "classifier.bias", "fc.weight", "fc.bias"}
+
+
 def load_model(path: str | Path) -> LoadedModel:
     """Load a model file on the CPU in float32. Raises ModelError for any bad file."""
     path = Path(path)
@@ -144,6 +158,9 @@ def load_model(path: str | Path) -> LoadedModel:
         expected = module.state_dict()
         for name, want in expected.items():
             got = state.get(name)
+            if got is None and prefix == "encoder." and name in _HEAD_TENSORS:
+                state[name], info.classifier = want, None  # a file without the head: no labels
+                continue
             if got is None or got.shape != want.shape:
                 raise ModelError(f"model file is corrupt (tensor {prefix}{name})", path=path)
             state[name] = got.to(want.dtype)

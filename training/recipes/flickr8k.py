@@ -17,15 +17,15 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
+from photocap.training.data import CaptionSet, read_flickr8k
+from photocap.training.features import FeatureCache
+from photocap.training.train import TrainConfig, train_decoder
 
 from photocap.model.checkpoint import ModelInfo, save_model
 from photocap.model.decoder import AttentionDecoder, DecoderConfig
 from photocap.model.encoders import load_pretrained_encoder
 from photocap.model.vocab import Vocabulary
 from photocap.photos.digest import file_sha256
-from photocap.training.data import CaptionSet, read_flickr8k
-from photocap.training.features import FeatureCache
-from photocap.training.train import TrainConfig, train_decoder
 
 
 def log(message: str) -> None:
@@ -39,10 +39,9 @@ def caption_set(root: Path, names: list[str], captions: dict[str, list[str]]) ->
 
 def self_critical(decoder, vocab, features, sets, args, best_cider: float) -> list[dict]:
     """SCST epochs on CIDEr-D after cross-entropy; keeps the weights with the best dev CIDEr."""
-    from safetensors.torch import load_file, save_file
-
     from photocap.training.recipes.scst import CiderD, scst_epoch
     from photocap.training.train import evaluate_decoder
+    from safetensors.torch import load_file, save_file
 
     best_file = args.work / "scst-best.safetensors"
     done_file = args.work / "scst-done.json"
