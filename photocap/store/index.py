@@ -43,8 +43,11 @@ from photocap.store.records import (
     PruneReport,
     Source,
     Status,
+    StoredLabel,
     abspath,
     folder_range,
+    labels_from_json,
+    labels_to_json,
     storable,
 )
 from photocap.store.schema import (
@@ -78,6 +81,8 @@ def batched(items: Iterable[Any], n: int) -> Iterator[list[Any]]:
 def _record(row: Any) -> PhotoRecord:
     values = {name: getattr(row, name) for name in COLUMNS}
     values["indexed_at"] = _utc(values["indexed_at"])
+    values["labels"] = labels_from_json(values["labels"])
+    values["held_back"] = bool(values["held_back"])
     return PhotoRecord(**values)
 
 
@@ -193,7 +198,9 @@ class Index:
         for chunk in batched(records, batch_size):
             now = _now()
             rows = [
-                {name: getattr(r, name) for name in COLUMNS} | {"indexed_at": now} for r in chunk
+                {name: getattr(r, name) for name in COLUMNS}
+                | {"indexed_at": now, "labels": labels_to_json(r.labels)}
+                for r in chunk
             ]
             with self._write() as conn:
                 conn.execute(stmt, rows)
@@ -287,7 +294,7 @@ class Index:
             return conn.execute(delete(roots).where(roots.c.path == abspath(path))).rowcount > 0
 
     def rebuild_fts(self) -> None:
-        """Rebuilds the full-text index from the captions (repairs it if it drifted)."""
+        """Rebuilds the full-text index from the captions and label words (repairs it if it drifted)."""
         with self._write() as conn:
             conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')")
 
@@ -394,6 +401,7 @@ def open_index(
 
 __all__: Sequence[str] = (
     "BUILD_HINT",
+    "StoredLabel",
     "Source",
     "Status",
     "batched",

@@ -3,6 +3,7 @@ paths are normalised for it."""
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import KW_ONLY, dataclass, fields
 from datetime import datetime
@@ -13,6 +14,27 @@ from photocap.store.schema import SOURCES, STATUSES
 
 Source = Literal["model", "human"]
 Status = Literal["ok", "error"]
+
+
+@dataclass(frozen=True)
+class StoredLabel:
+    """A label as the index keeps it: an ImageNet class seen in the photo, with its probability."""
+
+    index: int
+    name: str
+    probability: float
+
+
+def labels_to_json(labels: tuple[StoredLabel, ...] | None) -> str | None:
+    if labels is None:
+        return None
+    return json.dumps([[x.index, x.name, round(x.probability, 4)] for x in labels])
+
+
+def labels_from_json(text: str | None) -> tuple[StoredLabel, ...] | None:
+    if text is None:
+        return None
+    return tuple(StoredLabel(int(i), str(n), float(p)) for i, n, p in json.loads(text))
 
 
 @dataclass(frozen=True)
@@ -34,6 +56,10 @@ class PhotoRecord:
     source: Source | None = None
     model_id: str | None = None
     score: float | None = None
+    confidence: float | None = None  # 0-1, calibrated on Flickr8k dev; None for human captions
+    held_back: bool = False  # indexed, but not written into the photo: below --min-confidence
+    labels: tuple[StoredLabel, ...] | None = None  # most probable first; None: not labelled yet
+    label_words: str | None = None  # the labels' everyday words, space-separated, for search
     status: Status = "ok"
     error: str | None = None
     indexed_at: datetime | None = None

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Connection,
     DateTime,
@@ -19,9 +20,10 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 META_TABLE = "photocap_meta"
 FTS_TABLE = "photos_fts"
 
@@ -54,7 +56,11 @@ photos = Table(
     Column("caption", Text),
     Column("source", String(8)),  # "model" | "human"
     Column("model_id", Text),
-    Column("score", Float),  # the captioner's confidence
+    Column("score", Float),  # the decoder's mean log-probability per word
+    Column("confidence", Float),  # 0-1, calibrated; None for human captions and older rows
+    Column("held_back", Boolean, nullable=False, server_default=text("0")),  # not written: unsure
+    Column("labels", Text),  # JSON [{"index", "name", "probability"}]; None: not labelled yet
+    Column("label_words", Text),  # the labels' everyday words, for full-text search
     Column("status", String(8), nullable=False, server_default="ok"),  # "ok" | "error"
     Column("error", Text),
     Column("indexed_at", DateTime, nullable=False),  # UTC, naive in the database
@@ -137,9 +143,49 @@ def _migrate_to_3(conn: Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE photos ADD COLUMN sidecar_mtime_ns BIGINT")
 
 
+# Labels searchable beside the caption: the FTS5 table gets a second column over
+# photos.label_words (kept in step by the same kind of triggers) and is rebuilt.
+_V4 = f"""
+ALTER TABLE photos ADD COLUMN confidence FLOAT;
+ALTER TABLE photos ADD COLUMN held_back BOOLEAN NOT NULL DEFAULT 0;
+ALTER TABLE photos ADD COLUMN labels TEXT;
+ALTER TABLE photos ADD COLUMN label_words TEXT;
+DROP TRIGGER photos_ai;
+DROP TRIGGER photos_ad;
+DROP TRIGGER photos_au;
+DROP TABLE {FTS_TABLE};
+CREATE VIRTUAL TABLE {FTS_TABLE} USING fts5(
+    caption, label_words, content='photos', content_rowid='id',
+    tokenize='porter unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER photos_ai AFTER INSERT ON photos BEGIN
+    INSERT INTO {FTS_TABLE}(rowid, caption, label_words)
+    VALUES (new.id, new.caption, new.label_words);
+END;
+CREATE TRIGGER photos_ad AFTER DELETE ON photos BEGIN
+    INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, caption, label_words)
+    VALUES ('delete', old.id, old.caption, old.label_words);
+END;
+CREATE TRIGGER photos_au AFTER UPDATE OF caption, label_words ON photos
+WHEN old.caption IS NOT new.caption OR old.label_words IS NOT new.label_words BEGIN
+    INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, caption, label_words)
+    VALUES ('delete', old.id, old.caption, old.label_words);
+    INSERT INTO {FTS_TABLE}(rowid, caption, label_words)
+    VALUES (new.id, new.caption, new.label_words);
+END;
+INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild');
+"""
+
+
+def _migrate_to_4(conn: Connection) -> None:
+    """Labels and their words (searchable), the caption's confidence and whether it was held back."""
+    _run_script(conn, _V4)
+
+
 # MIGRATIONS[n] takes a database at version n - 1 to version n. Append, never edit.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _migrate_to_1,
     2: _migrate_to_2,
     3: _migrate_to_3,
+    4: _migrate_to_4,
 }

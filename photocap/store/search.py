@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +26,7 @@ from sqlalchemy import Connection, text
 
 from photocap.errors import PhotocapError
 from photocap.store.index import Index
-from photocap.store.records import Source, folder_range
+from photocap.store.records import Source, StoredLabel, folder_range, labels_from_json
 from photocap.store.schema import FTS_TABLE
 
 # BM25 costs about a microsecond per matching photo: a query matching more photos than this ranks
@@ -96,6 +97,11 @@ class ParsedQuery:
         return " ".join(str(t) for t in self.terms)
 
 
+def in_caption(match: str) -> str:
+    """An FTS5 expression restricted to the caption column (not the label words)."""
+    return f"caption : ({match})"
+
+
 @dataclass(frozen=True)
 class SearchHit:
     """One result. `score` is BM25 (higher is better); `highlights` are [start, end) character
@@ -108,6 +114,9 @@ class SearchHit:
     score: float
     highlights: tuple[tuple[int, int], ...]
     matched: int
+    labels: tuple[StoredLabel, ...] = ()  # what the encoder sees, most probable first
+    confidence: float | None = None  # the caption's, 0-1; None for human captions
+    held_back: bool = False  # indexed but not written into the photo (unsure)
 
 
 @dataclass(frozen=True)
@@ -162,17 +171,25 @@ def search(
     under: str | os.PathLike[str] | None = None,
     source: Source | None = None,
     rank_window: int | None = RANK_WINDOW,
+    labels: bool = True,
 ) -> SearchResults:
-    """Ranked full-text search over an index's captions (the query language is above).
+    """Ranked full-text search over an index's captions and label words (the query language is
+    above); a photo whose caption matches ranks above one whose labels alone do.
 
     `under` keeps photos inside a folder, `source` captions by "model" or "human";
-    `rank_window` (None: rank every match) bounds how many of the newest matches are ranked.
-    Raises EmptyQueryError when the query has no words.
+    `rank_window` (None: rank every match) bounds how many of the newest matches are ranked;
+    `labels=False` searches the captions alone. Raises EmptyQueryError when the query has no words.
     """
     parsed = parse_query(query) if isinstance(query, str) else query
     with index.reading() as conn:
         return run_search(
-            conn, parsed, limit=limit, under=under, source=source, rank_window=rank_window
+            conn,
+            parsed,
+            limit=limit,
+            under=under,
+            source=source,
+            rank_window=rank_window,
+            labels=labels,
         )
 
 
@@ -184,6 +201,7 @@ def run_search(
     under: str | os.PathLike[str] | None = None,
     source: str | None = None,
     rank_window: int | None = RANK_WINDOW,
+    labels: bool = True,
 ) -> SearchResults:
     """Runs `query` on an open index connection; see `search`."""
     if limit < 1 or (rank_window is not None and rank_window < 1):
@@ -191,17 +209,22 @@ def run_search(
     scope = _Scope.of(conn, under, source)
     if scope is None:  # nothing indexed in that folder
         return SearchResults(query=query, hits=(), partial=False)
+    within = (lambda match: match) if labels else in_caption
     try:
-        match = query.match_all()
+        match = within(query.match_all())
         floor = _window_floor(conn, match, scope, rank_window)
-        ranked = _ranked(conn, match, scope, limit, floor)
+        ranked = _ranked(conn, in_caption(query.match_all()), scope, limit, floor)
+        if labels and len(ranked) < limit:  # then the photos whose labels alone match
+            shown = {row.id for row in ranked}
+            more = _ranked(conn, match, scope, limit + len(ranked), floor)
+            ranked += [row for row in more if row.id not in shown][: limit - len(ranked)]
         matched = dict.fromkeys((row.id for row in ranked), len(query.terms))
         partial = False
         if not ranked and len(query.terms) > 1:
-            match = query.match_any()
+            match = within(query.match_any())
             floor = _window_floor(conn, match, scope, rank_window)
             pool = _ranked(conn, match, scope, max(PARTIAL_POOL, 5 * limit), floor)
-            matched = _terms_matched(conn, query, [row.id for row in pool])
+            matched = _terms_matched(conn, query, [row.id for row in pool], within)
             ranked = sorted(pool, key=lambda row: (-matched[row.id], row.rank, row.id))[:limit]
             partial = bool(ranked)
         hits = _hits(conn, match, ranked, matched)
@@ -278,13 +301,15 @@ def _ranked(
     return list(conn.execute(sql, {"match": match, "limit": limit, "floor": floor, **scope.params}))
 
 
-def _terms_matched(conn: Connection, query: ParsedQuery, ids: list[int]) -> dict[int, int]:
-    """How many of the query's terms each of `ids` holds."""
+def _terms_matched(
+    conn: Connection, query: ParsedQuery, ids: list[int], within: Callable[[str], str]
+) -> dict[int, int]:
+    """How many of the query's terms each of `ids` holds (in the columns `within` keeps)."""
     matched = dict.fromkeys(ids, 0)
     listed = ", ".join(str(int(i)) for i in ids)
     for term in query.terms:
         sql = f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :t AND rowid IN ({listed})"
-        for (rowid,) in conn.execute(text(sql), {"t": term.fts}):
+        for (rowid,) in conn.execute(text(sql), {"t": within(term.fts)}):
             matched[rowid] += 1
     return matched
 
@@ -297,7 +322,7 @@ def _hits(
         return ()
     listed = ", ".join(str(int(row.id)) for row in ranked)
     sql = f"""
-        SELECT p.id, p.path, p.caption, p.source,
+        SELECT p.id, p.path, p.caption, p.source, p.labels, p.confidence, p.held_back,
                highlight({FTS_TABLE}, 0, char(2), char(3)) AS marked
         FROM {FTS_TABLE} JOIN photos AS p ON p.id = {FTS_TABLE}.rowid
         WHERE {FTS_TABLE} MATCH :match AND {FTS_TABLE}.rowid IN ({listed})
@@ -310,8 +335,11 @@ def _hits(
             caption=rows[r.id].caption,
             source=rows[r.id].source,
             score=-float(r.rank),
-            highlights=_spans(rows[r.id].marked or "", rows[r.id].caption),
+            highlights=_spans(rows[r.id].marked or "", rows[r.id].caption or ""),
             matched=matched[r.id],
+            labels=labels_from_json(rows[r.id].labels) or (),
+            confidence=rows[r.id].confidence,
+            held_back=bool(rows[r.id].held_back),
         )
         for i, r in enumerate(ranked, 1)
     )
