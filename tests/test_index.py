@@ -145,6 +145,9 @@ def test_a_version_1_index_migrates_to_the_newest_and_keeps_its_rows(db, monkeyp
         assert search(index, "dog").hits[0].path == "/p/a.jpg"
         row = index.get("/p/a.jpg")
         assert (row.size, row.caption, row.sidecar_mtime_ns) == (5, "a brown dog", None)
+        assert (row.labels, row.label_words, row.confidence, row.held_back) == (None,) * 3 + (
+            False,
+        )
         assert index.sizes_present([5, 6]) == {5}
     with sqlite3.connect(db) as conn:
         plan = conn.execute("EXPLAIN QUERY PLAN SELECT id FROM photos WHERE size = 5").fetchall()

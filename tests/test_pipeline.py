@@ -36,6 +36,7 @@ from photocap.indexing import (
     model_preparation,
 )
 from photocap.metadata import read_caption, sidecar_path
+from photocap.model.labels import Label
 from photocap.store.index import Index, PhotoRecord, open_index
 
 pillow_heif.register_heif_opener()  # to write HEIC test files
@@ -90,6 +91,11 @@ class ColourCaptioner:
 
     def caption_tensors(self, images: torch.Tensor, options=None) -> list[Caption]:
         return self.caption_features(self.encode(images), options)
+
+    def label_features(self, features: torch.Tensor) -> list[tuple[Label, ...]]:
+        """One label a photo: its corner's colour, searchable as "<colour> swatch"."""
+        names = [name_colour(rgb.numpy()) for rgb in features]
+        return [(Label(i, name, 0.9, (name, "colour swatch")),) for i, name in enumerate(names)]
 
 
 class Factory:
@@ -501,7 +507,9 @@ def test_memory_stays_bounded_discovery_is_consumed_in_chunks(tmp_path: Path, in
         path = root / f"{i:04d}.png"
         path.write_bytes(b"")
         st = path.stat()
-        records.append(PhotoRecord(str(path), st.st_size, st.st_mtime_ns, caption="A photo."))
+        records.append(
+            PhotoRecord(str(path), st.st_size, st.st_mtime_ns, caption="A photo.", labels=())
+        )
     index.upsert(records)
     sizes: list[int] = []
     indexed_run = IndexRun(index, Factory(fail=True), IndexOptions(workers=0))

@@ -20,6 +20,7 @@ class IndexOptions:
     workers: int = 2  # decoding processes (0: decode in this process)
     workers_from: int = 0  # fewer photos to caption than this: decode in this process
     threads: int | None = None  # torch threads of this process while captioning (None: torch's)
+    keywords: bool = True  # write the labels' words into the photos' XMP dc:subject
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class PhotoOutcome:
     written: str | None = None  # "embedded", "sidecar" or "none"
     error: str | None = None
     moved_from: str | None = None
+    labels: tuple[str, ...] = ()  # the names of the classes the encoder sees, most probable first
+    labelled: bool = False  # labels were added to a photo that was not captioned now
 
 
 @dataclass
@@ -44,10 +47,12 @@ class OutcomeCounts:
     moved: int = 0
     human: int = 0
     reused: int = 0
+    labelled: int = 0  # photos given labels without being captioned (indexed before labels)
 
     def count(self, outcome: PhotoOutcome) -> None:
         """Counts a photo that did not fail."""
         setattr(self, outcome.outcome, getattr(self, outcome.outcome) + 1)
+        self.labelled += outcome.labelled
 
 
 @dataclass

@@ -15,8 +15,14 @@ from pathlib import Path
 
 from photocap.errors import ImageError, PhotocapError
 from photocap.indexing.outcomes import IndexOptions, PhotoOutcome
-from photocap.indexing.write import caption_in, failure_record, reason_of, write_into_photo
-from photocap.metadata import sidecars_mtime_ns
+from photocap.indexing.write import (
+    caption_in,
+    failure_record,
+    reason_of,
+    search_words,
+    write_into_photo,
+)
+from photocap.metadata import read_keywords, sidecars_mtime_ns
 from photocap.photos.decode import decode_photo
 from photocap.photos.digest import file_sha256
 from photocap.photos.kinds import unreadable_error
@@ -34,6 +40,8 @@ class PendingPhoto:
     mtime_ns: int
     sha256: str | None  # None: not hashed yet (no indexed photo has its size), done once stored
     sidecar_mtime_ns: int | None
+    # Decided without the model but not yet labelled: the row and outcome it gets once labelled
+    keep: tuple[PhotoRecord, PhotoOutcome] | None = None
 
 
 @dataclass
@@ -93,6 +101,12 @@ class Planner:
                 if row is not None and self._up_to_date(row, st, sidecar):
                     plan.outcomes.append(PhotoOutcome(path, "unchanged", row.caption, row.source))
                     continue
+                if row is not None and self._settled(row) and row.unchanged(*_now(st), sidecar):
+                    # indexed before labels existed: only the labels are missing
+                    plan.pending.append(
+                        _to_label(row, PhotoOutcome(path, "unchanged", row.caption, row.source))
+                    )
+                    continue
                 # only a photo of an indexed size can be one that moved (or was touched)
                 sha = file_sha256(path) if row is not None or st.st_size in sizes else None
                 decided = self._decide(path, st, sidecar, sha, row)
@@ -116,8 +130,13 @@ class Planner:
     def _up_to_date(
         self, row: PhotoRecord, st: os.stat_result, sidecar_mtime_ns: int | None
     ) -> bool:
-        """The row says all there is: the photo and its sidecars are as indexed, successfully."""
-        return self._settled(row) and row.unchanged(st.st_size, st.st_mtime_ns, sidecar_mtime_ns)
+        """The row says all there is: the photo and its sidecars are as indexed, successfully,
+        labels included."""
+        return (
+            self._settled(row)
+            and row.labels is not None
+            and row.unchanged(st.st_size, st.st_mtime_ns, sidecar_mtime_ns)
+        )
 
     def _settled(self, row: PhotoRecord) -> bool:
         """Indexed successfully, and not a human caption that this run is to replace."""
@@ -155,7 +174,9 @@ class Planner:
         same_bytes = row is not None and row.sha256 == sha and self._settled(row)
         if same_bytes and row.sidecar_mtime_ns == sidecar:
             record = replace(row, **base)  # touched (new mtime), same bytes
-            return record, PhotoOutcome(path, "unchanged", row.caption, row.source)
+            return _labelled(record, PhotoOutcome(path, "unchanged", row.caption, row.source))
+        if same_bytes:  # the labels of these pixels are known already
+            base |= {"labels": row.labels, "label_words": row.label_words}
         if row is None and sha is not None and self.lookup_index is not None:
             for old in self.lookup_index.find_by_hash(sha):
                 if old.status == "ok" and not os.path.exists(old.path):  # moved or renamed
@@ -165,14 +186,16 @@ class Planner:
             base["sha256"] = file_sha256(path)
         if found is not None and found.source == "human" and not self.options.overwrite:
             record = PhotoRecord(**base, caption=found.text, source="human")
-            return record, PhotoOutcome(path, "human", found.text, "human")
+            return _labelled(record, PhotoOutcome(path, "human", found.text, "human"))
         if found is not None and found.source == "model" and (row is None or same_bytes):
             # photocap captioned it before (into another index, or only a sidecar changed):
             # index that caption as it is
+            if "labels" not in base and (words := _our_keywords(path)):
+                base |= {"labels": (), "label_words": search_words(words)}  # as we wrote them
             fields = {**base, "caption": found.text, "source": "model", "model_id": found.model_id}
             record = replace(row, **fields) if row is not None else PhotoRecord(**fields)
             outcome = "unchanged" if row is not None and row.caption == found.text else "reused"
-            return record, PhotoOutcome(path, outcome, found.text, "model")
+            return _labelled(record, PhotoOutcome(path, outcome, found.text, "model"))
         return PendingPhoto(path, st.st_size, st.st_mtime_ns, sha, sidecar)
 
     def _moved(self, path: str, old: PhotoRecord, base: dict) -> tuple[PhotoRecord, PhotoOutcome]:
@@ -226,6 +249,37 @@ class _FolderRows:
         except OSError:
             return {}
         return self.index.lookup(os.path.join(folder, n) for n in names if not n.startswith("."))
+
+
+def _our_keywords(path: str) -> tuple[str, ...]:
+    """The keywords photocap wrote into the photo with its caption (empty when none or unreadable)."""
+    try:
+        return read_keywords(path).photocap
+    except PhotocapError:
+        return ()
+
+
+def _now(st: os.stat_result) -> tuple[int, int]:
+    return st.st_size, st.st_mtime_ns
+
+
+def _to_label(record: PhotoRecord, outcome: PhotoOutcome) -> PendingPhoto:
+    """A photo the model only has to label: then it gets `record` and `outcome`."""
+    return PendingPhoto(
+        record.path,
+        record.size,
+        record.mtime_ns,
+        record.sha256,
+        record.sidecar_mtime_ns,
+        keep=(record, outcome),
+    )
+
+
+def _labelled(
+    record: PhotoRecord, outcome: PhotoOutcome
+) -> PendingPhoto | tuple[PhotoRecord, PhotoOutcome]:
+    """The decision as it is when the record has labels, else a photo the model has to label."""
+    return (record, outcome) if record.labels is not None else _to_label(record, outcome)
 
 
 def _still_broken(path: str) -> str | None:

@@ -29,10 +29,16 @@ from photocap.indexing.model_input import (
 )
 from photocap.indexing.outcomes import IndexOptions, IndexSummary, PhotoOutcome
 from photocap.indexing.plan import PendingPhoto, Planner
-from photocap.indexing.write import failure_record, reason_of, write_into_photo
+from photocap.indexing.write import (
+    failure_record,
+    reason_of,
+    search_words,
+    write_into_photo,
+    write_keywords_into_photo,
+)
 from photocap.metadata.atomic import remove_if_stale
 from photocap.photos.discover import discover
-from photocap.store.index import Index, PhotoRecord, batched
+from photocap.store.index import Index, PhotoRecord, StoredLabel, batched
 
 if TYPE_CHECKING:
     import torch
@@ -40,6 +46,9 @@ if TYPE_CHECKING:
     from photocap.captioner import Caption, Captioner
     from photocap.indexing.loader import LoadedPhoto, PhotoBatch
     from photocap.model.beam import DecodeOptions
+    from photocap.model.labels import Label
+
+    Labels = tuple[Label, ...]
 
 CHUNK = 256  # discovered paths planned together (one index query)
 DEFAULT_OPTIONS = IndexOptions()
@@ -228,14 +237,26 @@ class IndexRun:
         decode: DecodeOptions,
         jobs: list[tuple[PendingPhoto, LoadedPhoto]],
     ) -> list[tuple[PhotoRecord, PhotoOutcome]]:
-        """The second thread's part: captions from features, written into each photo (no
-        callbacks, no index)."""
+        """The second thread's part: labels and captions from features, written into each photo
+        (no callbacks, no index). Photos decided already (`keep`) are only labelled."""
         if not jobs:
             return []
-        captions = captioner.caption_features(features, decode)
+        to_caption = [i for i, (pending, _) in enumerate(jobs) if pending.keep is None]
+        captions = (
+            dict(
+                zip(
+                    to_caption,
+                    captioner.caption_features(features[to_caption], decode),
+                    strict=True,
+                )
+            )
+            if to_caption
+            else {}
+        )
+        labels = captioner.label_features(features)
         return [
-            self._store(pending, item, caption)
-            for (pending, item), caption in zip(jobs, captions, strict=True)
+            self._store(pending, item, captions.get(i), found)
+            for i, ((pending, item), found) in enumerate(zip(jobs, labels, strict=True))
         ]
 
     def _finish(self, stored: Future, failed: list[PhotoRecord]) -> None:
@@ -246,8 +267,17 @@ class IndexRun:
             self._report(outcome)
 
     def _store(
-        self, pending: PendingPhoto, item: LoadedPhoto, caption: Caption
+        self, pending: PendingPhoto, item: LoadedPhoto, caption: Caption | None, labels: Labels
     ) -> tuple[PhotoRecord, PhotoOutcome]:
+        from photocap.model.labels import label_words  # the caption stage: torch is loaded
+
+        stored = tuple(StoredLabel(x.index, x.name, x.probability) for x in labels)
+        words = label_words(labels)
+        found = {"labels": stored, "label_words": search_words(words)}
+        names = tuple(x.name for x in labels)
+        if pending.keep is not None:
+            return self._store_labels(pending.keep, found, words, names)
+        assert caption is not None
         path, model_id = pending.path, self.captioner.model_id
         record = PhotoRecord(
             path=path,
@@ -261,15 +291,34 @@ class IndexRun:
             source="model",
             model_id=model_id,
             score=caption.score,
+            **found,
         )
+        outcome = PhotoOutcome(path, "captioned", caption.text, "model", labels=names)
         if self.options.dry_run:
-            return record, PhotoOutcome(path, "captioned", caption.text, "model", written="none")
-        record, written, error = write_into_photo(record, caption.text, model_id, self.options)
+            return record, replace(outcome, written="none")
+        record, written, error = write_into_photo(
+            record, caption.text, model_id, self.options, words
+        )
         if error is not None:
-            return record, PhotoOutcome(path, "failed", caption.text, "model", error=error)
+            return record, replace(outcome, outcome="failed", error=error)
         if record.source == "human":
-            return record, PhotoOutcome(path, "human", record.caption, "human")
-        return record, PhotoOutcome(path, "captioned", caption.text, "model", written=written)
+            return record, PhotoOutcome(path, "human", record.caption, "human", labels=names)
+        return record, replace(outcome, written=written)
+
+    def _store_labels(
+        self, keep: tuple[PhotoRecord, PhotoOutcome], found: dict, words: list[str], names: tuple
+    ) -> tuple[PhotoRecord, PhotoOutcome]:
+        """A photo decided without the model gets its labels, and when its caption is photocap's,
+        the labels' words as keywords in the photo (a person's photo is left as they made it)."""
+        record, outcome = keep
+        record = replace(record, **found)
+        outcome = replace(outcome, labels=names, labelled=True)
+        if self.options.dry_run or record.source != "model":
+            return record, outcome
+        record, _written, error = write_keywords_into_photo(record, words, self.options)
+        if error is not None:
+            return record, replace(outcome, outcome="failed", error=error, labelled=False)
+        return record, outcome
 
     # -- bookkeeping ------------------------------------------------------------------------
 

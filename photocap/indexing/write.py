@@ -3,23 +3,40 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import replace
 
 from photocap.errors import HumanCaptionExists, PhotocapError
 from photocap.indexing.outcomes import IndexOptions
-from photocap.metadata import CaptionRecord, read_caption, sidecars_mtime_ns, write_caption
+from photocap.metadata import (
+    CaptionRecord,
+    read_caption,
+    sidecars_mtime_ns,
+    write_caption,
+    write_keywords,
+)
 from photocap.photos.digest import file_sha256
 from photocap.store.index import PhotoRecord
 
 
 def write_into_photo(
-    record: PhotoRecord, text: str, model_id: str, options: IndexOptions
+    record: PhotoRecord,
+    text: str,
+    model_id: str,
+    options: IndexOptions,
+    keywords: list[str] | None = None,
 ) -> tuple[PhotoRecord, str | None, str | None]:
-    """Write the caption into the photo: (record as it is now, where written, error)."""
+    """Write the caption (and, unless `options.keywords` is off, photocap's `keywords`) into the
+    photo: (record as it is now, where written, error)."""
     path = record.path
     try:
         result = write_caption(
-            path, text, mode=options.write, model_id=model_id, overwrite=options.overwrite
+            path,
+            text,
+            mode=options.write,
+            model_id=model_id,
+            overwrite=options.overwrite,
+            keywords=keywords if options.keywords else None,
         )
     except HumanCaptionExists:  # a person captioned it while we were working
         sidecar = sidecars_mtime_ns(path)  # before reading: a later edit is seen next time
@@ -39,20 +56,49 @@ def write_into_photo(
         if "not written" not in message:
             message = f"caption not written: {message}"
         return replace(record, status="error", error=message), None, message
+    return _as_written(record, result.where)
+
+
+def write_keywords_into_photo(
+    record: PhotoRecord, keywords: list[str], options: IndexOptions
+) -> tuple[PhotoRecord, str | None, str | None]:
+    """Make photocap's keywords in the photo `keywords`, caption untouched: (record as it is now,
+    where written, error). Nothing is written with `--write none` or `--no-keywords`."""
+    if not options.keywords or options.write == "none":
+        return record, None, None
     try:
-        if result.where == "embedded":  # the photo changed: remember it as it is now
+        result = write_keywords(record.path, keywords, mode=options.write)
+    except PhotocapError as exc:
+        message = f"keywords not written: {reason_of(exc)}"
+        return replace(record, status="error", error=message), None, message
+    return _as_written(record, result.where)
+
+
+def _as_written(
+    record: PhotoRecord, where: str | None
+) -> tuple[PhotoRecord, str | None, str | None]:
+    """The record after a write `where` ("embedded", "sidecar" or "none")."""
+    path = record.path
+    try:
+        if where == "embedded":  # the photo changed: remember it as it is now
             st = os.stat(path)
             record = replace(
                 record, size=st.st_size, mtime_ns=st.st_mtime_ns, sha256=file_sha256(path)
             )
         elif record.sha256 is None:  # planning left the hash for now
             record = replace(record, sha256=file_sha256(path))
-        if result.where == "sidecar":  # our own sidecar write is no news next time
+        if where == "sidecar":  # our own sidecar write is no news next time
             record = replace(record, sidecar_mtime_ns=sidecars_mtime_ns(path))
     except OSError as exc:
         message = f"cannot read after writing: {exc.strerror or exc}"
-        return replace(record, status="error", error=message), result.where, message
-    return record, result.where, None
+        return replace(record, status="error", error=message), where, message
+    return record, where, None
+
+
+def search_words(words: Sequence[str]) -> str:
+    """The words as the full-text index gets them: a name of several words becomes one token
+    ("hot dog" -> "hotdog"), so that "dog" does not find a hot dog."""
+    return " ".join(word.replace(" ", "") for word in words)
 
 
 def failure_record(
