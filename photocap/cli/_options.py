@@ -92,6 +92,13 @@ overwrite_option = click.option(
     help="Replace captions a person wrote (also those already indexed).",
 )
 
+keywords_option = click.option(
+    "--keywords/--no-keywords",
+    default=True,
+    help="Write what the encoder sees into the photos' XMP keywords (dc:subject) beside "
+    "photocap's captions; a person's keywords are kept. Labels are indexed either way.",
+)
+
 # `photocap index` and `photocap watch`: which index, which model, how it runs ...
 captioning_options = compose(
     db_option,
@@ -102,4 +109,4 @@ captioning_options = compose(
     batch_size_option(16, "Photos per batch."),
 )
 # ... and what is written into the photos
-writing_options = compose(write_option, overwrite_option)
+writing_options = compose(write_option, overwrite_option, keywords_option)

@@ -112,6 +112,8 @@ def print_summary(summary: IndexSummary, dry_run: bool = False) -> None:
     if summary.reused:
         lines.append(f"Already captioned by photocap, indexed: {summary.reused}")
     lines.append(f"Human captions kept: {summary.human}")
+    if summary.labelled:
+        lines.append(f"Labelled (indexed before labels existed): {summary.labelled}")
     if not dry_run:
         lines.append(f"Metadata written: {summary.embedded} embedded, {summary.sidecar} sidecar")
     if summary.pruned:

@@ -35,12 +35,14 @@ def _table(results: SearchResults) -> Table:
     if results.partial:
         table.add_column("Words", justify="right")
     table.add_column("Caption", ratio=1)
+    table.add_column("Sees", style="dim", ratio=1)
     table.add_column("Path", overflow="fold")
     for hit in results.hits:
         cells: list[Text | str] = [str(hit.rank)]
         if results.partial:
             cells.append(f"{hit.matched}/{terms}")
         cells.append(caption_text(hit.caption, hit.highlights))
+        cells.append(", ".join(f"{x.name} {x.probability:.0%}" for x in hit.labels[:3]))
         cells.append(Text(hit.path, style=Style(link=Path(hit.path).as_uri())))
         table.add_row(*cells)
     return table

@@ -64,9 +64,18 @@ def caption(images, beam, model_path, device, precision, as_json, attention_out,
             except PhotocapError as exc:
                 click.echo(f"Error: {exc}", err=True)
                 failures += 1
-        captions = captioner.caption_images(photos, options, attention=attention_out is not None)
-        for path, photo, cap in zip(paths, photos, captions, strict=True):
-            record = {"path": str(path), "caption": cap.text, "score": round(cap.score, 4)}
+        described = captioner.describe_images(photos, options, attention=attention_out is not None)
+        for path, photo, description in zip(paths, photos, described, strict=True):
+            cap, labels = description.caption, description.labels
+            record = {
+                "path": str(path),
+                "caption": cap.text,
+                "score": round(cap.score, 4),
+                "labels": [
+                    {"name": x.name, "probability": round(x.probability, 3), "words": x.words}
+                    for x in labels
+                ],
+            }
             if attention_out is not None:
                 out = _attention_path(attention_out, path, len(images) > 1)
                 save_attention_grid(photo, cap.words, cap.attention, out)

@@ -56,6 +56,7 @@ def index_command(
     threads,
     write,
     overwrite,
+    keywords,
     prune,
     dry_run,
     as_json,
@@ -81,6 +82,7 @@ def index_command(
     options = IndexOptions(
         write=write,
         overwrite=overwrite,
+        keywords=keywords,
         dry_run=dry_run,
         beam=beam,
         batch_size=batch_size,

@@ -145,6 +145,11 @@ def _json(results: SearchResults) -> str:
             "caption": hit.caption,
             "source": hit.source,
             "score": hit.score,
+            "confidence": hit.confidence,
+            "held_back": hit.held_back,
+            "labels": [
+                {"name": x.name, "probability": round(x.probability, 3)} for x in hit.labels
+            ],
             "partial": results.partial,
             "matched_terms": hit.matched,
             "terms": terms,

@@ -136,6 +136,7 @@ def watch_command(
     workers,
     write,
     overwrite,
+    keywords,
     settle,
     debounce,
     poll,
@@ -184,6 +185,7 @@ def watch_command(
             index=IndexOptions(
                 write=write,
                 overwrite=overwrite,
+                keywords=keywords,
                 beam=beam,
                 batch_size=batch_size,
                 workers=default_workers() if workers is None else workers,
