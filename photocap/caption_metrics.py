@@ -19,9 +19,8 @@ SIGMA = 6.0  # CIDEr-D's length penalty: a Gaussian of the length difference
 
 def ngram_counts(words: Sequence[str], n: int = NGRAMS) -> list[Counter]:
     """Counts of the 1-grams … n-grams of `words`, one Counter per length."""
-    return [
-        Counter(tuple(words[i : i + k]) for i in range(len(words) - k + 1)) for k in range(1, n + 1)
-    ]
+    # k-grams: k copies of the words, each shifted by one more, zipped (the shortest ends it)
+    return [Counter(zip(*(words[j:] for j in range(k)), strict=False)) for k in range(1, n + 1)]
 
 
 def corpus_bleu(
@@ -38,12 +37,13 @@ def corpus_bleu(
     hypothesis_length = reference_length = 0
     for hypothesis, captions in zip(hypotheses, references, strict=True):
         words, refs = tokenize(hypothesis), [tokenize(c) for c in captions]
-        most: list[Counter] = [Counter() for _ in range(n)]  # each n-gram's most uses in one ref
+        most: dict[tuple[str, ...], int] = {}  # each n-gram's most uses in one reference
         for ref in refs:
-            for k, counts in enumerate(ngram_counts(ref, n)):
-                most[k] |= counts
+            for counts in ngram_counts(ref, n):
+                for g, c in counts.items():
+                    most[g] = max(most.get(g, 0), c)
         for k, counts in enumerate(ngram_counts(words, n)):
-            correct[k] += sum(min(c, most[k][g]) for g, c in counts.items())
+            correct[k] += sum(min(c, most.get(g, 0)) for g, c in counts.items())
             guess[k] += max(0, len(words) - k)
         hypothesis_length += len(words)
         reference_length += min((abs(len(r) - len(words)), len(r)) for r in refs)[1]
@@ -74,12 +74,13 @@ class CiderD:
             df.update({g for r in refs for counts in ngram_counts(r) for g in counts})
         self.df = df
         self.log_n = math.log(float(len(self.refs)))
+        self.idf = {g: self.log_n - math.log(max(1.0, d)) for g, d in df.items()}  # unseen: log_n
         self._ref_vectors = [[self._vector(r) for r in refs] for refs in self.refs]
 
     def _vector(self, words: Sequence[str]) -> tuple[list[dict], list[float], int]:
         vec, norms = [], []
         for counts in ngram_counts(words):
-            v = {g: tf * (self.log_n - math.log(max(1.0, self.df[g]))) for g, tf in counts.items()}
+            v = {g: tf * self.idf.get(g, self.log_n) for g, tf in counts.items()}
             vec.append(v)
             norms.append(math.sqrt(sum(x * x for x in v.values())))
         # pycocoevalcap measures length in bigrams; the difference is the same unless one side
