@@ -12,9 +12,11 @@ taking turns, per metric and together, and the difference between the scores.
 from __future__ import annotations
 
 import argparse
+import csv
 import statistics
 import sys
 import time
+from collections import defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,7 +27,6 @@ from pycocoevalcap.cider.cider import Cider  # noqa: E402
 
 from photocap.caption_metrics import corpus_bleu, corpus_cider_d  # noqa: E402
 from photocap.model.vocab import tokenize  # noqa: E402
-from training.data import read_flickr8k  # noqa: E402
 
 
 def timed(fn) -> tuple[float, object]:
@@ -48,8 +49,12 @@ def main() -> None:
     parser.add_argument("--flickr8k", type=Path, default=REPO.parent / "shared/data/flickr8k")
     parser.add_argument("--images", type=int, default=500)
     args = parser.parse_args()
-    captions, splits = read_flickr8k(args.flickr8k)
-    dev = [captions[name] for name in splits["dev"][: args.images]]
+    captions: dict[str, list[str]] = defaultdict(list)
+    with open(args.flickr8k / "captions.txt", newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            captions[row["image"]].append(row["caption"])
+    names = (args.flickr8k / "splits" / "dev.txt").read_text().split()[: args.images]
+    dev = [captions[name] for name in names]
     hyps, refs = [c[0] for c in dev], [c[1:] for c in dev]
 
     def words():

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+from collections import defaultdict
+from pathlib import Path
+
 import pytest
 
 from photocap.caption_metrics import corpus_bleu, corpus_cider_d
@@ -75,11 +79,14 @@ def test_a_perfect_hypothesis_and_a_wrong_one():
     assert corpus_cider_d(["three cats", "two cats"], refs) == 0.0
 
 
-def flickr8k_dev(flickr8k, images: int = 500) -> list[list[str]]:
-    from training.data import read_flickr8k
-
-    captions, splits = read_flickr8k(flickr8k)
-    return [captions[name] for name in splits["dev"][:images]]
+def flickr8k_dev(flickr8k: Path, images: int = 500) -> list[list[str]]:
+    """The five captions of each of the first `images` dev images."""
+    captions: dict[str, list[str]] = defaultdict(list)
+    with open(flickr8k / "captions.txt", newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            captions[row["image"]].append(row["caption"])
+    names = (flickr8k / "splits" / "dev.txt").read_text().split()[:images]
+    return [captions[name] for name in names]
 
 
 @pytest.mark.shared
