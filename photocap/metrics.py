@@ -1,11 +1,12 @@
-"""Caption metrics with the COCO caption evaluation code (pycocoevalcap)."""
+"""Caption metrics: quick BLEU-4 / CIDEr of photocap's own (for training), and the full COCO caption
+evaluation with pycocoevalcap (the `eval` extra)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from photocap.caption_metrics import corpus_bleu, corpus_cider_d
 from photocap.errors import PhotocapError
-from photocap.model.vocab import tokenize
 
 
 def _imports():
@@ -22,13 +23,14 @@ def _imports():
 def quick_scores(
     hypotheses: Mapping[str, str], references: Mapping[str, Sequence[str]]
 ) -> dict[str, float]:
-    """BLEU-4 and CIDEr with photocap's own tokenizer (no Java): for validation during training."""
-    Bleu, Cider = _imports()
-    res = {k: [" ".join(tokenize(v))] for k, v in hypotheses.items()}
-    gts = {k: [" ".join(tokenize(r)) for r in references[k]] for k in hypotheses}
-    bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
-    cider, _ = Cider().compute_score(gts, res)
-    return {"BLEU-4": float(bleu[3]), "CIDEr": float(cider)}
+    """BLEU-4 and CIDEr with photocap's own tokenizer (no Java): for validation during training.
+
+    Computed by `photocap.caption_metrics` (no pycocoevalcap needed), equal to pycocoevalcap's
+    `Bleu(4)` and `Cider` on the same words.
+    """
+    keys = list(hypotheses)
+    hyps, refs = [hypotheses[k] for k in keys], [references[k] for k in keys]
+    return {"BLEU-4": corpus_bleu(hyps, refs)[3], "CIDEr": corpus_cider_d(hyps, refs)}
 
 
 def coco_scores(

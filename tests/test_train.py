@@ -211,6 +211,33 @@ def test_train_cli_end_to_end_and_the_model_captions_photos(workspace, tmp_path)
     assert "computing encoder features" not in again.stderr  # the cache served every photo
 
 
+@pytest.mark.slow
+def test_train_runs_without_pycocoevalcap(workspace, tmp_path):
+    """A plain `pip install .` has no pycocoevalcap (the `eval` extra): `photocap train` still
+    validates (photocap's own BLEU-4 and CIDEr) and writes its model."""
+    blocker = tmp_path / "blocker" / "pycocoevalcap"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text('raise ImportError("pycocoevalcap is not installed")\n')
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(blocker.parent), str(REPO)])}
+    probe = [sys.executable, "-c", "import pycocoevalcap.bleu.bleu"]
+    assert subprocess.run(probe, capture_output=True, env=env).returncode != 0  # blocked indeed
+
+    args = train_args(workspace, "no-eval.safetensors", "--epochs", "1")
+    child = subprocess.run(
+        [sys.executable, "-m", "photocap", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert child.returncode == 0, child.stderr
+    assert "val CIDEr" in child.stderr
+    loaded = load_model(workspace / "out" / "no-eval.safetensors")
+    assert "product" in loaded.info.vocabulary.words
+    epochs = json.loads((workspace / "out" / "no-eval.metrics.json").read_text())["epochs"]
+    assert [e["epoch"] for e in epochs] == [0, 1]
+
+
 def test_unusable_photos_are_skipped_listed_or_refused(workspace):
     ws = workspace
     (ws / "photos" / "notes.jpg").write_text("not a photo at all\n")

@@ -9,63 +9,15 @@ from __future__ import annotations
 
 import math
 import time
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from photocap.caption_metrics import CiderD  # the reward; re-exported for recipes and tests
 from photocap.model.decoder import AttentionDecoder
-from photocap.model.vocab import PUNCTUATION, Vocabulary, tokenize
-
-NGRAMS = 4
-SIGMA = 6.0
-
-
-def _ngrams(words: Sequence[str]) -> list[Counter]:
-    return [
-        Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
-        for n in range(1, NGRAMS + 1)
-    ]
-
-
-class CiderD:
-    """CIDEr-D with document frequencies from a fixed corpus (the training references)."""
-
-    def __init__(self, references: Sequence[Sequence[str]]):
-        self.refs = [[tokenize(r) for r in refs] for refs in references]
-        df: Counter = Counter()
-        for refs in self.refs:
-            df.update({g for r in refs for counts in _ngrams(r) for g in counts})
-        self.df = df
-        self.log_n = math.log(float(len(self.refs)))
-        self._ref_vectors = [[self._vector(r) for r in refs] for refs in self.refs]
-
-    def _vector(self, words: Sequence[str]) -> tuple[list[dict], list[float], int]:
-        vec, norms = [], []
-        for counts in _ngrams(words):
-            v = {g: tf * (self.log_n - math.log(max(1.0, self.df[g]))) for g, tf in counts.items()}
-            vec.append(v)
-            norms.append(math.sqrt(sum(x * x for x in v.values())))
-        return vec, norms, len(words)
-
-    def score(self, words: Sequence[str], image: int) -> float:
-        """CIDEr-D of one candidate (words) against the references of training image `image`;
-        punctuation ignored, as the references' `tokenize` and the evaluation do."""
-        cand, cand_norms, cand_len = self._vector([w for w in words if w not in PUNCTUATION])
-        total = 0.0
-        for ref, ref_norms, ref_len in self._ref_vectors[image]:
-            delta = cand_len - ref_len
-            sim = 0.0
-            for n in range(NGRAMS):
-                if cand_norms[n] and ref_norms[n]:
-                    dot = sum(
-                        min(v, ref[n].get(g, 0.0)) * ref[n].get(g, 0.0) for g, v in cand[n].items()
-                    )
-                    sim += dot / (cand_norms[n] * ref_norms[n])
-            total += sim / NGRAMS * math.exp(-(delta**2) / (2 * SIGMA**2))
-        return total / len(self._ref_vectors[image]) * 10.0
+from photocap.model.vocab import Vocabulary
 
 
 def sample(

@@ -1,0 +1,115 @@
+"""BLEU and CIDEr-D in plain Python, computing what the COCO caption evaluation code
+(pycocoevalcap's `Bleu(4)` and `Cider`) computes, so `photocap train` needs no extra install.
+
+Both take captions as text and split them into words with photocap's `tokenize` (no Java);
+tests check them against pycocoevalcap, given the same words, to 1e-9.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+
+from photocap.model.vocab import PUNCTUATION, tokenize
+
+NGRAMS = 4
+SIGMA = 6.0  # CIDEr-D's length penalty: a Gaussian of the length difference
+
+
+def ngram_counts(words: Sequence[str], n: int = NGRAMS) -> list[Counter]:
+    """Counts of the 1-grams … n-grams of `words`, one Counter per length."""
+    # k-grams: k copies of the words, each shifted by one more, zipped (the shortest ends it)
+    return [Counter(zip(*(words[j:] for j in range(k)), strict=False)) for k in range(1, n + 1)]
+
+
+def corpus_bleu(
+    hypotheses: Sequence[str], references: Sequence[Sequence[str]], n: int = 4
+) -> list[float]:
+    """Corpus BLEU-1 … BLEU-n of one hypothesis per image against that image's references.
+
+    As pycocoevalcap's `Bleu(n)`: clipped n-gram matches and n-gram counts summed over the corpus,
+    each image's reference length the one closest to its hypothesis (the shorter on a tie), and the
+    same tiny constants so that a zero count gives a score near zero rather than a division error.
+    """
+    tiny, small = 1e-15, 1e-9
+    correct, guess = [0] * n, [0] * n
+    hypothesis_length = reference_length = 0
+    for hypothesis, captions in zip(hypotheses, references, strict=True):
+        words, refs = tokenize(hypothesis), [tokenize(c) for c in captions]
+        most: dict[tuple[str, ...], int] = {}  # each n-gram's most uses in one reference
+        for ref in refs:
+            for counts in ngram_counts(ref, n):
+                for g, c in counts.items():
+                    most[g] = max(most.get(g, 0), c)
+        for k, counts in enumerate(ngram_counts(words, n)):
+            correct[k] += sum(min(c, most.get(g, 0)) for g, c in counts.items())
+            guess[k] += max(0, len(words) - k)
+        hypothesis_length += len(words)
+        reference_length += min((abs(len(r) - len(words)), len(r)) for r in refs)[1]
+
+    scores, precision_product = [], 1.0
+    for k in range(n):
+        precision_product *= (correct[k] + tiny) / (guess[k] + small)
+        scores.append(precision_product ** (1.0 / (k + 1)))  # geometric mean of precisions 1..k+1
+    ratio = (hypothesis_length + tiny) / (reference_length + small)
+    if ratio < 1:  # brevity penalty
+        scores = [s * math.exp(1 - 1 / ratio) for s in scores]
+    return scores
+
+
+class CiderD:
+    """CIDEr-D with document frequencies from a fixed corpus of references.
+
+    With the corpus being the references of the evaluated images, the mean score over those images
+    is pycocoevalcap's `Cider` (n = 4, sigma = 6): TF-IDF n-gram vectors, a candidate's weights
+    clipped at the reference's, a Gaussian penalty on the length difference, ×10. Self-critical
+    training uses it with the training references as the corpus.
+    """
+
+    def __init__(self, references: Sequence[Sequence[str]]):
+        self.refs = [[tokenize(r) for r in refs] for refs in references]
+        df: Counter = Counter()
+        for refs in self.refs:
+            df.update({g for r in refs for counts in ngram_counts(r) for g in counts})
+        self.df = df
+        self.log_n = math.log(float(len(self.refs)))
+        self.idf = {g: self.log_n - math.log(max(1.0, d)) for g, d in df.items()}  # unseen: log_n
+        self._ref_vectors = [[self._vector(r) for r in refs] for refs in self.refs]
+
+    def _vector(self, words: Sequence[str]) -> tuple[list[dict], list[float], int]:
+        vec, norms = [], []
+        for counts in ngram_counts(words):
+            v = {g: tf * self.idf.get(g, self.log_n) for g, tf in counts.items()}
+            vec.append(v)
+            norms.append(math.sqrt(sum(x * x for x in v.values())))
+        # pycocoevalcap measures length in bigrams; the difference is the same unless one side
+        # is empty, where the similarity is 0 anyway.
+        return vec, norms, len(words)
+
+    def score(self, words: Sequence[str], image: int) -> float:
+        """CIDEr-D of one candidate (words) against the references of corpus image `image`;
+        punctuation ignored, as the references' `tokenize` and the evaluation do."""
+        cand, cand_norms, cand_len = self._vector([w for w in words if w not in PUNCTUATION])
+        total = 0.0
+        for ref, ref_norms, ref_len in self._ref_vectors[image]:
+            delta = cand_len - ref_len
+            sim = 0.0
+            for n in range(NGRAMS):
+                if cand_norms[n] and ref_norms[n]:
+                    dot = sum(
+                        min(v, ref[n].get(g, 0.0)) * ref[n].get(g, 0.0) for g, v in cand[n].items()
+                    )
+                    sim += dot / (cand_norms[n] * ref_norms[n])
+            total += sim / NGRAMS * math.exp(-(delta**2) / (2 * SIGMA**2))
+        return total / len(self._ref_vectors[image]) * 10.0
+
+
+def corpus_cider_d(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> float:
+    """Mean CIDEr-D of one hypothesis per image, document frequencies from these references
+    (0.0 for no images)."""
+    if not hypotheses:
+        return 0.0
+    cider = CiderD(references)
+    scores = [cider.score(tokenize(h), i) for i, h in enumerate(hypotheses)]
+    return sum(scores) / len(scores)
