@@ -35,7 +35,7 @@ summary = photocap.index_photos([folder], db=db, options=photocap.IndexOptions(k
 wall = time.perf_counter() - start
 usage = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
 cpu = sum(u.ru_utime + u.ru_stime for u in usage)
-print(json.dumps({"wall": wall, "cpu": cpu, "captioned": summary.captioned}))
+print(json.dumps({"wall": wall, "cpu": cpu, "captioned": summary.captioned, "failed": len(summary.failed)}))
 """
 
 
@@ -44,7 +44,7 @@ def run_once(photos: list[Path], labels: bool) -> dict:
         folder = Path(tmp) / "photos"
         folder.mkdir()
         for photo in photos:
-            shutil.copy2(photo, folder / photo.name)
+            shutil.copyfile(photo, folder / photo.name)  # writable, whatever the source
         done = subprocess.run(
             [
                 sys.executable,
@@ -58,7 +58,10 @@ def run_once(photos: list[Path], labels: bool) -> dict:
             text=True,
             check=True,
         )
-        return json.loads(done.stdout.strip().splitlines()[-1])
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        if result["failed"] or result["captioned"] != len(photos):
+            sys.exit(f"error: a run did not caption every photo: {result}")
+        return result
 
 
 def main() -> int:
