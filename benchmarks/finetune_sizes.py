@@ -23,6 +23,7 @@ import functools
 import json
 import os
 import random
+import resource
 import subprocess
 import sys
 import time
@@ -161,9 +162,12 @@ def score(model_path: Path, csv_path: Path, images: Path, cache_root: Path, styl
     }
 
 
-def train(csv_path: Path, images: Path, model: Path, cache_root: Path, extra: list[str]) -> dict:
+def train(
+    csv_path: Path, images: Path, model: Path, cache_root: Path, extra: list[str], threads: int
+) -> dict:
     """The real command in a subprocess: its --json summary, wall time and the load around it."""
     load_before = os.getloadavg()
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     args = [
         "--data", str(csv_path), "--images", str(images), "--out", str(model),
@@ -174,15 +178,20 @@ def train(csv_path: Path, images: Path, model: Path, cache_root: Path, extra: li
         cwd=REPO,
         capture_output=True,
         text=True,
+        env={**os.environ, "OMP_NUM_THREADS": str(threads)} if threads else None,
     )
     seconds = time.monotonic() - started
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     if done.returncode not in (0, 3):
         sys.exit(f"photocap train failed ({done.returncode}):\n{done.stderr}")
     summary = json.loads(done.stdout)
     return {
         "command": "photocap train " + " ".join(args),
         "exit_code": done.returncode,
+        "threads": threads or "torch default",
         "seconds": round(seconds, 1),
+        "cpu_seconds": round(cpu, 1),  # user + system: the wall time on idle cores, 1 thread
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "summary": summary,
@@ -191,13 +200,13 @@ def train(csv_path: Path, images: Path, model: Path, cache_root: Path, extra: li
 
 def table(report: dict) -> str:
     lines = [
-        "| style | photos | train s | steps | model | in style | CIDEr | BLEU-4 | others CIDEr | others in style |",  # noqa: E501
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| style | photos | wall s | CPU s | steps | model | in style | CIDEr | BLEU-4 | others CIDEr | others in style |",  # noqa: E501
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for style, by_size in report["runs"].items():
         base = report["base"][style]
         lines.append(
-            f"| {style} | - | - | - | base | {base['style']['in_style']:.0%} | "
+            f"| {style} | - | - | - | - | base | {base['style']['in_style']:.0%} | "
             f"{base['style']['scores']['CIDEr']:.3f} | {base['style']['scores']['BLEU-4']:.3f} | "
             + (
                 f"{base['others']['scores']['CIDEr']:.3f} | {base['others']['in_style']:.0%} |"
@@ -209,11 +218,12 @@ def table(report: dict) -> str:
             tuned = run.get("tuned")
             if tuned is None:
                 lines.append(
-                    f"| {style} | {size} | {run['seconds']} | - | no model written | | | | | |"
+                    f"| {style} | {size} | {run['seconds']} | {run['cpu_seconds']} | - | no model | | | | | |"
                 )
                 continue
             lines.append(
-                f"| {style} | {size} | {run['seconds']} | {run['summary'].get('steps', '-')} | "
+                f"| {style} | {size} | {run['seconds']} | {run['cpu_seconds']} | "
+                f"{run['summary'].get('steps', '-')} | "
                 f"fine-tuned | {tuned['style']['in_style']:.0%} | "
                 f"{tuned['style']['scores']['CIDEr']:.3f} | {tuned['style']['scores']['BLEU-4']:.3f} | "
                 + (
@@ -234,6 +244,13 @@ def main() -> None:
     parser.add_argument("--styles", nargs="+", choices=STYLES, default=list(STYLES))
     parser.add_argument("--warm-only", action="store_true", help="build the CSVs, cache features")
     parser.add_argument("--train-args", default="", help="extra `photocap train` options")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="OMP_NUM_THREADS of the training runs (0: torch's default, one per core); on a "
+        "machine loaded by other work, 1 avoids threads spinning against each other",
+    )
     args = parser.parse_args()
 
     from photocap.paths import shipped_model_path
@@ -261,7 +278,17 @@ def main() -> None:
         for size in args.sizes:
             model = args.out / style / f"model-{size}.safetensors"
             model.unlink(missing_ok=True)
-            run = train(Path(plan[style][size]), images, model, cache, args.train_args.split())
+            run = train(
+                Path(plan[style][size]),
+                images,
+                model,
+                cache,
+                args.train_args.split(),
+                args.threads,
+            )
+            run["uptime"] = subprocess.run(
+                ["uptime"], capture_output=True, text=True
+            ).stdout.strip()
             if model.exists():
                 run["tuned"] = {
                     g: score(model, args.out / style / f"heldout-{g}.csv", images, cache, style)

@@ -152,6 +152,8 @@ def train_args(ws: Path, out: str, *extra: str, data: str = "products.csv") -> l
         "cpu",
         "--workers",
         "0",
+        "--min-steps",
+        "30",  # fast tests; test_fourteen_photos_* runs the default
         *extra,
     ]
 
@@ -309,8 +311,10 @@ def caption_texts(model: Path, photos: list[Path]) -> list[str]:
 def small_args(ws: Path, out: str, *extra: str, data: str = "products.csv") -> list[str]:
     """`train_args` at the default learning rate, as a new user runs it."""
     args = train_args(ws, out, *extra, data=data)
-    at = args.index("--lr")
-    return args[:at] + args[at + 2 :]
+    for option in ("--lr", "--min-steps"):
+        at = args.index(option)
+        args = args[:at] + args[at + 2 :]
+    return args
 
 
 def test_fourteen_photos_teach_a_prefix_style_at_the_default_settings(workspace):

@@ -11,7 +11,7 @@ and learn `new_words_lr_scale` times faster (training/new_words.py); the LR deca
 neither validation CIDEr nor validation loss improved, never below `min_lr_fraction` of its start.
 
 Not better than the base: when the best epoch's validation CIDEr does not beat the base model's
-(epoch 0), no model is written unless `keep_worse` (the result says so: `improved` is False and
+(epoch 0; on a tie, its validation loss decides), no model is written unless `keep_worse` (the result says so: `improved` is False and
 `model_path` None; the metrics and plot are written, and `--set-default` changes nothing): using
 the base model keeps its behaviour. Rerun with `keep_worse` and `resume` to save it without
 training again.
@@ -46,6 +46,7 @@ from training.train import (
     EpochRecord,
     TrainConfig,
     TrainState,
+    better_than,
     evaluate_decoder,
     read_resume_state,
     steps_per_epoch,
@@ -409,7 +410,9 @@ def finetune(options: FinetuneOptions, events: TrainEvents | None = None) -> Fin
     events.plan(epochs, steps, len(captions), config.batch_size)
 
     previous = read_resume_state(work) if resuming else None
-    best_so_far = previous.best_cider if previous else -1.0
+    best_so_far = (
+        previous.history[previous.best_epoch - 1] if previous and previous.best_epoch else None
+    )
     if previous:
         where = f", step {previous.step}" if previous.step else ""
         events.message(f"resuming {work} at epoch {previous.epoch + 1}{where}")
@@ -418,8 +421,8 @@ def finetune(options: FinetuneOptions, events: TrainEvents | None = None) -> Fin
 
     def on_epoch(record: EpochRecord) -> None:
         nonlocal best_so_far
-        improved = record.val_cider > best_so_far
-        best_so_far = max(best_so_far, record.val_cider)
+        improved = better_than(record, best_so_far)
+        best_so_far = record if improved else best_so_far
         events.epoch_end(record, improved)
 
     def on_epoch_start(epoch: int, steps: int, done: int) -> None:
@@ -491,7 +494,7 @@ def finetune(options: FinetuneOptions, events: TrainEvents | None = None) -> Fin
             ),
         },
     )
-    improved = base_record is None or state.best_cider > base_record.val_cider
+    improved = base_record is None or better_than(state.history[state.best_epoch - 1], base_record)
     written = improved or options.keep_worse
     if written:
         save_model(out, info, encoder, decoder.cpu())

@@ -154,6 +154,19 @@ def validation_loss(
     return total / max(words, 1)
 
 
+def better_than(record: EpochRecord, other: EpochRecord | None) -> bool:
+    """A higher validation CIDEr; on a tie (e.g. 0 on a few photos), a lower validation loss."""
+    if other is None:
+        return True
+    if record.val_cider != other.val_cider:
+        return record.val_cider > other.val_cider
+    return (
+        record.val_loss is not None
+        and other.val_loss is not None
+        and record.val_loss < other.val_loss
+    )
+
+
 def steps_per_epoch(captions: int, config: TrainConfig) -> int:
     """One pass over the captions, or more when `min_steps` over `epochs` asks for more."""
     one_pass = math.ceil(captions / config.batch_size)
@@ -386,7 +399,7 @@ def train_decoder(
         state.history.append(record)
         better_loss = config.plateau_on_loss and val_loss < state.best_val_loss - 1e-4
         state.best_val_loss = min(state.best_val_loss, val_loss)
-        if record.val_cider > state.best_cider:
+        if better_than(record, state.history[state.best_epoch - 1] if state.best_epoch else None):
             state.best_cider, state.best_epoch, state.since_best = record.val_cider, state.epoch, 0
             save_file(_weights(decoder, encoder), str(best))
         elif better_loss:

@@ -297,7 +297,8 @@ def _reporter(stop: _StopOnCtrlC, quiet: bool):
 @click.option(
     "--keep-worse",
     is_flag=True,
-    help="Write the model even when its validation CIDEr is not above the base model's "
+    help="Write the model even when it is not better than the base model on the validation "
+    "photos (CIDEr; on a tie, loss) "
     f"(else none is written and the exit code is {NOT_BETTER_EXIT}).",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -345,7 +346,7 @@ def train(
 
     \b
     When the best epoch is not better than the base model on the validation
-    photos (CIDEr), no model is written: the base keeps captioning as it did,
+    photos (CIDEr; on a tie, loss), no model is written: the base keeps captioning as it did,
     the exit code is 3 and the metrics say why. --keep-worse writes it anyway
     (add --resume to a finished run to write it without training again).
 
