@@ -242,6 +242,7 @@ def main() -> None:
     parser.add_argument("--base", type=Path, help="default: the shipped model")
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--styles", nargs="+", choices=STYLES, default=list(STYLES))
+    parser.add_argument("--report", default="sizes.json", help="file name of the report in --out")
     parser.add_argument("--warm-only", action="store_true", help="build the CSVs, cache features")
     parser.add_argument("--train-args", default="", help="extra `photocap train` options")
     parser.add_argument(
@@ -263,7 +264,7 @@ def main() -> None:
     print(f"features of {count} photos cached in {cache}", file=sys.stderr)
     if args.warm_only:
         return
-    saved = args.out / "sizes.json"
+    saved = args.out / args.report
     report = json.loads(saved.read_text()) if saved.exists() else {}
     report.setdefault("runs", {})
     report.setdefault("base", {})
