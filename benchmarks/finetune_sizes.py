@@ -284,7 +284,7 @@ def main() -> None:
                 images,
                 model,
                 cache,
-                args.train_args.split(),
+                ["--base", str(base), *args.train_args.split()],
                 args.threads,
             )
             run["uptime"] = subprocess.run(
