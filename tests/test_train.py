@@ -152,6 +152,8 @@ def train_args(ws: Path, out: str, *extra: str, data: str = "products.csv") -> l
         "cpu",
         "--workers",
         "0",
+        "--min-steps",
+        "30",  # fast tests; test_fourteen_photos_* runs the default
         *extra,
     ]
 
@@ -313,6 +315,102 @@ def test_scratch_with_a_resnet_and_a_fine_tuned_encoder(workspace, tmp_path):
     assert change > 1e-4  # the last stage was trained
 
 
+# --- small data: a prefix style from 14 photos; a result not better than the base --------------
+
+
+def mirrored_val(ws: Path, names=("rocket", "horse", "coins")) -> Path:
+    """Held-out photos (mirror images of training photos) with product-style captions."""
+    for name in names:
+        with Image.open(ws / "photos" / f"{name}.jpg") as photo:
+            photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(ws / f"{name}-mirror.jpg")
+    rows = [(f"{n}-mirror.jpg", f"Product shot: a {n} on a white table") for n in names]
+    return write_csv(ws / "val-products.csv", rows)
+
+
+def caption_texts(model: Path, photos: list[Path]) -> list[str]:
+    result = run_cli(
+        ["caption", "--model", str(model), "--json", "--device", "cpu", *map(str, photos)]
+    )
+    assert result.exit_code == 0, result.output
+    return [r["caption"].lower() for r in json.loads(result.stdout)["results"]]
+
+
+def default_steps_args(ws: Path, out: str, *extra: str, data: str = "products.csv") -> list[str]:
+    """`train_args` with the default number of optimiser steps."""
+    args = train_args(ws, out, *extra, data=data)
+    at = args.index("--min-steps")
+    return args[:at] + args[at + 2 :]
+
+
+def test_fourteen_photos_teach_a_prefix_style_with_the_default_steps(workspace):
+    ws = workspace
+    val = mirrored_val(ws)
+    photos = [ws / f"{n}-mirror.jpg" for n in ("rocket", "horse", "coins")]
+    photos += [ws / "photos" / f"{n}.jpg" for n in ("moon", "page", "clock")]
+    common = ("--val", str(val), "--epochs", "3", "--json", "--quiet")
+
+    before = run_cli(default_steps_args(ws, "few.safetensors", *common, "--min-steps", "0"))
+    assert before.exit_code in (0, 3), before.output
+    short = json.loads(before.stdout)
+    assert short["steps"] == 21  # 3 passes of 7 steps, as epochs were counted before
+
+    result = run_cli(default_steps_args(ws, "prefix.safetensors", *common))
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["steps"] == 300 and summary["improved"] is True
+    assert summary["val"]["CIDEr"] > max(0.5, summary["base_val"]["CIDEr"], short["val"]["CIDEr"])
+    texts = caption_texts(ws / "out" / "prefix.safetensors", photos)
+    assert all(t.startswith("product shot: ") for t in texts), texts
+    assert all(len(t.split()) <= 9 for t in texts), texts  # whole captions, not "a a a a …"
+    metrics = json.loads((ws / "out" / "prefix.metrics.json").read_text())
+    assert metrics["new_words_started_from"]["product"]  # from the old words the base expected
+    assert all(e["val_loss"] > 0 for e in metrics["epochs"])
+
+
+def test_a_result_not_better_than_the_base_writes_no_model_unless_asked(workspace, tmp_path):
+    ws = workspace
+    val = mirrored_val(ws)
+    styled = run_cli(
+        default_steps_args(ws, "styled.safetensors", "--val", str(val), "--epochs", "3")
+    )
+    assert styled.exit_code == 0, styled.output
+    rows = [
+        (f"photos/{n}.jpg", f"zebra stripes glow {w} in the dark night")
+        for n in SKIMAGE_PHOTOS
+        for w in ("softly", "brightly")
+    ]
+    write_csv(ws / "nonsense.csv", rows)
+    args = train_args(
+        ws, "worse.safetensors", "--val", str(val), "--epochs", "2", data="nonsense.csv"
+    )
+    args[args.index("--base") + 1] = str(ws / "out" / "styled.safetensors")
+    from photocap.paths import default_model_path
+
+    default_before = default_model_path().read_bytes() if default_model_path().exists() else None
+
+    worse = run_cli([*args, "--set-default"])
+    assert worse.exit_code == 3, worse.output
+    assert "NOT BETTER than the base model" in worse.stdout
+    assert "model: none written" in worse.stdout
+    assert not (ws / "out" / "worse.safetensors").exists()
+    metrics = json.loads((ws / "out" / "worse.metrics.json").read_text())
+    assert metrics["model"] is None and metrics["improved"] is False
+    assert metrics["base_best"]["CIDEr"] > 0  # the base captions the held-out photos well…
+    assert metrics["best"]["CIDEr"] <= metrics["base_best"]["CIDEr"]  # …and better
+    assert (default_model_path().read_bytes() if default_model_path().exists() else None) == (
+        default_before
+    )  # --set-default changed nothing
+
+    kept = run_cli([*args, "--keep-worse", "--resume"])  # writes it without training again
+    assert kept.exit_code == 0, kept.output
+    assert "NOT BETTER than the base model" in kept.stdout and "written anyway" in kept.stdout
+    assert "epoch 3/" not in kept.stderr and "step" not in kept.stderr.split("resuming")[-1]
+    model = load_model(ws / "out" / "worse.safetensors")
+    assert model.info.training["best_epoch"] >= 1
+    texts = caption_texts(ws / "out" / "worse.safetensors", [ws / "rocket-mirror.jpg"])
+    assert texts[0].startswith("zebra"), texts
+
+
 # --- exact resume after a kill and after Ctrl-C ----------------------------------------------
 
 CHILD = """
@@ -350,17 +448,18 @@ def decoder_tensors(work: Path) -> dict[str, torch.Tensor]:
 def test_resume_after_a_kill_or_ctrl_c_reaches_the_uninterrupted_weights(workspace):
     ws = workspace
     common = ("--epochs", "3", "--patience", "5", "--val-fraction", "0.3", "--seed", "7")
+    common += ("--min-steps", "24", "--keep-worse")  # epochs of 1.6 passes: batches straddle them
     reference = run_cli(train_args(ws, "ref.safetensors", *common))
     assert reference.exit_code == 0, reference.output
     expected = decoder_tensors(ws / "out" / "ref.run")
-    steps = 5  # 10 training photos × 2 captions in batches of 4
+    steps = 8  # 10 training photos × 2 captions in batches of 4 (5 a pass), 24 steps over 3 epochs
 
     killed = run_child(train_args(ws, "killed.safetensors", *common), "SIGKILL", steps + 3)
     assert killed.returncode == -9  # died in epoch 2, after epoch 1's checkpoint
     assert not (ws / "out" / "killed.safetensors").exists()
     stopped = run_child(train_args(ws, "stopped.safetensors", *common), "SIGINT", steps + 2)
     assert stopped.returncode == 130, stopped.stderr
-    assert "training interrupted at epoch 2, step 2/5" in stopped.stderr
+    assert "training interrupted at epoch 2, step 2/8" in stopped.stderr
     assert "--resume" in stopped.stderr
 
     for name in ("killed", "stopped"):

@@ -4,6 +4,17 @@ Fine-tune (default): start from a model file, keep its vocabulary and add the ne
 frequent words, train the decoder on cached frozen-encoder features with a lower learning rate.
 Retrain (`scratch`): a new vocabulary and decoder on an ImageNet encoder. Either way the result
 is a model file in the shipped format, with `<model>.metrics.json` and a plot beside it.
+
+Small collections: a run takes at least `min_steps` optimiser steps (an epoch then spans several
+passes over the captions); new words start from the words the base model expects in their place
+and learn `new_words_lr_scale` times faster (training/new_words.py); the LR decays only when
+neither validation CIDEr nor validation loss improved, never below `min_lr_fraction` of its start.
+
+Not better than the base: when the best epoch's validation CIDEr does not beat the base model's
+(epoch 0; on a tie, its validation loss decides), no model is written unless `keep_worse` (the result says so: `improved` is False and
+`model_path` None; the metrics and plot are written, and `--set-default` changes nothing): using
+the base model keeps its behaviour. Rerun with `keep_worse` and `resume` to save it without
+training again.
 """
 
 from __future__ import annotations
@@ -20,14 +31,18 @@ from pathlib import Path
 import torch
 from photocap.training.data import CaptionSet
 from photocap.training.features import FeatureCache, encoder_fingerprint
+from photocap.training.new_words import init_from_context
 from photocap.training.report import history_rows, metrics_paths, plot_history, write_json
 from photocap.training.train import (
     EpochRecord,
     TrainConfig,
     TrainState,
+    better_than,
     evaluate_decoder,
     read_resume_state,
+    steps_per_epoch,
     train_decoder,
+    validation_loss,
 )
 from photocap.training.user_data import (
     MIN_IMAGES,
@@ -81,6 +96,10 @@ class FinetuneOptions:
     device: str = "auto"
     workers: int = 1
     set_default: bool = False
+    min_steps: int = 300  # optimiser steps at least (small data: epochs span several passes)
+    new_words_lr_scale: float = 10.0  # new words' rows learn this much faster (fine-tuning)
+    min_lr_fraction: float = 0.05  # the LR never decays below this share of its start
+    keep_worse: bool = False  # write the model even when it is not better than the base
 
 
 class TrainEvents:
@@ -94,6 +113,9 @@ class TrainEvents:
 
     def baseline(self, record: EpochRecord) -> None:
         """The starting model scored on the validation photos (epoch 0), before any training."""
+
+    def plan(self, epochs: int, steps: int, captions: int, batch_size: int) -> None:
+        """At most `epochs` epochs of `steps` optimiser steps over `captions` training captions."""
 
     def epoch_start(self, epoch: int, epochs: int, steps: int, done: int) -> None:
         """An epoch begins (`done` > 0: resumed inside it)."""
@@ -111,7 +133,7 @@ class TrainEvents:
 
 @dataclass
 class FinetuneResult:
-    model_path: Path
+    model_path: Path | None  # None: not better than the base, and not `keep_worse`
     metrics_path: Path
     plot_path: Path
     state: TrainState
@@ -124,6 +146,9 @@ class FinetuneResult:
     skipped: list[Problem] = field(default_factory=list)
     default_path: Path | None = None
     seconds: float = 0.0
+    improved: bool = True  # best validation CIDEr above the base model's (always, from scratch)
+    steps: int = 0  # optimiser steps taken
+    started_from: dict[str, list[str]] = field(default_factory=dict)  # new word → old words
 
 
 def _slug(path: Path) -> str:
@@ -336,6 +361,11 @@ def finetune(options: FinetuneOptions, events: TrainEvents | None = None) -> Fin
         lr=lr,
         early_stop=options.patience,
         seed=options.seed,
+        min_steps=options.min_steps,
+        min_lr_fraction=options.min_lr_fraction,
+        plateau_on_loss=True,
+        new_rows_from=len(base_info.vocabulary) if base_info and words_added else None,
+        new_rows_lr_scale=options.new_words_lr_scale if base_info else 1.0,
     )
     groups: list[dict] = [{"params": list(decoder.parameters()), "lr": lr}]
     if options.fine_tune_encoder:
@@ -373,10 +403,22 @@ def finetune(options: FinetuneOptions, events: TrainEvents | None = None) -> Fin
     if base_info is not None:
         scores, _ = evaluate_decoder(decoder, val_features, val_set, vocab, config.eval_beam)
         base_record = EpochRecord(0, 0.0, scores["BLEU-4"], scores["CIDEr"], 0.0, 0.0)
+        base_record.val_loss = validation_loss(decoder, val_features, val_set, vocab, 30)
         events.baseline(base_record)
+    started_from = {}
+    if base_info is not None and words_added and not resuming:
+        started_from = init_from_context(
+            decoder, vocab, len(base_info.vocabulary), train_features, train_set
+        )
+        shown = [f'"{w}" ← {" ".join(old[:2])}' for w, old in list(started_from.items())[:8]]
+        events.message("new words start from the words the base expects there: " + ", ".join(shown))
+    steps = steps_per_epoch(len(captions), config)
+    events.plan(epochs, steps, len(captions), config.batch_size)
 
     previous = read_resume_state(work) if resuming else None
-    best_so_far = previous.best_cider if previous else -1.0
+    best_so_far = (
+        previous.history[previous.best_epoch - 1] if previous and previous.best_epoch else None
+    )
     if previous:
         where = f", step {previous.step}" if previous.step else ""
         events.message(f"resuming {work} at epoch {previous.epoch + 1}{where}")
@@ -385,14 +427,16 @@ def finetune(options: FinetuneOptions, events: TrainEvents | None = None) -> Fin
 
     def on_epoch(record: EpochRecord) -> None:
         nonlocal best_so_far
-        improved = record.val_cider > best_so_far
-        best_so_far = max(best_so_far, record.val_cider)
+        improved = better_than(record, best_so_far)
+        best_so_far = record if improved else best_so_far
         events.epoch_end(record, improved)
 
     def on_epoch_start(epoch: int, steps: int, done: int) -> None:
         events.epoch_start(epoch, epochs, steps, done)
 
-    last_batch = len(captions) - (len(captions) - 1) // config.batch_size * config.batch_size
+    one_pass = -(-len(captions) // config.batch_size)  # else every batch is full
+    last_batch = len(captions) - (one_pass - 1) * config.batch_size
+    last_batch = last_batch if steps == one_pass else config.batch_size
     state = train_decoder(
         decoder,
         vocab,
@@ -456,14 +500,18 @@ def finetune(options: FinetuneOptions, events: TrainEvents | None = None) -> Fin
             ),
         },
     )
-    save_model(out, info, encoder, decoder.cpu())
+    improved = base_record is None or better_than(state.history[state.best_epoch - 1], base_record)
+    written = improved or options.keep_worse
+    if written:
+        save_model(out, info, encoder, decoder.cpu())
     metrics_path, plot_path = metrics_paths(out)
     plot_history(plot_path, state.history, base_record, state.best_epoch)
     seconds = time.monotonic() - started
     write_json(
         metrics_path,
         {
-            "model": str(out),
+            "model": str(out) if written else None,
+            "improved": improved,
             "name": name,
             "base": base_id,
             "mode": fingerprint["mode"],
@@ -478,12 +526,15 @@ def finetune(options: FinetuneOptions, events: TrainEvents | None = None) -> Fin
             "epochs": history_rows(state.history, base_record),
             "best_epoch": state.best_epoch,
             "best": info.metrics["val_quick"],
+            "base_best": info.metrics.get("base_val_quick"),
+            "steps": state.epoch * steps,
+            "new_words_started_from": started_from,
             "seconds": round(seconds, 1),
         },
     )
-    default = _install_default(out) if options.set_default else None
+    default = _install_default(out) if options.set_default and written else None
     return FinetuneResult(
-        out,
+        out if written else None,
         metrics_path,
         plot_path,
         state,
@@ -496,4 +547,7 @@ def finetune(options: FinetuneOptions, events: TrainEvents | None = None) -> Fin
         skipped,
         default,
         seconds,
+        improved,
+        state.epoch * steps,
+        started_from,
     )

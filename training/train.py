@@ -1,5 +1,12 @@
 """The decoder train loop on cached encoder features: validation each epoch, LR decay on plateau,
-early stopping on validation CIDEr, exact resume from the last checkpoint (epoch end or Ctrl-C)."""
+early stopping on validation CIDEr, exact resume from the last checkpoint (epoch end or Ctrl-C).
+
+Small data: an epoch is one pass over the captions, or several when `min_steps` asks for more
+optimiser steps than `epochs` passes make (an epoch is then the stretch between validations).
+With `plateau_on_loss` an epoch counts as progress when either the validation CIDEr or the
+validation loss improved (the loss is steadier on a few photos), and `min_lr_fraction` keeps the
+learning rate from decaying below that share of where it started.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,7 @@ from typing import Protocol
 
 import torch
 from photocap.training.data import CaptionSet, encode_batch
+from photocap.training.new_words import FasterRows
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -39,6 +47,11 @@ class TrainConfig:
     label_smoothing: float = 0.0
     eval_beam: int = 3
     seed: int = 0
+    min_steps: int = 0  # optimiser steps at least, over `epochs` epochs (small data: longer epochs)
+    min_lr_fraction: float = 0.0  # the LR never decays below this share of its first value
+    plateau_on_loss: bool = False  # a better validation loss also counts as progress
+    new_rows_from: int | None = None  # first row of new words (embedding, output)…
+    new_rows_lr_scale: float = 1.0  # …and how much faster they learn than the rest
 
 
 @dataclass
@@ -49,6 +62,7 @@ class EpochRecord:
     val_cider: float
     lr: float
     seconds: float
+    val_loss: float | None = None  # teacher-forced cross-entropy on the validation captions
 
 
 @dataclass
@@ -59,6 +73,7 @@ class TrainState:
     best_cider: float = -1.0
     best_epoch: int = 0
     since_best: int = 0
+    best_val_loss: float = 1e9
     history: list[EpochRecord] = field(default_factory=list)
     step: int = 0  # steps done in the unfinished epoch (an interrupted run), else 0
     epoch_loss: float = 0.0  # summed loss of those steps
@@ -104,6 +119,66 @@ def evaluate_decoder(
             hypotheses[str(lo + j)] = to_alt_text(vocab.decode(tokens))
     references = {str(i): refs for i, refs in enumerate(data.references)}
     return quick_scores(hypotheses, references), hypotheses
+
+
+@torch.no_grad()
+def validation_loss(
+    decoder: AttentionDecoder,
+    features: Features,
+    data: CaptionSet,
+    vocab: Vocabulary,
+    max_words: int,
+    batch_size: int = 250,
+) -> float:
+    """Mean cross-entropy per word of the validation captions, teacher-forced."""
+    decoder.eval()
+    device = next(decoder.parameters()).device
+    pairs = data.pairs()
+    total, words = 0.0, 0
+    for lo in range(0, len(pairs), batch_size):
+        batch = pairs[lo : lo + batch_size]
+        captions, lengths = encode_batch([c for _, c in batch], vocab, max_words)  # (B, T), (B,)
+        index = torch.tensor([i for i, _ in batch])
+        feats = features[index].to(device).float()  # (B, num_pixels, D)
+        logits, _ = decoder(feats, captions.to(device), lengths.to(device))  # (B, T-1, V)
+        targets = captions[:, 1 : logits.shape[1] + 1].to(device)  # (B, T-1)
+        total += float(
+            nn.functional.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]),
+                targets.reshape(-1),
+                ignore_index=vocab.pad,
+                reduction="sum",
+            )
+        )
+        words += int((targets != vocab.pad).sum())
+    return total / max(words, 1)
+
+
+def better_than(record: EpochRecord, other: EpochRecord | None) -> bool:
+    """A higher validation CIDEr; on a tie (e.g. 0 on a few photos), a lower validation loss."""
+    if other is None:
+        return True
+    if record.val_cider != other.val_cider:
+        return record.val_cider > other.val_cider
+    return (
+        record.val_loss is not None
+        and other.val_loss is not None
+        and record.val_loss < other.val_loss
+    )
+
+
+def steps_per_epoch(captions: int, config: TrainConfig) -> int:
+    """One pass over the captions, or more when `min_steps` over `epochs` asks for more."""
+    one_pass = math.ceil(captions / config.batch_size)
+    return max(one_pass, math.ceil(config.min_steps / max(config.epochs, 1)))
+
+
+def _epoch_order(generator: torch.Generator, captions: int, steps: int, batch: int) -> list[int]:
+    """Caption indices of an epoch: shuffled passes, as many as `steps` batches take."""
+    order = torch.randperm(captions, generator=generator).tolist()
+    while len(order) < steps * batch:
+        order += torch.randperm(captions, generator=generator).tolist()
+    return order if len(order) == captions else order[: steps * batch]
 
 
 def _loss(
@@ -254,6 +329,13 @@ def train_decoder(
     groups = trainable if trainable is not None else list(decoder.parameters())
     params = _flat_params(groups)
     optimizer = torch.optim.Adam(groups, lr=config.lr)
+    for group in optimizer.param_groups:
+        group.setdefault("first_lr", group["lr"])  # the floor of `min_lr_fraction` is relative
+    faster = (
+        FasterRows(decoder, config.new_rows_from, config.new_rows_lr_scale)
+        if config.new_rows_from is not None and config.new_rows_lr_scale != 1.0
+        else None
+    )
     criterion = nn.CrossEntropyLoss(ignore_index=vocab.pad, label_smoothing=config.label_smoothing)
     last, best = work_dir / "last.safetensors", work_dir / "best.safetensors"
     state, order = (
@@ -262,7 +344,7 @@ def train_decoder(
         else (TrainState(), None)
     )
     pairs = train_set.pairs()
-    steps = math.ceil(len(pairs) / config.batch_size)
+    steps = steps_per_epoch(len(pairs), config)
 
     def save_last(order: list[int] | None = None) -> None:
         _save_resume(last, decoder, optimizer, generator, state, config, encoder, order)
@@ -271,7 +353,7 @@ def train_decoder(
         started = time.monotonic() - state.epoch_seconds
         decoder.train()
         if not state.step or order is None:  # a fresh epoch (else: resume inside this one)
-            order = torch.randperm(len(pairs), generator=generator).tolist()
+            order = _epoch_order(generator, len(pairs), steps, config.batch_size)
             state.step, state.epoch_loss = 0, 0.0
         if on_epoch_start:
             on_epoch_start(state.epoch + 1, steps, state.step)
@@ -287,7 +369,11 @@ def train_decoder(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(params, config.grad_clip)
+            if faster:
+                faster.before()
             optimizer.step()
+            if faster:
+                faster.after()
             value = float(loss.detach())
             state.epoch_loss += value
             state.step = step + 1
@@ -298,6 +384,7 @@ def train_decoder(
                 save_last(order)
                 raise TrainingInterrupted(work_dir, state.epoch + 1, state.step, steps)
         scores, _ = evaluate_decoder(decoder, val_features, val_set, vocab, config.eval_beam)
+        val_loss = validation_loss(decoder, val_features, val_set, vocab, config.max_words)
         state.epoch += 1
         record = EpochRecord(
             state.epoch,
@@ -306,17 +393,23 @@ def train_decoder(
             scores["CIDEr"],
             optimizer.param_groups[0]["lr"],
             time.monotonic() - started,
+            val_loss,
         )
         state.step, state.epoch_loss, state.epoch_seconds, order = 0, 0.0, 0.0, None
         state.history.append(record)
-        if record.val_cider > state.best_cider:
+        better_loss = config.plateau_on_loss and val_loss < state.best_val_loss - 1e-4
+        state.best_val_loss = min(state.best_val_loss, val_loss)
+        if better_than(record, state.history[state.best_epoch - 1] if state.best_epoch else None):
             state.best_cider, state.best_epoch, state.since_best = record.val_cider, state.epoch, 0
             save_file(_weights(decoder, encoder), str(best))
+        elif better_loss:
+            state.since_best = 0
         else:
             state.since_best += 1
             if state.since_best % config.decay_patience == 0:
                 for group in optimizer.param_groups:
-                    group["lr"] *= config.lr_decay
+                    floor = group["first_lr"] * config.min_lr_fraction
+                    group["lr"] = max(group["lr"] * config.lr_decay, floor)
         save_last()
         if on_epoch:
             on_epoch(record)

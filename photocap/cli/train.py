@@ -16,8 +16,11 @@ from photocap.cli._options import batch_size_option, device_option, json_option,
 from photocap.model import ENCODER_NAMES
 
 TABLE_HEADER = (
-    f"{'epoch':>5}  {'loss':>7}  {'val BLEU-4':>10}  {'val CIDEr':>9}  {'lr':>8}  {'time':>6}"
+    f"{'epoch':>5}  {'loss':>7}  {'val BLEU-4':>10}  {'val CIDEr':>9}  {'val loss':>8}  "
+    f"{'lr':>8}  {'time':>6}"
 )
+PLAIN_PROGRESS_EVERY = 60.0  # seconds between progress lines when stderr is not a terminal
+NOT_BETTER_EXIT = 3  # the run finished but its model is not better than the base: none written
 
 
 def _row(record, best: bool, base: bool = False) -> str:
@@ -25,10 +28,16 @@ def _row(record, best: bool, base: bool = False) -> str:
     lr = "-" if base else f"{record.lr:.2e}"
     seconds = "-" if base else f"{record.seconds:.0f}s"
     mark = "  (base model)" if base else ("  *" if best else "")
+    val_loss = "-" if record.val_loss is None else f"{record.val_loss:.3f}"
     return (
         f"{record.epoch:>5}  {loss:>7}  {record.val_bleu4:>10.4f}  {record.val_cider:>9.4f}  "
-        f"{lr:>8}  {seconds:>6}{mark}"
+        f"{val_loss:>8}  {lr:>8}  {seconds:>6}{mark}"
     )
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
 class _StopOnCtrlC:
@@ -90,6 +99,8 @@ def _reporter(stop: _StopOnCtrlC, quiet: bool):
             self.task = None
             self.table_started = False
             self.loss_sum, self.loss_steps, self.captions, self.t0 = 0.0, 0, 0, 0.0
+            self.epoch, self.epochs, self.steps = 0, 0, 0
+            self.run_t0, self.run_steps, self.last_line = None, 0, 0.0
 
         def say(self, text: str) -> None:
             if not quiet:
@@ -119,19 +130,46 @@ def _reporter(stop: _StopOnCtrlC, quiet: bool):
         def baseline(self, record) -> None:
             self.table(record, False, base=True)
 
+        def plan(self, epochs: int, steps: int, captions: int, batch_size: int) -> None:
+            passes = steps * batch_size / captions
+            each = "one pass" if passes <= 1 else f"{passes:.1f} passes"
+            self.say(
+                f"training: up to {epochs} epochs of {steps} steps ({each} over {captions} "
+                f"captions in batches of {batch_size}), validated after each"
+            )
+
         def epoch_start(self, epoch: int, epochs: int, steps: int, done: int) -> None:
             self.loss_sum, self.loss_steps, self.captions = 0.0, 0, 0
             self.t0 = time.monotonic()
+            self.epoch, self.epochs, self.steps = epoch, epochs, steps
+            if self.run_t0 is None:
+                self.run_t0, self.last_line = self.t0, self.t0
             self._bar(f"epoch {epoch}/{epochs}", steps, done)
+
+        def _run_eta(self, step: int) -> str:
+            """Time left if every remaining epoch runs (early stopping may end sooner)."""
+            elapsed = time.monotonic() - self.run_t0
+            left = (self.epochs - self.epoch) * self.steps + self.steps - step
+            return _duration(elapsed / max(self.run_steps, 1) * left)
 
         def step(self, step: int, steps: int, loss: float, captions: int) -> None:
             self.loss_sum += loss
             self.loss_steps += 1
             self.captions += captions
+            self.run_steps += 1
+            now = time.monotonic()
+            rate = self.captions / max(now - self.t0, 1e-6)
+            loss_text = f"loss {self.loss_sum / self.loss_steps:.3f}  {rate:.1f} captions/s"
             if self.progress is not None:
-                rate = self.captions / max(time.monotonic() - self.t0, 1e-6)
-                info = f"loss {self.loss_sum / self.loss_steps:.3f}  {rate:.1f} captions/s"
+                info = f"{loss_text}  run eta {self._run_eta(step)}"
                 self.progress.update(self.task, completed=step, info=info)
+            elif now - self.last_line >= PLAIN_PROGRESS_EVERY and step < steps:
+                self.last_line = now
+                self.say(
+                    f"  epoch {self.epoch}/{self.epochs} step {step}/{steps}: {loss_text}, "
+                    f"epoch eta {_duration((now - self.t0) / self.loss_steps * (steps - step))}, "
+                    f"run eta at most {self._run_eta(step)}"
+                )
 
         def epoch_end(self, record, best: bool) -> None:
             if self.progress is not None and self.task is not None:
@@ -249,6 +287,20 @@ def _reporter(stop: _StopOnCtrlC, quiet: bool):
     is_flag=True,
     help="Make the new model the default for caption, index and watch.",
 )
+@click.option(
+    "--min-steps",
+    type=click.IntRange(0),
+    default=300,
+    show_default=True,
+    help="Optimiser steps at least: with few photos each epoch makes several passes.",
+)
+@click.option(
+    "--keep-worse",
+    is_flag=True,
+    help="Write the model even when it is not better than the base model on the validation "
+    "photos (CIDEr; on a tie, loss) "
+    f"(else none is written and the exit code is {NOT_BETTER_EXIT}).",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @workers_option("Processes decoding photos while features are computed.", default=1)
 @device_option
@@ -274,6 +326,8 @@ def train(
     cache_dir,
     resume,
     set_default,
+    min_steps,
+    keep_worse,
     seed,
     workers,
     device,
@@ -286,7 +340,15 @@ def train(
     By default the default model is fine-tuned: it keeps its vocabulary, gains the
     new captions' frequent words, and its decoder trains on cached encoder features.
     Validation BLEU-4/CIDEr are printed each epoch; the best epoch is kept.
+    A few photos are enough: the run takes at least --min-steps optimiser
+    steps, and new words start from the words they stand in for.
     Ctrl-C saves and stops; run the same command with --resume to continue.
+
+    \b
+    When the best epoch is not better than the base model on the validation
+    photos (CIDEr; on a tie, loss), no model is written: the base keeps captioning as it did,
+    the exit code is 3 and the metrics say why. --keep-worse writes it anyway
+    (add --resume to a finished run to write it without training again).
 
     \b
     Examples:
@@ -327,6 +389,8 @@ def train(
         device=device,
         workers=workers,
         set_default=set_default,
+        min_steps=min_steps,
+        keep_worse=keep_worse,
     )
     stop = _StopOnCtrlC(lambda text: click.echo(text, err=True))
     reporter = _reporter(stop, quiet)
@@ -348,12 +412,16 @@ def train(
     finally:
         reporter.close()
     _report(result, as_json)
+    if result.model_path is None:
+        sys.exit(NOT_BETTER_EXIT)
 
 
 def _report(result, as_json: bool) -> None:
     best = result.state.history[result.state.best_epoch - 1]
     summary = {
-        "model": str(result.model_path),
+        "model": str(result.model_path) if result.model_path else None,
+        "improved": result.improved,
+        "steps": result.steps,
         "metrics": str(result.metrics_path),
         "plot": str(result.plot_path),
         "best_epoch": result.state.best_epoch,
@@ -379,11 +447,21 @@ def _report(result, as_json: bool) -> None:
         if result.base and not math.isnan(result.base.val_cider)
         else ""
     )
-    click.echo(f"model: {result.model_path}")
+    click.echo(f"model: {result.model_path or 'none written'}")
     click.echo(
-        f"best epoch {result.state.best_epoch} of {result.state.epoch}: "
+        f"best epoch {result.state.best_epoch} of {result.state.epoch} ({result.steps} steps): "
         f"val CIDEr {best.val_cider:.3f}{base}, BLEU-4 {best.val_bleu4:.3f}"
     )
+    if not result.improved:
+        click.echo(
+            "NOT BETTER than the base model on the validation photos: "
+            + (
+                "written anyway (--keep-worse)."
+                if result.model_path
+                else "no model written, the base model stays as it is "
+                "(--keep-worse --resume writes this one without training again)."
+            )
+        )
     if result.words_added:
         quoted = [f'"{w}"' for w in result.words_added[:12]]  # a comma may be one of them
         shown = ", ".join(quoted) + (" …" if len(result.words_added) > 12 else "")
@@ -393,5 +471,5 @@ def _report(result, as_json: bool) -> None:
     click.echo(f"metrics: {result.metrics_path}, plot: {result.plot_path}")
     if result.default_path:
         click.echo(f"now the default model ({result.default_path})")
-    else:
+    elif result.model_path:
         click.echo(f"use it: photocap caption --model {result.model_path} PHOTO")
