@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -78,14 +79,16 @@ def _tune(split: str) -> None:
         on = rules == "on"
         options = DecodeOptions(3, length_penalty=penalty, no_repeat_ngram=3 if on else 0,
                                 no_word_twice=on)  # fmt: skip
+        began = time.process_time()
         texts = [c.text for c in decode(captioner, features, options)]
+        cpu = time.process_time() - began
         scores = coco_scores({str(i): t for i, t in enumerate(texts)}, refs)
         words = sum(len(tokenize(t)) for t in texts) / len(texts)
         found = ", ".join(f"{k}: {n}" for k, n in count(texts).items())
         print(
             f"rules {rules:3} length penalty {penalty:.1f}: BLEU-4 {scores['BLEU-4']:.4f} "
             f"METEOR {scores['METEOR']:.4f} CIDEr {scores['CIDEr']:.4f} words {words:.1f}; "
-            f"repeating a {found}",
+            f"repeating a {found}; decoding {cpu:.1f} CPU s",
             flush=True,
         )
 
