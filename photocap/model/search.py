@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from photocap.model.decoder import AttentionDecoder
-from photocap.model.repetition import repetition_mask
+from photocap.model.repetition import mask_repeats_
 
 
 @dataclass(frozen=True)
@@ -73,9 +73,7 @@ def beam_search(
         log_probs = torch.log_softmax(logits.float(), dim=1)  # (n*k, vocab)
         log_probs[:, list(banned) + ([end] if step == 0 else [])] = float("-inf")  # ≥ 1 word
         if options.no_repeat_ngram or options.no_word_twice:
-            log_probs += repetition_mask(
-                history, vocab, options.no_repeat_ngram, options.no_word_twice
-            )  # (n*k, vocab)
+            mask_repeats_(log_probs, history, options.no_repeat_ngram, options.no_word_twice)
         log_probs[finished] = frozen
         candidates = scores.view(-1, 1) + log_probs  # (n*k, vocab)
         scores, top_index = candidates.view(n, k * vocab).topk(k, dim=1)  # (n, k)
