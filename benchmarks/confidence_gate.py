@@ -62,7 +62,7 @@ def main() -> None:
     grid = (
         [round(x, 2) for x in np.arange(0.05, 0.81, 0.05)]
         if args.choose
-        else sorted({0.1, 0.2, DEFAULT_MIN_CONFIDENCE, 0.4, 0.5})
+        else sorted({0.1, 0.2, DEFAULT_MIN_CONFIDENCE, 0.3, 0.4, 0.5})
     )
     print(
         f"Flickr8k {args.split}: {len(cider)} photos, beam {args.beam}, model {captioner.model_id}"
