@@ -10,6 +10,10 @@ research-only images, never commit them), so a refit or a benchmark rerun only d
 
 Run (from the repository root; a few minutes on two CPU cores the first time):
   nice -n 5 env PYTHONPATH=. .venv/bin/python -m training.calibrate_confidence
+
+Measured for the shipped model (beam 3, repetition rules on): dev median CIDEr 0.388, ROC AUC
+of the score for "above the median" 0.713, log loss 0.616 (a constant 0.5: 0.693); fitted
+intercept 4.3915, slope 5.0253.
 """
 
 from __future__ import annotations
@@ -166,7 +170,6 @@ def main() -> None:
     parser.add_argument("--model", default=None)
     parser.add_argument("--beam", type=int, default=3)
     args = parser.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     captioner = load_captioner(args.model, "cpu")
     result = caption_split(captioner, args.split, DecodeOptions(beam_size=args.beam))
     calibration, figures = calibrate(result)
