@@ -11,6 +11,10 @@ Encoder features are cached under runs/features (see training/calibrate_confiden
 rerun only decodes.
 
 Run:  nice -n 5 env PYTHONPATH=. .venv/bin/python benchmarks/confidence_gate.py [--split test]
+
+Measured (shipped model, beam 3, repetition rules on), at the default --min-confidence 0.25:
+  dev   10.5% held back; mean CIDEr held back 0.270, written 0.583 (all 0.550)
+  test  11.1% held back; mean CIDEr held back 0.314, written 0.610 (all 0.577)
 """
 
 from __future__ import annotations
