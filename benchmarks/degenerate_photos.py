@@ -7,6 +7,11 @@ standard deviation, the largest share of pixels near the median colour, the smal
 neighbour correlation, and the widest aspect ratio.
 
 Run:  nice -n 5 env PYTHONPATH=. .venv/bin/python benchmarks/degenerate_photos.py
+
+Measured: none of the 2000 photos flagged. Flickr8k dev / ImageNet samples: smallest thumbnail
+channel std 15.65 / 17.60 (uniform at ≤ 6), largest near-median share 0.918 / 0.936 (≥ 0.99),
+smallest pixel std 18.91 / 18.45 (≤ 12), smallest neighbour correlation 0.315 / 0.413 (noise
+below 0.1), widest aspect ratio 1.00 (Flickr8k is squashed square) / 3.42 (cropped beyond 4).
 """
 
 from __future__ import annotations
