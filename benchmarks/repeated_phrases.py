@@ -9,6 +9,12 @@ Two uses:
 Run:
   nice -n 5 env PYTHONPATH=. .venv/bin/python benchmarks/repeated_phrases.py count runs/eval_test_before.json runs/eval_test_after.json
   nice -n 5 env PYTHONPATH=. .venv/bin/python benchmarks/repeated_phrases.py tune --split dev
+
+Measured (shipped model, beam 3), Flickr8k dev: rules off, length penalty 0.7: BLEU-4 0.2119,
+METEOR 0.2084, CIDEr 0.5443, 45 captions repeating a trigram; rules on, 0.5: 0.2158 / 0.2080 /
+0.5490, none; rules on, 0.7: 0.2147 / 0.2093 / 0.5502, none (the default stays 0.7). Test
+(photocap evaluate reports): 63 captions repeating a trigram before, 0 after; BLEU-4 0.2118 →
+0.2139, METEOR 0.2105 → 0.2107, CIDEr 0.5742 → 0.5769.
 """
 
 from __future__ import annotations
