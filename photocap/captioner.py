@@ -13,6 +13,7 @@ from PIL import Image
 from photocap.errors import ModelError
 from photocap.model.beam import DecodeOptions, beam_search
 from photocap.model.checkpoint import LoadedModel, ModelInfo, load_model
+from photocap.model.confidence import calibration_for, confidence
 from photocap.model.inference import Precision, fold_batchnorm, use_bf16
 from photocap.model.labels import Label, LabelOptions, class_logits, imagenet_head, top_labels
 from photocap.model.transforms import to_tensor
@@ -28,6 +29,7 @@ class Caption:
     words: list[str]
     score: float  # mean log-probability per word (higher is more confident; ≤ 0)
     attention: torch.Tensor | None = None  # (num_words, grid_h, grid_w) when asked for
+    confidence: float | None = None  # 0–1, calibrated from the score (photocap.model.confidence)
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ class Captioner:
         vocab = self.info.vocabulary
         self._banned = (vocab.pad, vocab.start, vocab.unk)
         self.head = imagenet_head(self.encoder, self.info)  # None: this model gives no labels
+        self.calibration = calibration_for(self.info.metrics)  # score → confidence
 
     @property
     def min_side(self) -> int:
@@ -130,7 +133,8 @@ class Captioner:
             words = vocab.decode(tokens)
             grid = alphas.view(len(tokens), side, side) if attention else None
             score = log_prob / (len(tokens) + 1)  # per emitted token, `<end>` included
-            captions.append(Caption(to_alt_text(words), words, score, grid))
+            sure = confidence(score, self.calibration)
+            captions.append(Caption(to_alt_text(words), words, score, grid, sure))
         return captions
 
     @torch.inference_mode()

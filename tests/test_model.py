@@ -175,10 +175,16 @@ def test_beam_one_equals_greedy_and_wider_beams_score_at_least_as_well():
     decoder = tiny_decoder(vocab, seed=3).eval()
     features = torch.randn(5, 9, 16)
     banned = (vocab.pad, vocab.start, vocab.unk)
-    greedy = beam_search(decoder, features, DecodeOptions(1, max_length=12), banned, 1, 2)
+    plain = {"no_repeat_ngram": 0, "no_word_twice": False}  # the reference allows repeats
+    greedy = beam_search(decoder, features, DecodeOptions(1, max_length=12, **plain), banned, 1, 2)
     assert greedy.tokens == greedy_reference(decoder, features, banned, 1, 2, max_length=12)
     beam = beam_search(
-        decoder, features, DecodeOptions(4, max_length=12, length_penalty=0.0), banned, 1, 2
+        decoder,
+        features,
+        DecodeOptions(4, max_length=12, length_penalty=0.0, **plain),
+        banned,
+        1,
+        2,
     )
     finished = [len(t) < 13 for t in greedy.tokens]
     for g, b, done in zip(greedy.log_probs, beam.log_probs, finished, strict=True):

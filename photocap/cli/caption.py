@@ -40,6 +40,11 @@ def _attention_path(out: Path, photo: Path, many: bool) -> Path:
 def caption(images, beam, model_path, device, precision, as_json, attention_out, batch_size):
     """Print a caption for each IMAGE (nothing is written into the photos).
 
+    A blank, one-colour or see-through image gets a plain description ("A plain black image.")
+    instead of a caption, an extreme panorama or strip is captioned from its centre, and an
+    image too small to caption gets none: its reason goes to stderr (and to --json), and it does
+    not make the command fail. --json also gives each caption's confidence (0–1).
+
     \b
     Examples:
       photocap caption holiday.jpg
@@ -50,39 +55,51 @@ def caption(images, beam, model_path, device, precision, as_json, attention_out,
     from photocap.cli._attention import save_attention_grid
     from photocap.errors import PhotocapError
     from photocap.model.beam import DecodeOptions
-    from photocap.photos.decode import open_photo
+    from photocap.photos.decode import decode_photo
+    from photocap.photos.degenerate import assess_photo, transparent_share_of_file
 
     captioner = load_captioner(model_path, device, precision)
     options = DecodeOptions(beam_size=beam)
     results, failures = [], 0
     for start in range(0, len(images), batch_size):
-        photos, paths = [], []
+        photos, paths, batch = [], [], []  # batch: each readable photo's record, in order
         for path in images[start : start + batch_size]:
             try:
-                photos.append(open_photo(path))
-                paths.append(path)
+                decoded = decode_photo(path)
             except PhotocapError as exc:
                 click.echo(f"Error: {exc}", err=True)
                 failures += 1
+                continue
+            verdict = assess_photo(
+                decoded.image, decoded.width, decoded.height, transparent_share_of_file(path)
+            )
+            record = {"path": str(path), "caption": verdict.description}
+            if verdict.reason:
+                record["reason"] = verdict.reason
+            batch.append(record)
+            if verdict.captioned:
+                photos.append(decoded.image.crop(verdict.crop) if verdict.crop else decoded.image)
+                paths.append((path, record))
         described = captioner.describe_images(photos, options, attention=attention_out is not None)
-        for path, photo, description in zip(paths, photos, described, strict=True):
-            cap, labels = description.caption, description.labels
-            record = {
-                "path": str(path),
-                "caption": cap.text,
-                "score": round(cap.score, 4),
-                "labels": [
-                    {"name": x.name, "probability": round(x.probability, 3), "words": x.words}
-                    for x in labels
-                ],
-            }
+        for (path, record), photo, description in zip(paths, photos, described, strict=True):
+            cap = description.caption
+            record["caption"] = cap.text
+            record["score"] = round(cap.score, 4)
+            record["confidence"] = round(cap.confidence, 4)
+            record["labels"] = [
+                {"name": x.name, "probability": round(x.probability, 3), "words": x.words}
+                for x in description.labels
+            ]
             if attention_out is not None:
                 out = _attention_path(attention_out, path, len(images) > 1)
                 save_attention_grid(photo, cap.words, cap.attention, out)
                 record["attention"] = str(out)
+        for record in batch:
             results.append(record)
-            if not as_json:
-                click.echo(f"{path}\t{cap.text}")
+            if record["caption"] is None:
+                click.echo(f"Not captioned: {record['path']}: {record['reason']}", err=True)
+            elif not as_json:
+                click.echo(f"{record['path']}\t{record['caption']}")
     if as_json:
         click.echo(
             json.dumps(

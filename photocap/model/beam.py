@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from photocap.model.decoder import AttentionDecoder
+from photocap.model.repetition import mask_repeats_
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,8 @@ class DecodeOptions:
     length_penalty: float = (
         0.7  # score / words**p (0: raw log-probability); 0.7 tuned on Flickr8k dev
     )
+    no_repeat_ngram: int = 3  # a caption never repeats a word n-gram (0: allowed)
+    no_word_twice: bool = True  # nor the same word twice in a row
 
 
 @dataclass
@@ -69,6 +72,8 @@ def beam_search(
         logits, state, alpha = decoder.step(tokens, state, features, projected)
         log_probs = torch.log_softmax(logits.float(), dim=1)  # (n*k, vocab)
         log_probs[:, list(banned) + ([end] if step == 0 else [])] = float("-inf")  # ≥ 1 word
+        if options.no_repeat_ngram or options.no_word_twice:
+            mask_repeats_(log_probs, history, options.no_repeat_ngram, options.no_word_twice)
         log_probs[finished] = frozen
         candidates = scores.view(-1, 1) + log_probs  # (n*k, vocab)
         scores, top_index = candidates.view(n, k * vocab).topk(k, dim=1)  # (n, k)

@@ -94,16 +94,55 @@ def _frequent(counts: Counter[str], min_count: int) -> tuple[str, ...]:
     return tuple(sorted(kept, key=lambda w: (-counts[w], w)))
 
 
-def to_alt_text(words: Sequence[str], max_chars: int = 250) -> str:
-    """Tokens as an alt-text sentence: marks joined to the word before them, first letter
-    capitalised, one final period, ≤ `max_chars`."""
+ALT_TEXT_CHARS = 125  # screen readers and the usual alt-text guidance: about 125 characters
+# "An image of a dog ..." tells a screen-reader user nothing they do not know: leading phrases dropped
+_REDUNDANT_LEAD = re.compile(
+    r"^(?:(?:a|an|the)\s+)?(?:close\s*up\s+)?(?:image|photo|photograph|picture|pic|snapshot|shot)"
+    r"\s+(?:of|showing|shows)\s+",
+    re.IGNORECASE,
+)
+# words a caption cut short must not end on ("A man in a blue shirt and a.")
+_DANGLING_WORDS = "a an the and or but of in on at to from by for with while as is are was were"
+_DANGLING = frozenset(_DANGLING_WORDS.split() + ["its", "his", "her", "their"])
+# words that start a phrase: a long caption is best cut right before one ("..., with a dog.")
+_PHRASE_START_WORDS = "and with while who which as near next wearing holding"
+_PHRASE_STARTS = frozenset(_PHRASE_START_WORDS.split())
+
+
+def to_alt_text(words: Sequence[str], max_chars: int = ALT_TEXT_CHARS) -> str:
+    """Tokens as one alt-text sentence: marks joined to the word before them, no leading
+    "image of"/"photo of", first letter capitalised, one final full stop, ≤ `max_chars`
+    (cut at a word boundary, never ending on "a", "and", "with" …)."""
     text = ""
     for word in words:
         if word not in PUNCTUATION:
             text += f" {word}" if text else word
         elif text and text[-1] not in PUNCTUATION:  # none leading, none doubled
             text += word
+    text = _REDUNDANT_LEAD.sub("", text.lstrip(",:; "))
     if len(text) > max_chars - 1:
-        text = text[: max_chars - 1].rsplit(" ", 1)[0]
+        text = _shorten(text, max_chars - 1)
     text = text.rstrip(",:; ")
     return text[0].upper() + text[1:] + "." if text else ""
+
+
+def _shorten(text: str, limit: int) -> str:
+    """`text` cut to ≤ `limit` characters: before the last phrase that starts in the second half
+    of the limit, else at the last word boundary without a dangling "a"/"and"/"with"."""
+    words = text.split(" ")
+    ends = []  # word counts of the prefixes that fit
+    length = -1
+    for i, word in enumerate(words):
+        length += 1 + len(word)
+        if length > limit:
+            break
+        ends.append(i + 1)
+    if not ends:
+        return text[:limit]
+    for n in reversed(ends):
+        if n < len(words) and words[n] in _PHRASE_STARTS and len(" ".join(words[:n])) >= limit // 2:
+            return " ".join(words[:n]).rstrip(",:;")
+    kept = words[: ends[-1]]
+    while len(kept) > 1 and kept[-1].rstrip(",:;").lower() in _DANGLING:
+        kept.pop()
+    return " ".join(kept)
