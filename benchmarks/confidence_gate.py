@@ -7,7 +7,7 @@ thresholds: the share of captions held back, and the mean CIDEr of held-back vs 
 captions. With --choose (on `dev` only) it prints the same table over a finer grid, which is
 how the default was chosen.
 
-Encoder features are cached under runs/features (see training/calibrate_confidence.py), so a
+Encoder features are cached under runs/features (see training/recipes/calibrate_confidence.py), so a
 rerun only decodes.
 
 Run:  nice -n 5 env PYTHONPATH=. .venv/bin/python benchmarks/confidence_gate.py [--split test]

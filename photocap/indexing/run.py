@@ -291,6 +291,7 @@ class IndexRun:
             source="model",
             model_id=model_id,
             score=caption.score,
+            confidence=caption.confidence,
             **found,
         )
         outcome = PhotoOutcome(path, "captioned", caption.text, "model", labels=names)

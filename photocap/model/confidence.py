@@ -33,7 +33,7 @@ class Calibration:
         return cls(float(raw["intercept"]), float(raw["slope"]), str(raw.get("fitted_on", "")))
 
 
-# Fitted by training/calibrate_confidence.py on Flickr8k dev (1000 photos, beam 3, repetition
+# Fitted by training/recipes/calibrate_confidence.py on Flickr8k dev (1000 photos, beam 3, repetition
 # rules on) with the shipped model: dev median CIDEr 0.388, ROC AUC 0.713, log loss 0.616 (0.693
 # for a constant 0.5). A score of -0.87 per token is an even chance.
 SHIPPED = Calibration(
