@@ -214,6 +214,19 @@ def _queue_size() -> int:
         return 16384
 
 
+def freeze(pid: int) -> None:
+    """SIGSTOP, and wait until every thread of `pid` is stopped (none reads events any more)."""
+    os.kill(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        tasks = Path(f"/proc/{pid}/task").iterdir()
+        states = {(t / "stat").read_text().rsplit(")", 1)[1].split()[0] for t in tasks}
+        if states <= {"T", "t"}:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} did not stop")
+
+
 @slow
 def test_event_queue_overflow_rescans_and_captions_everything_once(tmp_path, tiny_model, photos):
     """The daemon is frozen (SIGSTOP: a busy or suspended reader) while more events arrive than
@@ -224,13 +237,14 @@ def test_event_queue_overflow_rescans_and_captions_everything_once(tmp_path, tin
     daemon = Daemon(root, db, tiny_model, "--state-file", str(state))
     daemon.wait_for("caught-up")
 
-    os.kill(daemon.proc.pid, signal.SIGSTOP)
+    for folder in ("early", "noise", "late"):  # watched before the daemon is frozen
+        (root / folder).mkdir()
+    time.sleep(1.5)  # watchdog adds a watch for each new folder as it sees it
+    freeze(daemon.proc.pid)
     try:
         early = copy(photos[20:30], root / "early")
-        noise = root / "noise"
-        noise.mkdir()
         for i in range(_queue_size()):  # >= 2 events each (create, close): past the queue
-            (noise / f"n{i:05d}.txt").touch()
+            (root / "noise" / f"n{i:05d}.txt").touch()
         late = copy(photos[30:40], root / "late")
     finally:
         os.kill(daemon.proc.pid, signal.SIGCONT)
