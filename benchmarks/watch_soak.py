@@ -72,18 +72,24 @@ def make_photos(folder: Path, n: int, seed: int) -> list[Path]:
     return out
 
 
-def pss_kb(pid: int) -> int:
-    """PSS of `pid` and its descendants, in kB (0 when gone)."""
-    total = 0
+def own_pss_kb(pid: int) -> int:
+    """PSS of `pid` alone, in kB (0 when gone)."""
     try:
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
             if line.startswith("Pss:"):
-                total += int(line.split()[1])
-                break
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def pss_kb(pid: int) -> int:
+    """PSS of `pid` and its descendants (decoding workers), in kB (0 when gone)."""
+    try:
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:
-        return total
-    return total + sum(pss_kb(int(child)) for child in children)
+        children = []
+    return own_pss_kb(pid) + sum(pss_kb(int(child)) for child in children)
 
 
 class Daemon:
@@ -96,7 +102,7 @@ class Daemon:
         self.last = time.monotonic()
         self.lock = threading.Lock()
         threading.Thread(target=self._read, daemon=True).start()
-        self.memory: list[tuple[float, int]] = []
+        self.memory: list[tuple[float, int, int]] = []  # (time, daemon's PSS, with workers)
         threading.Thread(target=self._sample, daemon=True).start()
 
     def _read(self) -> None:
@@ -107,7 +113,8 @@ class Daemon:
 
     def _sample(self) -> None:
         while self.proc.poll() is None:
-            self.memory.append((time.monotonic(), pss_kb(self.proc.pid)))
+            pid = self.proc.pid
+            self.memory.append((time.monotonic(), own_pss_kb(pid), pss_kb(pid)))
             time.sleep(0.5)
 
     def of(self, kind: str) -> list[dict]:
@@ -230,7 +237,7 @@ def main() -> int:
     daemon = Daemon(command, env, base / "daemon.stderr")
     daemon.wait_for("caught-up", 600)
     time.sleep(2.0)
-    pss_start = daemon.memory[-1][1]
+    pss_start = daemon.memory[-1][1:]
 
     ops = rng.choices(list(MIX), weights=list(MIX.values()), k=args.events)
     pace = args.minutes * 60 / args.events
@@ -240,15 +247,23 @@ def main() -> int:
         if (delay := t0 + (i + 1) * pace - time.monotonic()) > 0:
             time.sleep(delay)
         if i % max(1, args.events // 10) == 0:
-            print(f"{i} operations, PSS {daemon.memory[-1][1] / 1024:.0f} MiB", file=sys.stderr)
+            _, own, total = daemon.memory[-1]
+            print(
+                f"{i} operations, PSS {own >> 10} MiB ({total >> 10} with workers)", file=sys.stderr
+            )
     made_s = time.monotonic() - t0
 
-    # idle: nothing pending and no event for a few seconds
+    # idle: the state file says nothing is pending (the batch in hand counted) nor being caught
+    # up, and no event came for 10 s (the state file is rewritten at least every 5 s meanwhile)
     state = base / "state.json"
     deadline = time.monotonic() + args.settle_timeout
     while time.monotonic() < deadline:
-        pending = json.loads(state.read_text()).get("pending", 1) if state.exists() else 1
-        if pending == 0 and time.monotonic() - daemon.last > 10:
+        try:
+            data = json.loads(state.read_text())
+        except (OSError, ValueError):
+            data = {}
+        idle_now = data.get("pending") == 0 and not data.get("catching_up")
+        if idle_now and time.monotonic() - daemon.last > 10:
             break
         time.sleep(1.0)
     handled_s, idle = daemon.last - t0, time.monotonic()
@@ -256,8 +271,8 @@ def main() -> int:
     daemon.proc.send_signal(signal.SIGTERM)
     daemon.proc.wait(120)
 
-    during = [kb for t, kb in daemon.memory if t0 <= t <= idle]
-    quarter = [kb for t, kb in daemon.memory if t0 + made_s / 4 <= t <= t0 + made_s / 4 + 5]
+    during = [m[1:] for m in daemon.memory if t0 <= m[0] <= idle]
+    quarter = [m[1:] for m in daemon.memory if t0 + made_s / 4 <= m[0]] or [(0, 0)]
     kinds = Counter(e["event"] for e in daemon.events)
     print(f"operations:   {args.events} over {made_s:.0f} s ({dict(library.made)})")
     print(f"made:         {args.events / made_s:.1f} operations/s")
@@ -269,16 +284,19 @@ def main() -> int:
         f"{kinds['moved']} moved, {kinds['deleted']} deleted, {kinds['batch']} batches, "
         f"{kinds['rescan']} rescans, {kinds['failed']} failed"
     )
-    print(
-        f"PSS (MiB):    start {pss_start / 1024:.0f}, after a quarter "
-        f"{(quarter[0] if quarter else 0) / 1024:.0f}, peak {max(during) / 1024:.0f}, "
-        f"final {during[-1] / 1024:.0f}"
-    )
+    for i, what in enumerate(("daemon", "with workers")):
+        print(
+            f"PSS (MiB), {what + ':':13} start {pss_start[i] >> 10}, after a quarter "
+            f"{quarter[0][i] >> 10}, peak {max(m[i] for m in during) >> 10}, "
+            f"final {during[-1][i] >> 10}"
+        )
     print(f"final state:  {len(library.current)} photos, {len(problems)} problems")
     for problem in problems[:20]:
         print(f"  {problem}")
     if args.keep:
-        print(f"kept: {base}")
+        with open(base / "events.jsonl", "w") as f:
+            f.writelines(json.dumps(e) + "\n" for e in daemon.events)
+        print(f"kept: {base} (the daemon's events in events.jsonl)")
     else:
         shutil.rmtree(base, ignore_errors=True)
     return 1 if problems else 0

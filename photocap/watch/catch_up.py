@@ -39,6 +39,7 @@ class CatchingUp:
     root_watch: RootWatch
     state_file: StateFile
     _stopping: bool
+    _catching_up: bool
 
     # provided by the watcher
     _emit: Callable[..., None]
@@ -63,6 +64,8 @@ class CatchingUp:
             for root in roots:
                 self.index.add_root(root)
         self._reset_batch()
+        self._catching_up = True
+        self.state_file.write(force=True)
         recent_ns = time.time_ns() - int(self.options.settle * 1e9)
 
         def still_being_written(path: Path) -> bool:
@@ -79,16 +82,19 @@ class CatchingUp:
         # one run for every root: its plan lets discovery skip unchanged files unread; decoding
         # workers start only for a long catch-up, and events are handled between chunks
         run = self._new_run(on_chunk=lambda _found: self._between_chunks())
-        for root in roots:
-            if self._stopping:
-                break
-            try:
-                self._run(lambda root=root: run.run([root], defer=still_being_written))
-            except PhotocapError as exc:
-                log.warning("cannot catch up on %s: %s", root, exc)
-        if not self._stopping:
-            for root in self._on_roots_there(roots):
-                self._prune(root)
+        try:
+            for root in roots:
+                if self._stopping:
+                    break
+                try:
+                    self._run(lambda root=root: run.run([root], defer=still_being_written))
+                except PhotocapError as exc:
+                    log.warning("cannot catch up on %s: %s", root, exc)
+            if not self._stopping:
+                for root in self._on_roots_there(roots):
+                    self._prune(root)
+        finally:
+            self._catching_up = False
         done = {k: v - before.counts[k] for k, v in self.summary.counts.items()}
         seconds = self.clock() - started
         self._emit(

@@ -103,6 +103,8 @@ class Watcher(EventRouting, Observing, CatchingUp):
         self._left = 0  # photos of the batch in hand not reached when stopping
         self.root_watch = RootWatch(self.roots, clock=clock)
         self.rescans = 0
+        self._rescans_due: dict[str, str] = {}
+        self._catching_up = False
         self._started = time.time()
         self._last_event: float | None = None  # wall-clock time of the last filesystem event
         self._last_error = LastError(on_error=self._state_changed)
@@ -210,6 +212,7 @@ class Watcher(EventRouting, Observing, CatchingUp):
         if self.tracker.overflowed:  # more changes than it keeps: look again instead
             self.tracker.clear()
             self._rescan(list(self.roots), "too-many-changes")
+        self._run_rescans()
         batch = self.tracker.take()
         if batch is not None:
             self._handle_batch(batch)
@@ -230,7 +233,8 @@ class Watcher(EventRouting, Observing, CatchingUp):
             "counts": self.summary.counts,
             "batches": self.summary.batches,
             "rescans": self.rescans,
-            "pending": len(self.tracker),
+            "pending": len(self.tracker) + len(self._batch.waited) - len(self._batch.handled),
+            "catching_up": self._catching_up,
             "last_event": iso(self._last_event),
             "last_error": (
                 {"time": iso(self._last_error.time), "message": self._last_error.message}
@@ -259,6 +263,7 @@ class Watcher(EventRouting, Observing, CatchingUp):
             elif self._looks_like_photo(item.path):
                 photos.append(item)
         state.waited = {item.path: item.waited for item in photos}
+        self.state_file.write(force=bool(photos))  # `pending` counts the photos in hand
         run: IndexRun | None = None
         try:
             if photos:
@@ -339,6 +344,7 @@ class Watcher(EventRouting, Observing, CatchingUp):
         if outcome.written == "embedded":
             self.own_writes.remember(path)
         self._batch.handled.add(path)
+        self.state_file.write()  # kept fresh through a long batch
         if kind == "failed":
             self.summary.failed += 1
         else:

@@ -50,6 +50,7 @@ class Observing:
     clock: Callable[[], float]
     root_watch: RootWatch
     rescans: int
+    _rescans_due: dict[str, str]  # root -> why, for the next step
     _events: queue.SimpleQueue[FileSystemEvent]
     _handler: QueueHandler
     _observer: BaseObserver | None
@@ -181,20 +182,27 @@ class Observing:
     # -- rescans ----------------------------------------------------------------------------------
 
     def _rescan(self, roots: list[str], reason: str) -> None:
-        """Catches up on `roots` (those still there): after lost events, or a root back."""
-        roots = [r for r in roots if self.root_watch.watching(r)]
-        if not roots:
-            return
-        self.rescans += 1
-        self._emit(
-            logging.INFO,
-            "rescan",
-            f"rescanning {', '.join(roots)} ({reason})",
-            roots=roots,
-            reason=reason,
-        )
-        self._state_changed()
-        self._catch_up(initial=False, roots=roots)
+        """Asks for a catch-up on `roots` at the next step (never inside a batch or a catch-up):
+        after lost events, or a root back."""
+        for root in roots:
+            self._rescans_due.setdefault(root, reason)
+
+    def _run_rescans(self) -> None:
+        """Catches up on the roots a rescan was asked for (those there), one run per reason."""
+        due = {r: why for r, why in self._rescans_due.items() if self.root_watch.watching(r)}
+        self._rescans_due.clear()
+        for reason in dict.fromkeys(due.values()):
+            roots = [r for r, why in due.items() if why == reason]
+            self.rescans += 1
+            self._emit(
+                logging.INFO,
+                "rescan",
+                f"rescanning {', '.join(roots)} ({reason})",
+                roots=roots,
+                reason=reason,
+            )
+            self._state_changed()
+            self._catch_up(initial=False, roots=roots)
 
     def _events_lost(self, where: list[str]) -> None:
         """The kernel's event queue overflowed: look at the roots it covered again."""
