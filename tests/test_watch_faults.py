@@ -110,10 +110,11 @@ def test_root_renamed_away_and_back_is_watched_again_and_caught_up(tmp_path, tin
 
 
 @slow
-def test_root_deleted_and_made_again_is_watched_again(tmp_path, tiny_model, photos):
+def test_root_deleted_and_made_again_is_watched_again(tmp_path, tiny_model, photos, monkeypatch):
     root, db = tmp_path / "photos", tmp_path / "index.db"
     before = copy(photos[6:8], root / "old")
-    daemon = Daemon(root, db, tiny_model, "--state-file", str(tmp_path / "state.json"))
+    daemon = Daemon(root, db, tiny_model)  # its state file where --status looks for it
+    monkeypatch.setenv("PHOTOCAP_HOME", str(tmp_path / "home"))  # the daemon's
     assert daemon.wait_for("caught-up")["captioned"] == 2
 
     shutil.rmtree(root)
@@ -131,6 +132,12 @@ def test_root_deleted_and_made_again_is_watched_again(tmp_path, tiny_model, phot
     wait_written(daemon, later[0])
     captioned_once(daemon, [*before, *made, *later])
     assert rows(db) == sorted(map(str, [*made, *later]))
+    result = CliRunner().invoke(cli, ["watch", "--status", str(root), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["running"] and report["healthy"] and report["pid"] == daemon.proc.pid
+    assert [(r["path"], r["state"]) for r in report["roots"]] == [(str(root), "watching")]
+    assert report["rescans"] == 1 and report["counts"]["captioned"] == 5
     assert daemon.stop() == 0
 
 

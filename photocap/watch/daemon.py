@@ -290,6 +290,7 @@ class Watcher(EventRouting, Observing, CatchingUp):
         if not photos and not gone and not batch.folders_deleted:
             return
         self.summary.batches += 1
+        self._state_changed()
         seconds = self.clock() - started
         counts = run.summary if run is not None else None
         self._emit(

@@ -170,6 +170,9 @@ class EventRouting:
             if moved:
                 self.summary.moved += 1
                 self._emit(logging.INFO, "moved", f"moved {src} -> {dst}", path=dst, moved_from=src)
+                if (row := self.index.get(dst)) is not None and row.status != "ok":
+                    # its read failed, as it was moved away meanwhile, say: read it again
+                    self.tracker.complete(dst)
             elif not followed:
                 self.tracker.complete(dst)
         elif dst_ok:  # renamed into place: a finished download or copy, or our own atomic write
