@@ -137,7 +137,7 @@ def test_root_deleted_and_made_again_is_watched_again(tmp_path, tiny_model, phot
     report = json.loads(result.output)
     assert report["running"] and report["healthy"] and report["pid"] == daemon.proc.pid
     assert [(r["path"], r["state"]) for r in report["roots"]] == [(str(root), "watching")]
-    assert report["rescans"] == 1 and report["counts"]["captioned"] == 5
+    assert report["rescans"] == 1 and report["counts"]["captioned"] == 6
     assert daemon.stop() == 0
 
 
