@@ -271,8 +271,13 @@ def main() -> int:
     daemon.proc.send_signal(signal.SIGTERM)
     daemon.proc.wait(120)
 
-    during = [m[1:] for m in daemon.memory if t0 <= m[0] <= idle]
-    quarter = [m[1:] for m in daemon.memory if t0 + made_s / 4 <= m[0]] or [(0, 0)]
+    samples = [m for m in daemon.memory if t0 <= m[0] <= idle]
+    during = [m[1:] for m in samples]
+    span = (idle - t0) / 4  # peaks per quarter of the run: flat memory keeps them level
+    quarters = [
+        [m[1:] for m in samples if t0 + q * span <= m[0] < t0 + (q + 1) * span] or [(0, 0)]
+        for q in range(4)
+    ]
     kinds = Counter(e["event"] for e in daemon.events)
     print(f"operations:   {args.events} over {made_s:.0f} s ({dict(library.made)})")
     print(f"made:         {args.events / made_s:.1f} operations/s")
@@ -285,9 +290,10 @@ def main() -> int:
         f"{kinds['rescan']} rescans, {kinds['failed']} failed"
     )
     for i, what in enumerate(("daemon", "with workers")):
+        peaks = ", ".join(str(max(m[i] for m in q) >> 10) for q in quarters)
         print(
-            f"PSS (MiB), {what + ':':13} start {pss_start[i] >> 10}, after a quarter "
-            f"{quarter[0][i] >> 10}, peak {max(m[i] for m in during) >> 10}, "
+            f"PSS (MiB), {what + ':':13} start {pss_start[i] >> 10}, "
+            f"peak {max(m[i] for m in during) >> 10} (by quarter: {peaks}), "
             f"final {during[-1][i] >> 10}"
         )
     print(f"final state:  {len(library.current)} photos, {len(problems)} problems")

@@ -199,6 +199,25 @@ def test_the_tracker_empties_as_batches_are_taken(tmp_path):
     assert taken == 20_000 + len(range(0, 20_000, 7))
 
 
+def test_folder_moves_are_remembered_30_seconds():
+    from photocap.watch.events import FOLDER_MOVE_MEMORY, EventRouting
+
+    class Routing(EventRouting):
+        def __init__(self, clock: Clock):
+            self.clock, self._folder_moves = clock, []
+
+    clock = Clock()
+    routing = Routing(clock)
+    routing._folder_moves = [(f"/a{i}", f"/b{i}", clock.now + i) for i in range(1000)]
+    assert routing._echo_of_folder_move("/a1/x.jpg", "/b1/x.jpg")
+    clock.now += FOLDER_MOVE_MEMORY + 500
+    assert not routing._echo_of_folder_move("/a1/x.jpg", "/b1/x.jpg")
+    assert len(routing._folder_moves) == 499  # those of the last 30 s
+    clock.now += 1000
+    assert not routing._echo_of_folder_move("/a999/x.jpg", "/b999/x.jpg")
+    assert routing._folder_moves == []
+
+
 def test_tracker_forgets_what_is_under_a_lost_root(tmp_path):
     tracker = ChangeTracker(clock=Clock())
     tracker.closed(str(tmp_path / "a" / "x.jpg"))
