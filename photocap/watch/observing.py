@@ -103,9 +103,8 @@ class Observing:
         error = inotify_room_error(watched[0]) if watched else None
         if error is not None:
             self._start_polling(limit_message(error))
-            self._rescan(
-                watched, "watch-limit"
-            )  # folders added meanwhile may not have been watched
+            # folders added meanwhile may not have been watched
+            self._rescan(watched, "watch-limit")
 
     # -- roots that go and come back ------------------------------------------------------------------
 
