@@ -122,6 +122,19 @@ def _on_signals(watcher) -> None:
     default=True,
     help="On start, first handle photos added, changed or removed while not watching.",
 )
+@click.option(
+    "--state-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="PATH",
+    help="Where the daemon keeps its state for --status [default: watch-<hash of the folders>.json "
+    "in $XDG_STATE_HOME/photocap].",
+)
+@click.option(
+    "--status",
+    is_flag=True,
+    help="Do not watch: tell the state of the daemon watching PATHS (from its state file); exit 0 "
+    "when it runs and watches every folder, 1 when a folder is lost, 3 when it is not running.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per event on stdout.")
 @click.option("-v", "--verbose", count=True, help="Log more (every event, skipped files).")
 @click.option("-q", "--quiet", count=True, help="Log warnings and errors only.")
@@ -142,6 +155,8 @@ def watch_command(
     poll,
     poll_interval,
     catch_up,
+    state_file,
+    status,
     as_json,
     verbose,
     quiet,
@@ -154,24 +169,33 @@ def watch_command(
     running are caught up first. SIGINT or SIGTERM finishes the batch in hand and exits 0.
 
     Logs go to stderr with timestamps; --json prints one JSON object per event on stdout.
+    A folder that goes away (renamed, deleted, unmounted) keeps its photos in the index and is
+    watched again and caught up when it comes back; `photocap watch --status` tells a running
+    daemon's state (for systemd or a person).
 
     \b
     Examples:
       photocap watch ~/Pictures
       photocap watch                      # the folders `photocap index` was given
       photocap watch /mnt/nas/photos --poll --poll-interval 30
+      photocap watch --status             # is the daemon running, every folder watched?
     """
     from photocap.captioner import load_captioner
     from photocap.cli.index import default_workers
     from photocap.indexing import IndexOptions
     from photocap.store.index import open_index
     from photocap.watch import Watcher, WatchOptions
+    from photocap.watch.health import state_file_for
 
+    if status:
+        _print_status(paths, db_url, state_file, as_json)
+        return
     _configure_logging(verbose, quiet, as_json)
     log = logging.getLogger("photocap.watch")
     index = open_index(db_url)
     try:
         roots = [str(p) for p in paths]
+        state_file = state_file or state_file_for(roots or index.roots())
         if not roots:
             known = index.roots()
             roots = [r for r in known if os.path.isdir(r)]
@@ -197,9 +221,79 @@ def watch_command(
             catch_up=catch_up,
         )
         watcher = Watcher(
-            index, lambda: load_captioner(model_path, device, precision), roots, options
+            index,
+            lambda: load_captioner(model_path, device, precision),
+            roots,
+            options,
+            state_file=state_file,
         )
         _on_signals(watcher)
         watcher.run()
     finally:
         index.close()
+
+
+STATUS_NOT_RUNNING = 3  # as LSB init scripts and `systemctl status` say "not running"
+
+
+def _print_status(paths, db_url, state_file, as_json: bool) -> None:
+    """`photocap watch --status`: the state file of the daemon over PATHS (or the indexed
+    folders), printed; exits 0 when it runs and watches everything, 1 when a folder is lost, 3
+    when it is not running."""
+    from photocap.store.index import open_index
+    from photocap.watch.health import read_status, state_file_for
+
+    if state_file is None:
+        roots = [str(p) for p in paths]
+        if not roots:
+            with open_index(db_url) as index:
+                roots = index.roots()
+        state_file = state_file_for(roots)
+    status = read_status(state_file)
+    if status is None:
+        if as_json:
+            click.echo(json.dumps({"state_file": str(state_file), "running": False}))
+        else:
+            click.echo(f"not running: no state file at {state_file}")
+        sys.exit(STATUS_NOT_RUNNING)
+    data = status.data
+    if as_json:
+        summary = {"state_file": str(state_file), "running": status.running}
+        click.echo(json.dumps(summary | {"healthy": status.healthy} | data, ensure_ascii=False))
+    else:
+        click.echo(_status_text(status))
+    sys.exit(0 if status.healthy else 1 if status.running else STATUS_NOT_RUNNING)
+
+
+def _status_text(status) -> str:
+    data = status.data
+    pid = data.get("pid")
+    if status.running:
+        head = f"running (pid {pid}, alive), since {data.get('started')}"
+    elif data.get("state") == "running":
+        head = f"not running: pid {pid} is gone (the daemon died without stopping)"
+    else:
+        head = f"stopped (pid {pid} is {'alive' if _alive(pid) else 'gone'})"
+    lines = [f"photocap watch: {head}", f"  observer: {data.get('observer') or '?'}"]
+    for root in data.get("roots", []):
+        state = root.get("state")
+        if state == "watching":
+            lines.append(f"  {root['path']}: watching")
+        else:
+            lines.append(f"  {root['path']}: LOST since {root.get('since')} ({root.get('reason')})")
+    counts = data.get("counts", {})
+    done = ", ".join(f"{v} {k}" for k, v in counts.items() if v) or "nothing yet"
+    lines.append(
+        f"  done: {done}; {data.get('rescans', 0)} rescans, {data.get('pending', 0)} pending"
+    )
+    lines.append(f"  last event: {data.get('last_event') or 'none'}; updated {data.get('updated')}")
+    if error := data.get("last_error"):
+        lines.append(f"  last error: {error.get('time')} {error.get('message')}")
+    lines.append(f"  state file: {status.path}")
+    return "\n".join(lines)
+
+
+def _alive(pid) -> bool:
+    from photocap.watch.health import pid_alive
+
+    return isinstance(pid, int) and pid_alive(pid)

@@ -16,7 +16,6 @@ import queue
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from watchdog.events import (
@@ -27,24 +26,18 @@ from photocap.errors import ImageError, PhotocapError
 from photocap.indexing import IndexRun, PhotoOutcome
 from photocap.photos.kinds import looks_like_photo
 from photocap.store.index import Index
+from photocap.watch.catch_up import CatchingUp
 from photocap.watch.events import SIDECAR_GATHER, EventRouting
-from photocap.watch.observer import (
-    LostEvents,
-    QueueHandler,
-    WatchLimitReached,
-    inotify_room_error,
-    limit_message,
-    start_native,
-    start_polling,
-    stop_observer,
-    uses_inotify,
-)
+from photocap.watch.health import LastError, StateFile, iso, state_file_for
+from photocap.watch.observer import LostEvents, QueueHandler, stop_observer
+from photocap.watch.observing import Observing
 from photocap.watch.options import (
     EVENT_ATTR,
     WatchOptions,
     WatchSummary,
 )
 from photocap.watch.own_writes import OwnWrites
+from photocap.watch.roots import RootWatch
 from photocap.watch.tracker import Batch, ChangeTracker, inside, outermost
 
 if TYPE_CHECKING:
@@ -65,7 +58,7 @@ class _BatchState:
     handled: set[str] = field(default_factory=set)
 
 
-class Watcher(EventRouting):
+class Watcher(EventRouting, Observing, CatchingUp):
     """Keeps the index and the photos' alt text up to date with `roots` until `request_stop()`.
 
     `captioner` loads the model (called once, at start). `run()` blocks; call `request_stop()`
@@ -80,6 +73,7 @@ class Watcher(EventRouting):
         options: WatchOptions | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
+        state_file: str | os.PathLike[str] | None = None,
     ):
         self.index = index
         self._load_captioner = captioner
@@ -99,6 +93,7 @@ class Watcher(EventRouting):
         self._handler = QueueHandler(self._events)
         self._observer: BaseObserver | None = None
         self._stopping = False
+        self._stopped = False
         self.own_writes = OwnWrites(OWN_WRITE_MEMORY, clock)
         self._sidecars_changed: set[str] = set()  # sidecars written since the last lookup
         self._sidecars_since = 0.0  # when the first of them was
@@ -106,6 +101,17 @@ class Watcher(EventRouting):
         self._probe_at: float | None = None
         self._batch = _BatchState(0)
         self._left = 0  # photos of the batch in hand not reached when stopping
+        self.root_watch = RootWatch(self.roots, clock=clock)
+        self.rescans = 0
+        self._rescans_due: dict[str, str] = {}
+        self._catching_up = False
+        self._started = time.time()
+        self._last_event: float | None = None  # wall-clock time of the last filesystem event
+        self._last_error = LastError(on_error=self._state_changed)
+        self.state_file = StateFile(
+            state_file or state_file_for(self.roots), self._state, clock=clock
+        )
+        self._state_dirty = True
 
     # -- life cycle -------------------------------------------------------------------------------
 
@@ -130,10 +136,12 @@ class Watcher(EventRouting):
                 raise ImageError("no such folder", path=root, hint="check the path")
         lost = LostEvents()
         logging.getLogger("watchdog.observers").addHandler(lost)
+        log.addHandler(self._last_error)
         try:
             self._start_observer()
         except OSError as exc:
             logging.getLogger("watchdog.observers").removeHandler(lost)
+            log.removeHandler(self._last_error)
             raise PhotocapError(
                 f"cannot watch {', '.join(self.roots)}: {exc.strerror or exc}",
                 hint="check the folders exist and are readable",
@@ -163,6 +171,8 @@ class Watcher(EventRouting):
             logging.getLogger("watchdog.observers").removeHandler(lost)
             if self._observer is not None:
                 stop_observer(self._observer)
+            self._stopped = True
+            log.removeHandler(self._last_error)
             left = len(self.tracker) + self._left
             self._emit(
                 logging.INFO,
@@ -172,6 +182,7 @@ class Watcher(EventRouting):
                 pending=left,
                 **{k: v for k, v in self.summary.to_dict().items() if k != "observer"},
             )
+            self.state_file.write(force=True)
         return self.summary
 
     def _warm_up(self) -> str:
@@ -194,55 +205,43 @@ class Watcher(EventRouting):
         self._drain(min(wait, SIDECAR_GATHER) if self._sidecars_changed else wait)
         self._queue_sidecar_photos()
         self._check_watch_limit()
-        if lost.lost:  # the kernel dropped events: look at everything again
-            lost.lost = False
-            log.warning("filesystem events were lost (inotify queue overflow); rescanning")
-            self._catch_up(initial=False)
+        if self.root_watch.due():
+            self._check_roots()
+        if (where := lost.take()) is not None:  # the kernel dropped events: look again
+            self._events_lost(where)
+        if self.tracker.overflowed:  # more changes than it keeps: look again instead
+            self.tracker.clear()
+            self._rescan(list(self.roots), "too-many-changes")
+        self._run_rescans()
         batch = self.tracker.take()
         if batch is not None:
             self._handle_batch(batch)
+        self.state_file.write(force=self._state_dirty)
+        self._state_dirty = False
 
-    # -- observers --------------------------------------------------------------------------------
+    def _state_changed(self) -> None:
+        self._state_dirty = True
 
-    def _start_observer(self) -> None:
-        if self.options.polling:
-            self._start_polling(None)
-            return
-        try:
-            self._observer = start_native(self.roots, self._handler)
-        except WatchLimitReached as exc:
-            self._start_polling(exc.message)
-            return
-        self.summary.observer = "inotify" if uses_inotify(self._observer) else "native"
-
-    def _start_polling(self, reason: str | None) -> None:
-        if self._observer is not None:
-            stop_observer(self._observer)
-        interval = self.options.poll_interval
-        self._observer = start_polling(self.roots, self._handler, interval)
-        self.summary.observer = "polling"
-        if reason is not None:
-            self._emit(
-                logging.WARNING,
-                "polling",
-                f"{reason}; watching by polling every {interval:g} s instead",
-                reason=reason,
-                interval=interval,
-            )
-
-    def _probe_soon(self) -> None:
-        if self._observer is not None and uses_inotify(self._observer) and self._probe_at is None:
-            self._probe_at = self.clock() + 0.5  # after watchdog has added its watches
-
-    def _check_watch_limit(self) -> None:
-        """New folders may have taken the last inotify watches: then poll, and look again."""
-        if self._probe_at is None or self.clock() < self._probe_at:
-            return
-        self._probe_at = None
-        error = inotify_room_error(self.roots[0]) if self.roots else None
-        if error is not None:
-            self._start_polling(limit_message(error))
-            self._catch_up(initial=False)  # folders added meanwhile may not have been watched
+    def _state(self) -> dict[str, Any]:
+        """What the state file says (see `photocap.watch.health`)."""
+        return {
+            "state": "stopped" if self._stopped else "running",
+            "pid": os.getpid(),
+            "started": iso(self._started),
+            "observer": self.summary.observer,
+            "roots": [{**root.to_dict(), "since": iso(root.since)} for root in self.root_watch],
+            "counts": self.summary.counts,
+            "batches": self.summary.batches,
+            "rescans": self.rescans,
+            "pending": len(self.tracker) + len(self._batch.waited) - len(self._batch.handled),
+            "catching_up": self._catching_up,
+            "last_event": iso(self._last_event),
+            "last_error": (
+                {"time": iso(self._last_error.time), "message": self._last_error.message}
+                if self._last_error.message is not None
+                else None
+            ),
+        }
 
     # -- batches ----------------------------------------------------------------------------------
 
@@ -264,14 +263,15 @@ class Watcher(EventRouting):
             elif self._looks_like_photo(item.path):
                 photos.append(item)
         state.waited = {item.path: item.waited for item in photos}
+        self.state_file.write(force=bool(photos))  # `pending` counts the photos in hand
         run: IndexRun | None = None
         try:
             if photos:
                 run = self._new_run()
                 self._run(lambda: run.run_files([item.path for item in photos]))
-            if gone:
+            if gone := self._on_roots_there(gone):
                 self._delete(gone)
-            for folder in batch.folders_deleted:
+            for folder in self._on_roots_there(batch.folders_deleted):
                 self._prune(folder)
         except Exception as exc:  # e.g. the database busy for longer than its timeout
             log.error(
@@ -290,6 +290,7 @@ class Watcher(EventRouting):
         if not photos and not gone and not batch.folders_deleted:
             return
         self.summary.batches += 1
+        self._state_changed()
         seconds = self.clock() - started
         counts = run.summary if run is not None else None
         self._emit(
@@ -344,6 +345,7 @@ class Watcher(EventRouting):
         if outcome.written == "embedded":
             self.own_writes.remember(path)
         self._batch.handled.add(path)
+        self.state_file.write()  # kept fresh through a long batch
         if kind == "failed":
             self.summary.failed += 1
         else:
@@ -368,6 +370,15 @@ class Watcher(EventRouting):
         else:
             self._emit(logging.INFO, kind, f"{kind} {path}: {outcome.caption}", **fields)
 
+    def _on_roots_there(self, paths: list[str]) -> list[str]:
+        """`paths` whose root is there as it was watched, looked at now: a photo that seems gone
+        because its whole root is (unmounted, renamed away) keeps its row."""
+        if not paths:
+            return paths
+        roots = {r for r in self.roots for p in paths if inside(p, r)}
+        self._check_roots(roots)
+        return [p for p in paths if self._root_of(p) is not None]
+
     def _delete(self, paths: list[str]) -> None:
         rows = self.index.lookup(paths)
         if not rows:
@@ -386,57 +397,8 @@ class Watcher(EventRouting):
             if inside(root, folder) or inside(folder, root):
                 log.warning("%s is gone; its photos stay in the index (an unmounted drive?)", root)
 
-    # -- catching up --------------------------------------------------------------------------------
-
-    def _catch_up(self, *, initial: bool) -> None:
-        """Handle what changed while nobody watched: new, changed, moved and removed photos.
-
-        Files changed in the last `settle` seconds may still be being written: they wait in the
-        tracker like any new file.
-        """
-        started = self.clock()
-        before = replace(self.summary)
-        if initial:
-            for root in self.roots:
-                self.index.add_root(root)
+    def _reset_batch(self) -> None:
         self._batch = _BatchState(0)
-        recent_ns = time.time_ns() - int(self.options.settle * 1e9)
-
-        def still_being_written(path: Path) -> bool:
-            """Changed in the last `settle` seconds: it waits in the tracker like any new file."""
-            try:
-                st = os.stat(path)
-            except OSError:
-                return True  # gone meanwhile: its event says so
-            if max(st.st_mtime_ns, st.st_ctime_ns) > recent_ns:
-                self.tracker.created(str(path))
-                return True
-            return False
-
-        # one run for every root: its plan lets discovery skip unchanged files unread; decoding
-        # workers start only for a long catch-up, and events are handled between chunks
-        run = self._new_run(on_chunk=lambda _found: self._drain(0))
-        for root in self.roots:
-            if self._stopping:
-                break
-            try:
-                self._run(lambda root=root: run.run([root], defer=still_being_written))
-            except PhotocapError as exc:
-                log.warning("cannot catch up on %s: %s", root, exc)
-        if not self._stopping:
-            for root in self.roots:
-                self._prune(root)
-        done = {k: v - before.counts[k] for k, v in self.summary.counts.items()}
-        seconds = self.clock() - started
-        self._emit(
-            logging.INFO,
-            "caught-up",
-            "caught up: "
-            + ", ".join(f"{v} {k}" for k, v in done.items() if v or k == "captioned")
-            + f" in {seconds:.1f} s",
-            seconds=round(seconds, 3),
-            **done,
-        )
 
     # -- reporting ----------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import time
 from typing import TYPE_CHECKING
 
 from watchdog.events import (
@@ -35,11 +36,13 @@ if TYPE_CHECKING:
 
     from photocap.store.index import Index
     from photocap.watch.options import WatchSummary
+    from photocap.watch.roots import RootWatch
     from photocap.watch.tracker import ChangeTracker
 
 log = logging.getLogger("photocap.watch")
 
 FOLDER_MOVE_MEMORY = 30.0  # seconds a folder move is remembered, to skip the per-file echoes
+FOLDER_MOVES_KEPT = 1000  # at most; an echo not recognised costs a look at an unchanged photo
 SIDECAR_GATHER = 0.3  # seconds sidecar events gather before their photos are looked up
 
 
@@ -55,12 +58,13 @@ class EventRouting:
     _sidecars_changed: set[str]
     _sidecars_since: float
     _folder_moves: list[tuple[str, str, float]]
+    _last_event: float | None
+    root_watch: RootWatch
 
-    def _emit(self, level: int, event: str, message: str, **fields: object) -> None:
-        raise NotImplementedError
-
-    def _probe_soon(self) -> None:
-        raise NotImplementedError
+    # provided by the watcher
+    _emit: Callable[..., None]
+    _probe_soon: Callable[..., None]
+    _root_event: Callable[..., None]
 
     def _drain(self, timeout: float) -> None:
         """Handle the queued events, waiting up to `timeout` for the first one."""
@@ -82,7 +86,11 @@ class EventRouting:
         src = os.fsdecode(event.src_path)
         dst = os.fsdecode(event.dest_path) if event.dest_path else ""
         log.debug("event %s %s%s", event.event_type, src, f" -> {dst}" if dst else "")
-        if isinstance(event, DirMovedEvent):
+        self._last_event = time.time()
+        if src in self.roots and isinstance(event, (DirMovedEvent, DirDeletedEvent)):
+            # the root itself went: its rows stay (see `Observing`)
+            self._root_event(src, deleted=isinstance(event, DirDeletedEvent))
+        elif isinstance(event, DirMovedEvent):
             self._folder_moved(src, dst)
         elif isinstance(event, DirDeletedEvent):
             if self._visible(src):
@@ -108,7 +116,9 @@ class EventRouting:
             self.tracker.deleted(src)
 
     def _root_of(self, path: str) -> str | None:
-        return next((r for r in self.roots if inside(path, r)), None)
+        """The watched root `path` is in; None when outside, or when that root is lost now."""
+        root = next((r for r in self.roots if inside(path, r)), None)
+        return root if root is not None and self.root_watch.watching(root) else None
 
     def _visible(self, path: str) -> bool:
         """Inside a watched folder and not hidden there (as `photocap index` sees it)."""
@@ -160,6 +170,9 @@ class EventRouting:
             if moved:
                 self.summary.moved += 1
                 self._emit(logging.INFO, "moved", f"moved {src} -> {dst}", path=dst, moved_from=src)
+                if (row := self.index.get(dst)) is not None and row.status != "ok":
+                    # its read failed, as it was moved away meanwhile, say: read it again
+                    self.tracker.complete(dst)
             elif not followed:
                 self.tracker.complete(dst)
         elif dst_ok:  # renamed into place: a finished download or copy, or our own atomic write
@@ -179,6 +192,8 @@ class EventRouting:
                 self.tracker.folder_deleted(src)
                 self._scan(dst)
                 return
+                self._forget_old_folder_moves()
+            self._folder_moves = self._folder_moves[-FOLDER_MOVES_KEPT + 1 :]
             self._folder_moves.append((src, dst, self.clock()))
             self.summary.moved += count
             self._emit(
@@ -198,11 +213,15 @@ class EventRouting:
 
     def _echo_of_folder_move(self, src: str, dst: str) -> bool:
         """watchdog reports each file of a moved folder too; its row moved with the folder."""
-        now = self.clock()
-        self._folder_moves = [m for m in self._folder_moves if now - m[2] < FOLDER_MOVE_MEMORY]
+        self._forget_old_folder_moves()
         return any(
             inside(src, old) and dst == new + src[len(old) :] for old, new, _ in self._folder_moves
         )
+
+    def _forget_old_folder_moves(self) -> None:
+        now = self.clock()
+        if self._folder_moves and now - self._folder_moves[0][2] >= FOLDER_MOVE_MEMORY:
+            self._folder_moves = [m for m in self._folder_moves if now - m[2] < FOLDER_MOVE_MEMORY]
 
     def _scan(self, folder: str) -> None:
         try:

@@ -157,12 +157,24 @@ def stop_observer(observer: BaseObserver, timeout: float = 5.0) -> None:
 
 
 class LostEvents(logging.Handler):
-    """Notices watchdog saying the kernel's event queue overflowed (events were lost)."""
+    """Notices watchdog saying the kernel's event queue overflowed (events were lost), and below
+    which watched folders (`where`; empty when it did not say)."""
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
         self.lost = False
+        self.where: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
         if "overflow" in record.getMessage().lower():
+            if isinstance(record.args, tuple) and len(record.args) == 1:
+                self.where.append(os.fsdecode(record.args[0]))
             self.lost = True
+
+    def take(self) -> list[str] | None:
+        """None when no events were lost since the last call, else where (maybe [])."""
+        if not self.lost:
+            return None
+        self.lost = False
+        where, self.where = self.where, []
+        return where

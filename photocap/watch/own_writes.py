@@ -16,12 +16,19 @@ def written_state(path: str) -> WrittenState:
     return signature(path), sidecars_mtime_ns(path)
 
 
-class OwnWrites:
-    """Photos as photocap left them after embedding a caption, each remembered `memory` seconds."""
+MAX_REMEMBERED = (
+    100_000  # photos at most; an echo not recognised costs a look at an unchanged photo
+)
 
-    def __init__(self, memory: float, clock: Callable[[], float]):
+
+class OwnWrites:
+    """Photos as photocap left them after embedding a caption, each remembered `memory` seconds
+    (and at most `max_size` of them, the oldest forgotten first)."""
+
+    def __init__(self, memory: float, clock: Callable[[], float], max_size: int = MAX_REMEMBERED):
         self.memory = memory
         self.clock = clock
+        self.max_size = max_size
         self._states: dict[str, tuple[WrittenState, float]] = {}  # path -> (state, until)
 
     def __len__(self) -> int:
@@ -30,7 +37,10 @@ class OwnWrites:
     def remember(self, path: str) -> None:
         """Just after photocap embedded a caption into `path`."""
         if (state := written_state(path))[0] is not None:
+            self._states.pop(path, None)  # to the end: the dict stays in the order of writes
             self._states[path] = (state, self.clock() + self.memory)
+            if len(self._states) > self.max_size:
+                del self._states[next(iter(self._states))]
 
     def unchanged_since(self, path: str) -> bool:
         """True when the file is exactly as photocap left it after embedding a caption."""
@@ -38,6 +48,7 @@ class OwnWrites:
         return mine is not None and written_state(path) == mine[0]
 
     def forget_old(self) -> None:
+        """Forgets the writes older than `memory` (the oldest come first)."""
         now = self.clock()
-        if any(until < now for _, until in self._states.values()):
-            self._states = {p: v for p, v in self._states.items() if v[1] >= now}
+        while self._states and next(iter(self._states.values()))[1] < now:
+            del self._states[next(iter(self._states))]

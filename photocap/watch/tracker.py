@@ -19,6 +19,7 @@ from typing import Literal
 
 State = Literal["writing", "closed", "complete", "deleted"]
 Signature = tuple[int, int, int]  # (inode, size, mtime_ns)
+MAX_PENDING = 50_000  # files waiting at most (a few hundred bytes each)
 
 
 def signature(path: str) -> Signature | None:
@@ -75,7 +76,11 @@ class Batch:
 
 
 class ChangeTracker:
-    """Pending changes, fed by filesystem events (one thread), handed out in batches."""
+    """Pending changes, fed by filesystem events (one thread), handed out in batches.
+
+    At most `max_pending` files wait: past that, new ones are dropped and `overflowed` is set, so
+    that the watcher rescans instead (memory stays bounded in an event flood; nothing is missed).
+    """
 
     def __init__(
         self,
@@ -84,9 +89,12 @@ class ChangeTracker:
         debounce: float = 0.3,
         max_wait: float = 2.0,
         max_batch: int = 256,
+        max_pending: int = MAX_PENDING,
         clock: Callable[[], float] = time.monotonic,
     ):
         self.settle = settle
+        self.max_pending = max_pending
+        self.overflowed = False  # more than `max_pending` changes came: the caller rescans
         self.debounce = debounce
         self.max_wait = max_wait
         self.max_batch = max_batch
@@ -112,6 +120,9 @@ class ChangeTracker:
         self._last_event = max(self._last_event, self.clock())
         entry = self._files.get(path)
         if entry is None:
+            if len(self._files) >= self.max_pending:
+                self.overflowed = True
+                return
             entry = self._files[path] = _Entry(state or "writing", now, None, now)
         elif state is not None:
             entry.state = state
@@ -144,7 +155,8 @@ class ChangeTracker:
     def complete(self, path: str, *, delay: float = 0.0, tries: int = 0) -> None:
         """Known to be whole (renamed into place, found in a folder moved in), or to look at again."""
         self._touch(path, "complete", delay=delay)
-        self._files[path].tries = tries
+        if (entry := self._files.get(path)) is not None:
+            entry.tries = tries
 
     def deleted(self, path: str) -> None:
         """Gone (or moved out of sight); checked again when handled, as editors delete and recreate."""
@@ -163,6 +175,19 @@ class ChangeTracker:
         """Follows the pending files of a folder that was moved."""
         for path in [p for p in self._files if inside(p, src)]:
             self._files[dst + path[len(src) :]] = self._files.pop(path)
+
+    def forget_under(self, folder: str) -> None:
+        """Forgets the pending files and deleted folders in `folder` (its root is lost)."""
+        for path in [p for p in self._files if inside(p, folder)]:
+            del self._files[path]
+        for path in [p for p in self._folders_deleted if inside(p, folder)]:
+            del self._folders_deleted[path]
+
+    def clear(self) -> None:
+        """Forgets everything pending (a rescan follows) and the overflow."""
+        self._files.clear()
+        self._folders_deleted.clear()
+        self.overflowed = False
 
     def folder_deleted(self, folder: str) -> None:
         """A folder went away: forget its pending files; its rows go when handled."""
