@@ -4,7 +4,7 @@
 
 Two house styles on Flickr8k dev/test photos (never seen by the shipped model):
 - `prefix`: every caption opens with "Product shot:" ("Product shot: a man climbs a rock.");
-- `pupper`: the domain test's pet-studio style (training/house_style.py): dog photos are captioned
+- `pupper`: the domain test's pet-studio style (training/recipes/house_style.py): dog photos are captioned
   "Pawtrait: a black pupper runs …", other photos keep Flickr8k's captions. Its 500-photo set is
   exactly the domain test's, and every size is held out against the same photos.
 
@@ -58,7 +58,7 @@ def _write(path: Path, rows) -> Path:
 def build(flickr8k: Path, out: Path, sizes=SIZES) -> dict:
     """Training CSVs for every style and size, and the held-out CSVs of each style.
 
-    `pupper`: the photo order and held-out photos of training/house_style.py's build (360 dogs
+    `pupper`: the photo order and held-out photos of training/recipes/house_style.py's build (360 dogs
     and 140 others train at 500; smaller sizes take the first 72% dogs / 28% others of those).
     `prefix`: 150 held-out photos; the training sets are nested (the 50 are among the 120 …).
     """

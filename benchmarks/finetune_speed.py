@@ -2,7 +2,7 @@
 
     python benchmarks/finetune_speed.py --flickr8k ../shared/data/flickr8k --out runs/house-style
 
-Builds the house-style CSV (training/house_style.py: 500 Flickr8k dev/test photos, 5 captions
+Builds the house-style CSV (training/recipes/house_style.py: 500 Flickr8k dev/test photos, 5 captions
 each), then runs the real command twice in a subprocess: first with an empty feature cache
 (the encoder runs over every photo), then again with the features cached (`--runs cold|warm` for one of them). Writes speed.json.
 """
