@@ -20,8 +20,6 @@ training again.
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import re
 import shutil
 import time
@@ -29,9 +27,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from photocap.training.data import CaptionSet
 from photocap.training.features import FeatureCache, encoder_fingerprint
 from photocap.training.new_words import init_from_context
+from photocap.training.prepare import (
+    PreparedData,
+    caption_set,
+    check_run,
+    file_digest,
+    refuse_or_report,
+    usable_photos,
+)
 from photocap.training.report import history_rows, metrics_paths, plot_history, write_json
 from photocap.training.train import (
     EpochRecord,
@@ -45,18 +50,13 @@ from photocap.training.train import (
     validation_loss,
 )
 from photocap.training.user_data import (
-    MIN_IMAGES,
     Problem,
-    UserCaptions,
     read_caption_csv,
     split_by_image,
 )
 from photocap.training.user_images import (
     LiveFeatures,
-    check_readable,
     encoder_tail,
-    hash_images,
-    merge_by_content,
 )
 from photocap.training.vocab_growth import extend_decoder
 
@@ -64,7 +64,7 @@ from photocap.captioner import resolve_device
 from photocap.errors import DataError
 from photocap.model.checkpoint import ModelInfo, load_model, save_model
 from photocap.model.decoder import AttentionDecoder, DecoderConfig
-from photocap.model.encoders import Encoder, load_pretrained_encoder
+from photocap.model.encoders import load_pretrained_encoder
 from photocap.model.transforms import TRAINING_SQUARE, to_tensor
 from photocap.model.vocab import Vocabulary
 from photocap.paths import data_dir, default_model_path, new_file
@@ -164,117 +164,6 @@ def run_dir(out: Path) -> Path:
     return out.with_suffix(".run")
 
 
-@dataclass
-class _Prepared:
-    data: UserCaptions
-    shas: list[str]
-    problems: list[Problem]
-
-
-def _usable(
-    data: UserCaptions,
-    encoder: Encoder,
-    square: int | None,
-    options: FinetuneOptions,
-    cache: FeatureCache | None,
-    events: TrainEvents,
-) -> _Prepared:
-    """Drop images that are missing or do not decode; compute (or find) their features."""
-    shas, problems = hash_images(data)
-    found = [i for i, s in enumerate(shas) if s is not None]
-    data, kept = merge_by_content(data.subset(found), [shas[i] for i in found])
-    paths = data.images
-    if cache is not None:
-        prepare = functools.partial(to_tensor, spec=encoder.spec, via=square)
-        device = next(encoder.parameters()).device
-        todo = sum(not cache.cached(s) for s in kept)
-        if todo:
-            events.message(f"computing encoder features of {todo} photos (cached for next time)")
-
-        def progress(done: int, total: int) -> None:
-            events.features(done, total)
-            if events.should_stop():
-                raise KeyboardInterrupt
-
-        failed = cache.ensure_photos(
-            paths,
-            kept,
-            prepare,
-            workers=options.workers,
-            device=device,
-            progress=progress,
-            min_side=square or encoder.spec.input_size,
-        )
-    else:
-        failed = check_readable(paths)
-    problems += [Problem(data.lines[i][0], data.names[i], reason) for i, reason in failed.items()]
-    good = [i for i in range(len(data)) if i not in failed]
-    data = data.subset(good)
-    return _Prepared(data, [kept[i] for i in good], problems)
-
-
-def _refuse_or_report(prepared: list[_Prepared], options: FinetuneOptions, events) -> list[Problem]:
-    problems = [p for part in prepared for p in part.problems]
-    rows = [p for part in prepared for p in part.data.skipped]
-    if options.strict and problems:
-        listed = "; ".join(str(p) for p in problems[:5])
-        more = f" and {len(problems) - 5} more" if len(problems) > 5 else ""
-        raise DataError(
-            f"{len(problems)} image(s) cannot be used: {listed}{more}",
-            path=options.data,
-            hint="fix or remove those rows, or leave out --strict to skip them",
-        )
-    for kind, items in (("rows", rows), ("images", problems)):
-        if items:
-            events.message(f"skipped {len(items)} {kind}:")
-            for p in items:
-                events.message(f"  {p}")
-    usable = sum(len(part.data) for part in prepared)
-    if usable < MIN_IMAGES:
-        reason = (
-            f" ({len(problems)} image(s) and {len(rows)} row(s) skipped)"
-            if problems or rows
-            else ""
-        )
-        raise DataError(
-            f"only {usable} usable image(s){reason}; at least {MIN_IMAGES} are needed to learn "
-            "from and to hold some out for validation",
-            path=options.data,
-            hint="add more captioned photos",
-        )
-    return rows + problems
-
-
-def _caption_set(data: UserCaptions, shas: list[str]) -> CaptionSet:
-    return CaptionSet(list(shas), list(data.names), [list(c) for c in data.captions])
-
-
-def _file_digest(path: Path | None) -> str | None:
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path else None
-
-
-def _check_run(work: Path, fingerprint: dict, options: FinetuneOptions, events) -> bool:
-    """True when the run continues from `work`; a fresh run clears old checkpoints."""
-    saved = work / "run.json"
-    last = work / "last.safetensors"
-    if options.resume and last.exists():
-        previous = json.loads(saved.read_text()) if saved.exists() else {}
-        changed = sorted(k for k in fingerprint if previous.get(k) != fingerprint[k])
-        if changed:
-            raise DataError(
-                f"cannot resume: {', '.join(changed)} changed since the interrupted run",
-                path=work,
-                hint="run again with the same data and options, or without --resume to start over",
-            )
-        return True
-    if options.resume:
-        events.message(f"nothing to resume in {work}; starting from the beginning")
-    for name in ("last.safetensors", "best.safetensors"):
-        (work / name).unlink(missing_ok=True)
-    write_json(work / "run.json", fingerprint)
-    return False
-
-
 def _install_default(model: Path) -> Path:
     target = data_dir() / "default-model.safetensors"
     with new_file(target) as tmp:
@@ -314,15 +203,15 @@ def finetune(options: FinetuneOptions, events: TrainEvents | None = None) -> Fin
         tag = f"{encoder_fingerprint(encoder)}-via{square or 0}"
         cache = FeatureCache(root, encoder, tag=tag)
 
-    parts = [_usable(train_data, encoder, square, options, cache, events)]
+    parts = [usable_photos(train_data, encoder, square, options, cache, events)]
     if val_data is not None:
-        parts.append(_usable(val_data, encoder, square, options, cache, events))
-    skipped = _refuse_or_report(parts, options, events)
+        parts.append(usable_photos(val_data, encoder, square, options, cache, events))
+    skipped = refuse_or_report(parts, options, events)
     if val_data is None:
         train_idx, val_idx = split_by_image(len(parts[0].data), options.val_fraction, options.seed)
         whole = parts[0]
-        train = _Prepared(whole.data.subset(train_idx), [whole.shas[i] for i in train_idx], [])
-        val = _Prepared(whole.data.subset(val_idx), [whole.shas[i] for i in val_idx], [])
+        train = PreparedData(whole.data.subset(train_idx), [whole.shas[i] for i in train_idx], [])
+        val = PreparedData(whole.data.subset(val_idx), [whole.shas[i] for i in val_idx], [])
     else:
         train, val = parts
         shared = set(train.shas) & set(val.shas)
@@ -334,7 +223,7 @@ def finetune(options: FinetuneOptions, events: TrainEvents | None = None) -> Fin
                 path=options.val,
                 hint="validation photos must be held out from training",
             )
-    train_set, val_set = _caption_set(train.data, train.shas), _caption_set(val.data, val.shas)
+    train_set, val_set = caption_set(train.data, train.shas), caption_set(val.data, val.shas)
     captions = [c for refs in train_set.references for c in refs]
 
     if base_info is not None:
@@ -383,8 +272,8 @@ def finetune(options: FinetuneOptions, events: TrainEvents | None = None) -> Fin
         train_features, val_features = cache.load(train.shas), cache.load(val.shas)
 
     fingerprint = {
-        "data": _file_digest(options.data),
-        "val": _file_digest(options.val),
+        "data": file_digest(options.data),
+        "val": file_digest(options.val),
         "images": str(options.images_dir) if options.images_dir else None,
         "base": base_id,
         "mode": "scratch" if options.scratch else "fine-tune",
@@ -397,7 +286,7 @@ def finetune(options: FinetuneOptions, events: TrainEvents | None = None) -> Fin
     }
     work = run_dir(out)
     work.mkdir(parents=True, exist_ok=True)
-    resuming = _check_run(work, fingerprint, options, events)
+    resuming = check_run(work, fingerprint, options, events)
 
     base_record = None
     if base_info is not None:
