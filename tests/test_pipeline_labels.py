@@ -8,10 +8,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_pipeline import Factory, displayed, rows, run
+from test_pipeline import ColourCaptioner, Factory, displayed, rows, run
 
 from photocap.metadata import read_caption, read_keywords
-from photocap.store.index import PhotoRecord
+from photocap.store.index import PhotoRecord, open_index
 from photocap.store.search import search
 
 
@@ -110,3 +110,23 @@ def test_an_index_built_before_labels_gains_them_on_the_next_run(root: Path, ind
     assert index.get(human).labels[0].name == "blue" and search(index, "blue").hits
     assert read_keywords(root / "red.jpg").photocap == ("red", "colour swatch")
     assert run(index, [root], Factory(fail=True)).unchanged == 3
+
+
+class UnlabelledCaptioner(ColourCaptioner):
+    """A model without an ImageNet head: it captions, and labels nothing."""
+
+    def label_features(self, features):
+        return [() for _ in features]
+
+
+def test_a_photo_reused_from_another_index_is_left_as_it_is(root: Path, tmp_path: Path) -> None:
+    """Written by photocap with no keywords (a model that cannot label), indexed elsewhere: the
+    labelling pass of the second index must not rewrite it (a killed run's rerun relies on it)."""
+    with open_index(tmp_path / "first.db") as first:
+        assert run(first, [root], Factory(UnlabelledCaptioner())).captioned == 2
+    before = {p.name: p.read_bytes() for p in root.iterdir()}
+    with open_index(tmp_path / "second.db") as second:
+        summary = run(second, [root], Factory(UnlabelledCaptioner()))
+        assert summary.reused == 2 and summary.captioned == 0
+        assert second.get(root / "red.jpg").labels == ()
+    assert {p.name: p.read_bytes() for p in root.iterdir()} == before

@@ -314,7 +314,7 @@ class IndexRun:
         record, outcome = keep
         record = replace(record, **found)
         outcome = replace(outcome, labels=names, labelled=True)
-        if self.options.dry_run or record.source != "model":
+        if self.options.dry_run or record.source != "model" or not words:
             return record, outcome
         record, _written, error = write_keywords_into_photo(record, words, self.options)
         if error is not None:

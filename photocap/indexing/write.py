@@ -11,6 +11,7 @@ from photocap.indexing.outcomes import IndexOptions
 from photocap.metadata import (
     CaptionRecord,
     read_caption,
+    read_keywords,
     sidecars_mtime_ns,
     write_caption,
     write_keywords,
@@ -67,6 +68,8 @@ def write_keywords_into_photo(
     if not options.keywords or options.write == "none":
         return record, None, None
     try:
+        if read_keywords(record.path).photocap == tuple(keywords):
+            return record, None, None  # there already: the photo stays as it is
         result = write_keywords(record.path, keywords, mode=options.write)
     except PhotocapError as exc:
         message = f"keywords not written: {reason_of(exc)}"
