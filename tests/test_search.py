@@ -411,7 +411,7 @@ def test_cli_table_on_a_terminal(library, monkeypatch):
     header, *rows = [
         line for line in result.stdout.splitlines() if line.strip() and "─" not in line
     ]
-    assert header.split() == ["#", "Caption", "Path"]
+    assert header.split() == ["#", "Caption", "Sees", "Path"]  # "Sees": the labels
     assert rows[0].split()[0] == "1" and "A ginger cat sits on a wooden floor" in rows[0]
     assert rows[0].rstrip().endswith(p(library, "100%_done/chelsea.jpg"))
 
