@@ -7,7 +7,7 @@ from typing import Literal
 
 from photocap.metadata import WriteMode
 
-Outcome = Literal["captioned", "unchanged", "moved", "human", "reused", "failed"]
+Outcome = Literal["captioned", "unchanged", "moved", "human", "reused", "paired", "failed"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,7 @@ class OutcomeCounts:
     moved: int = 0
     human: int = 0
     reused: int = 0
+    paired: int = 0  # given the caption of the other file of their RAW + JPEG pair
     labelled: int = 0  # photos given labels without being captioned (indexed before labels)
 
     def count(self, outcome: PhotoOutcome) -> None:

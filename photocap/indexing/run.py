@@ -28,6 +28,7 @@ from photocap.indexing.model_input import (
     torch_threads,
 )
 from photocap.indexing.outcomes import IndexOptions, IndexSummary, PhotoOutcome
+from photocap.indexing.pairs import split_pairs, store_twin
 from photocap.indexing.plan import PendingPhoto, Planner
 from photocap.indexing.write import (
     failure_record,
@@ -85,6 +86,7 @@ class IndexRun:
         self.should_stop = should_stop or (lambda: False)
         self.summary = IndexSummary()
         self.planner = Planner(self.index, index, options)
+        self._twins: dict[str, PendingPhoto] = {}  # JPEG's path -> its RAW, captioned with it
 
     @property
     def captioner(self) -> Captioner:
@@ -172,6 +174,8 @@ class IndexRun:
         from photocap.model.beam import DecodeOptions
 
         decode = DecodeOptions(beam_size=self.options.beam)
+        pending, self._twins = split_pairs(pending)  # a RAW waits for its JPEG's caption
+        orphans: list[PendingPhoto] = []  # RAWs whose JPEG could not be decoded
         in_process = len(pending) < self.options.workers_from  # workers cost more than they save
         options = replace(self.options, workers=0) if in_process else self.options
         by_path = {p.path: p for p in pending}
@@ -189,6 +193,8 @@ class IndexRun:
                     failed: list[PhotoRecord] = []
                     for item in batch.failed:
                         self._fail(by_path[str(item.path)], _reason(item), failed)
+                        if (twin := self._twins.pop(str(item.path), None)) is not None:
+                            orphans.append(twin)
                     jobs = [(by_path[str(item.path)], item) for item in batch.ok]
                     features = captioner.encode(batch.tensors) if jobs else None
                     if in_flight is not None:
@@ -202,6 +208,9 @@ class IndexRun:
                 if in_flight is not None:  # also on Ctrl-C: what was written gets committed
                     self._finish(*in_flight)
                 self.summary.caption_seconds += time.monotonic() - started
+        orphans += self._twins.values()  # their JPEG ended without a caption
+        if orphans and not self.should_stop():
+            self._caption(orphans)
 
     def _loader(
         self, paths: list[str], preparation: Preparation, options: IndexOptions
@@ -254,10 +263,24 @@ class IndexRun:
             else {}
         )
         labels = captioner.label_features(features)
-        return [
-            self._store(pending, item, captions.get(i), found)
-            for i, ((pending, item), found) in enumerate(zip(jobs, labels, strict=True))
-        ]
+        stored = []
+        for i, ((pending, item), found) in enumerate(zip(jobs, labels, strict=True)):
+            stored.append(self._store(pending, item, captions.get(i), found))
+            if (twin := self._twins.get(pending.path)) is not None:
+                stored += self._store_twin(twin, stored[-1], found)
+        return stored
+
+    def _store_twin(
+        self, twin: PendingPhoto, leader: tuple[PhotoRecord, PhotoOutcome], labels: Labels
+    ) -> list[tuple[PhotoRecord, PhotoOutcome]]:
+        """The RAW of a pair gets its JPEG's caption; left for its own captioning when none."""
+        from photocap.model.labels import label_words
+
+        done = store_twin(twin, leader, label_words(labels), self.options)
+        if done is None:
+            return []
+        del self._twins[leader[0].path]
+        return [done]
 
     def _finish(self, stored: Future, failed: list[PhotoRecord]) -> None:
         """Commit a written batch, then report it (so a callback that raises loses nothing)."""
@@ -313,7 +336,7 @@ class IndexRun:
         the labels' words as keywords in the photo (a person's photo is left as they made it)."""
         record, outcome = keep
         record = replace(record, **found)
-        outcome = replace(outcome, labels=names, labelled=True)
+        outcome = replace(outcome, labels=names, labelled=outcome.outcome != "paired")
         if self.options.dry_run or record.source != "model" or not words:
             return record, outcome
         record, _written, error = write_keywords_into_photo(record, words, self.options)
