@@ -16,7 +16,6 @@ from photocap.photos.degenerate import (
     assess_photo,
     centre_crop,
     colour_name,
-    transparent_share_of_file,
 )
 
 _PEOPLE = "man men woman women person people boy boys girl girls child children kid kids baby"
@@ -82,9 +81,7 @@ def degenerate(tmp_path_factory) -> dict[str, tuple[Path, str, str | None]]:
 def test_each_degenerate_image_gets_the_right_verdict(degenerate):
     for name, (path, action, text) in degenerate.items():
         photo = decode_photo(path)
-        verdict = assess_photo(
-            photo.image, photo.width, photo.height, transparent_share_of_file(path)
-        )
+        verdict = assess_photo(photo.image, photo.width, photo.height, photo.transparent)
         assert verdict.action == action, (name, verdict)
         assert verdict.description == text, name
         assert verdict.reason, name  # every one of them says why
@@ -99,7 +96,7 @@ def test_mostly_transparent_and_ordinary_photos(tmp_path, real_photos):
     logo.paste((200, 30, 30, 255), (190, 190, 210, 210))  # a small red square: 0.25% visible
     logo.save(tmp_path / "logo.png")
     photo = decode_photo(tmp_path / "logo.png")
-    share = transparent_share_of_file(tmp_path / "logo.png")
+    share = photo.transparent
     assert share == pytest.approx(1 - 400 / 160000)
     verdict = assess_photo(photo.image, 400, 400, share)
     assert verdict.action == "describe"  # ≥ 99% see-through: blank
@@ -107,9 +104,7 @@ def test_mostly_transparent_and_ordinary_photos(tmp_path, real_photos):
     assert half.action == "skip" and "93%" in half.reason
     for name, path in real_photos.items():
         photo = decode_photo(path)
-        verdict = assess_photo(
-            photo.image, photo.width, photo.height, transparent_share_of_file(path)
-        )
+        verdict = assess_photo(photo.image, photo.width, photo.height, photo.transparent)
         assert verdict.action == "caption", name
 
 

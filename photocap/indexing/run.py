@@ -28,12 +28,13 @@ from photocap.indexing.model_input import (
     torch_threads,
 )
 from photocap.indexing.outcomes import IndexOptions, IndexSummary, PhotoOutcome
-from photocap.indexing.pairs import split_pairs, store_twin
+from photocap.indexing.pairs import split_pairs, twin_result
 from photocap.indexing.plan import PendingPhoto, Planner
 from photocap.indexing.write import (
     failure_record,
     reason_of,
     search_words,
+    withdraw_from_photo,
     write_into_photo,
     write_keywords_into_photo,
 )
@@ -196,11 +197,14 @@ class IndexRun:
                         if (twin := self._twins.pop(str(item.path), None)) is not None:
                             orphans.append(twin)
                     jobs = [(by_path[str(item.path)], item) for item in batch.ok]
+                    decided = [(by_path[str(item.path)], item) for item in batch.decided]
                     features = captioner.encode(batch.tensors) if jobs else None
                     if in_flight is not None:
                         done, in_flight = in_flight, None
                         self._finish(*done)
-                    job = second.submit(self._decode_and_store, captioner, features, decode, jobs)
+                    job = second.submit(
+                        self._decode_and_store, captioner, features, decode, jobs, decided
+                    )
                     in_flight = (job, failed)
                     if self.should_stop():
                         break
@@ -225,6 +229,7 @@ class IndexRun:
             workers=options.workers,
             min_side=preparation.min_side,
             pin_memory=preparation.pin_memory,
+            assess=True,
         )
         return iter(loader)
 
@@ -245,11 +250,14 @@ class IndexRun:
         features: torch.Tensor | None,
         decode: DecodeOptions,
         jobs: list[tuple[PendingPhoto, LoadedPhoto]],
+        decided: list[tuple[PendingPhoto, LoadedPhoto]],
     ) -> list[tuple[PhotoRecord, PhotoOutcome]]:
         """The second thread's part: labels and captions from features, written into each photo
-        (no callbacks, no index). Photos decided already (`keep`) are only labelled."""
+        (no callbacks, no index). Photos decided already (`keep`) are only labelled; photos the
+        model must not caption (`decided`) get their verdict."""
+        verdicts = [self._store_verdict(pending, item) for pending, item in decided]
         if not jobs:
-            return []
+            return verdicts
         to_caption = [i for i, (pending, _) in enumerate(jobs) if pending.keep is None]
         captions = (
             dict(
@@ -263,24 +271,27 @@ class IndexRun:
             else {}
         )
         labels = captioner.label_features(features)
-        stored = []
+        from photocap.model.labels import label_words  # the caption stage: torch is loaded
+
+        stored = [self._with_twin(done, []) for done in verdicts]
         for i, ((pending, item), found) in enumerate(zip(jobs, labels, strict=True)):
-            stored.append(self._store(pending, item, captions.get(i), found))
-            if (twin := self._twins.get(pending.path)) is not None:
-                stored += self._store_twin(twin, stored[-1], found)
-        return stored
+            done = self._store(pending, item, captions.get(i), found)
+            stored.append(self._with_twin(done, label_words(found)))
+        return [result for results in stored for result in results]
 
-    def _store_twin(
-        self, twin: PendingPhoto, leader: tuple[PhotoRecord, PhotoOutcome], labels: Labels
+    def _with_twin(
+        self, leader: tuple[PhotoRecord, PhotoOutcome], words: list[str]
     ) -> list[tuple[PhotoRecord, PhotoOutcome]]:
-        """The RAW of a pair gets its JPEG's caption; left for its own captioning when none."""
-        from photocap.model.labels import label_words
-
-        done = store_twin(twin, leader, label_words(labels), self.options)
+        """A JPEG's result, and its RAW's when they are a pair (`indexing.pairs`): the same
+        caption and keywords `words`, written (or held back) as the JPEG's. A RAW whose JPEG ended
+        without a caption stays in `_twins`, to be captioned on its own."""
+        twin = self._twins.get(leader[0].path)
+        done = twin_result(twin, leader) if twin is not None else None
         if done is None:
-            return []
+            return [leader]
         del self._twins[leader[0].path]
-        return [done]
+        record, outcome = done
+        return [leader, done if outcome.outcome == "human" else self._write(record, outcome, words)]
 
     def _finish(self, stored: Future, failed: list[PhotoRecord]) -> None:
         """Commit a written batch, then report it (so a callback that raises loses nothing)."""
@@ -301,32 +312,70 @@ class IndexRun:
         if pending.keep is not None:
             return self._store_labels(pending.keep, found, words, names)
         assert caption is not None
-        path, model_id = pending.path, self.captioner.model_id
-        record = PhotoRecord(
-            path=path,
-            size=pending.size,
-            mtime_ns=pending.mtime_ns,
-            sha256=pending.sha256,
-            sidecar_mtime_ns=pending.sidecar_mtime_ns,
-            width=item.width,
-            height=item.height,
+        held = self.options.holds_back(caption.confidence)
+        record = replace(
+            _new_record(pending, item),
             caption=caption.text,
             source="model",
-            model_id=model_id,
+            model_id=self.captioner.model_id,
             score=caption.score,
             confidence=caption.confidence,
+            held_back=held,
             **found,
         )
-        outcome = PhotoOutcome(path, "captioned", caption.text, "model", labels=names)
+        outcome = PhotoOutcome(
+            pending.path, "held_back" if held else "captioned", caption.text, "model", labels=names
+        )
+        return self._write(record, outcome, words)
+
+    def _store_verdict(
+        self, pending: PendingPhoto, item: LoadedPhoto
+    ) -> tuple[PhotoRecord, PhotoOutcome]:
+        """A photo the model must not caption as it is (`photos.degenerate`): a plain description
+        ("A plain black image.") is written as a caption; otherwise none, and the reason is kept."""
+        verdict = item.verdict
+        assert verdict is not None and not verdict.captioned
+        unlabelled = {"labels": (), "label_words": ""}  # what a classifier sees here is noise
+        if pending.keep is not None:  # only its labels were wanted
+            return self._store_labels(pending.keep, unlabelled, [], ())
+        record = replace(_new_record(pending, item), **unlabelled)
+        if verdict.description is not None:
+            record = replace(
+                record,
+                caption=verdict.description,
+                source="model",
+                model_id=self.captioner.model_id,
+            )
+            outcome = PhotoOutcome(pending.path, "captioned", verdict.description, "model")
+            return self._write(record, outcome, [])
+        record = replace(record, error=verdict.reason)  # status "ok": nothing is wrong with it
+        return self._write(record, PhotoOutcome(pending.path, "declined", error=verdict.reason), [])
+
+    def _write(
+        self, record: PhotoRecord, outcome: PhotoOutcome, words: list[str]
+    ) -> tuple[PhotoRecord, PhotoOutcome]:
+        """Write a new caption and photocap's keywords `words` into the photo. A caption held back
+        (or none at all) is not written, and photocap's older caption, if the photo still has
+        one, is taken out; the keywords are written either way."""
         if self.options.dry_run:
             return record, replace(outcome, written="none")
+        if record.caption is None or record.held_back:
+            record, _, error = withdraw_from_photo(record, self.options)
+            if error is None:
+                record, _, error = write_keywords_into_photo(record, words, self.options)
+            if error is not None:
+                return record, replace(outcome, outcome="failed", error=error)
+            return record, outcome
         record, written, error = write_into_photo(
-            record, caption.text, model_id, self.options, words
+            record, record.caption, record.model_id or "unknown", self.options, words
         )
         if error is not None:
             return record, replace(outcome, outcome="failed", error=error)
         if record.source == "human":
-            return record, PhotoOutcome(path, "human", record.caption, "human", labels=names)
+            path = record.path
+            return record, PhotoOutcome(
+                path, "human", record.caption, "human", labels=outcome.labels
+            )
         return record, replace(outcome, written=written)
 
     def _store_labels(
@@ -368,6 +417,19 @@ class IndexRun:
         self.summary.add(outcome)
         if self.on_photo:
             self.on_photo(outcome)
+
+
+def _new_record(pending: PendingPhoto, item: LoadedPhoto) -> PhotoRecord:
+    """The row of a photo as planned and decoded, before its caption."""
+    return PhotoRecord(
+        path=pending.path,
+        size=pending.size,
+        mtime_ns=pending.mtime_ns,
+        sha256=pending.sha256,
+        sidecar_mtime_ns=pending.sidecar_mtime_ns,
+        width=item.width,
+        height=item.height,
+    )
 
 
 def _reason(item: LoadedPhoto) -> str:
