@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from photocap.indexing.outcomes import IndexOptions, PhotoOutcome
-from photocap.indexing.write import caption_in, write_into_photo
+from photocap.indexing.outcomes import PhotoOutcome
+from photocap.indexing.write import caption_in
 from photocap.metadata import CaptionRecord
 from photocap.photos.kinds import EXTENSIONS, JPEG, RAW
 from photocap.store.index import PhotoRecord
@@ -73,15 +73,12 @@ def split_pairs(
     return [p for p in pending if id(p) not in waiting], followers
 
 
-def store_twin(
-    follower: PendingPhoto,
-    leader: tuple[PhotoRecord, PhotoOutcome],
-    words: list[str],
-    options: IndexOptions,
+def twin_result(
+    follower: PendingPhoto, leader: tuple[PhotoRecord, PhotoOutcome]
 ) -> tuple[PhotoRecord, PhotoOutcome] | None:
-    """The RAW's row and outcome once its JPEG (`leader`) is captioned: the same caption, labels
-    and score, written into the RAW's sidecars. None when the JPEG ended without a caption (the
-    RAW is then captioned on its own)."""
+    """The RAW's row and outcome once its JPEG (`leader`) is captioned, before anything is written:
+    the same caption, labels, confidence and held-back mark. None when the JPEG ended without a
+    caption (the RAW is then captioned on its own)."""
     record, outcome = leader
     if record.caption is None or record.source is None:
         return None
@@ -99,18 +96,9 @@ def store_twin(
     )
     if record.source == "human":  # a person captioned the JPEG meanwhile: theirs for both
         return twin, PhotoOutcome(follower.path, "human", record.caption, "human")
-    done = PhotoOutcome(
-        follower.path, "paired", record.caption, "model", labels=outcome.labels, written="none"
+    return twin, PhotoOutcome(
+        follower.path, "paired", record.caption, "model", labels=outcome.labels
     )
-    if options.dry_run:
-        return twin, done
-    model_id = record.model_id or "unknown"
-    twin, written, error = write_into_photo(twin, record.caption, model_id, options, words)
-    if error is not None:
-        return twin, replace(done, outcome="failed", error=error, written=None)
-    if twin.source == "human":  # a person captioned the RAW meanwhile
-        return twin, PhotoOutcome(follower.path, "human", twin.caption, "human")
-    return twin, replace(done, written=written)
 
 
 def _names_by_stem(folder: str) -> dict[str, list[str]]:
