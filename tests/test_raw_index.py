@@ -17,8 +17,9 @@ import pytest
 from click.testing import CliRunner
 from metadata_helpers import exiftool, exiftool_write
 from raw_helpers import dng_bytes, write_dng
-from test_pipeline import Factory, displayed, rows, run, sha256
+from test_pipeline import ColourCaptioner, Factory, displayed, rows, run, sha256
 
+from photocap.captioner import Caption
 from photocap.cli import cli
 from photocap.metadata import read_caption, read_keywords, sidecar_path
 
@@ -110,6 +111,36 @@ def test_a_raw_and_jpeg_pair_is_captioned_once_and_both_carry_it(tmp_path: Path,
     assert stored[str(raw)]["label_words"] == stored[str(jpeg)]["label_words"]
     assert read_caption(lone).text == "A green corner."
     assert run(index, [root], Factory(fail=True)).unchanged == 3
+
+
+class UnsureCaptioner(ColourCaptioner):
+    """Every caption with a confidence of 0.1: under the default --min-confidence."""
+
+    def caption_features(self, features, options=None) -> list[Caption]:
+        return [
+            Caption(c.text, c.words, c.score, confidence=0.1)
+            for c in super().caption_features(features, options)
+        ]
+
+
+def test_a_pairs_unsure_caption_is_held_back_from_both_files(tmp_path: Path, index, db) -> None:
+    root = tmp_path / "Pictures"
+    root.mkdir()
+    raw = write_dng(root / "IMG_0005.NEF", displayed("red", SIZE))
+    jpeg = root / "IMG_0005.JPG"
+    displayed("blue", SIZE).save(jpeg, quality=92)
+    raw_hash = sha256(raw)
+
+    summary = run(index, [root], Factory(UnsureCaptioner()))
+
+    assert (summary.held_back, summary.paired, summary.captioned) == (1, 1, 0)
+    stored = rows(db)
+    for path in (raw, jpeg):
+        row = stored[str(path)]
+        assert (row["caption"], row["held_back"], row["confidence"]) == ("A blue corner.", 1, 0.1)
+        assert read_caption(path) is None  # indexed, not written
+    assert sha256(raw) == raw_hash
+    assert read_keywords(raw).photocap == read_keywords(jpeg).photocap == ("blue", "colour swatch")
 
 
 def test_a_raw_added_after_its_jpeg_gets_the_jpegs_caption(tmp_path: Path, index, db) -> None:
