@@ -239,3 +239,17 @@ def test_photocap_index_captions_raw_files(tmp_path: Path, tiny_model: Path) -> 
     assert rows(db)[str(raws["rendered"])]["caption"] == read_caption(root / "IMG_0002.JPG").text
     text = CliRunner().invoke(cli, args).output
     assert "Unchanged, skipped: 3" in text
+
+
+def test_a_jpeg_added_after_its_raw_gets_the_raws_caption(tmp_path: Path, index, db) -> None:
+    root = tmp_path / "Pictures"
+    raw = shoot(root)["preview"]  # captioned from its preview: blue
+    assert run(index, [root]).captioned == 2
+    jpeg = root / "IMG_0001.jpeg"  # exported later, another picture in the corner
+    displayed("green", SIZE).save(jpeg, quality=92)
+
+    summary = run(index, [root])
+
+    assert (summary.captioned, summary.paired) == (0, 1)
+    assert read_caption(jpeg).text == read_caption(raw).text == "A blue corner."
+    assert read_caption(jpeg).location == jpeg  # embedded into the JPEG as usual
