@@ -3,6 +3,9 @@ when it is big enough, else LibRaw's half-size render; orientation, size limits,
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -100,3 +103,34 @@ def test_a_damaged_raw_says_what_libraw_says(tmp_path: Path) -> None:
     (tmp_path / "IMG_0001.CR3").write_bytes(bytes(4) + b"ftypcrx " + bytes(100))
     with pytest.raises(ImageError, match="RAW"):
         decode_photo(tmp_path / "IMG_0001.CR3")
+
+
+def test_a_worker_forked_after_a_render_does_not_hang(tmp_path: Path) -> None:
+    """rawpy's OpenMP thread pool does not survive fork(): photocap holds LibRaw to one thread,
+    so a DataLoader worker forked after the parent rendered a RAW renders too (a fresh process,
+    as `photocap watch` decodes small batches in-process and forks workers for big ones)."""
+    path = write_dng(tmp_path / "IMG_0001.dng", CHELSEA)
+    script = f"""
+import multiprocessing, sys
+from photocap.photos.decode import decode_photo
+def child(queue):
+    queue.put(decode_photo({str(path)!r}, min_side=100).image.size)
+print(decode_photo({str(path)!r}, min_side=100).image.size, flush=True)
+context = multiprocessing.get_context("fork")
+queue = context.Queue()
+worker = context.Process(target=child, args=(queue,))
+worker.start()
+worker.join(30)
+print("hung" if worker.is_alive() else queue.get(), flush=True)
+if worker.is_alive():
+    worker.kill()
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    assert done.stdout.split("\n")[:2] == ["(225, 150)", "(225, 150)"], done.stdout + done.stderr
+    assert "rawpy is being used" not in done.stderr

@@ -13,6 +13,9 @@ from __future__ import annotations
 import io
 import os
 import struct
+import sys
+import threading
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,6 +46,30 @@ _DATA_TAGS = ((273, 279), (324, 325), (513, 514))
 _SUB_IFDS, _EXIF_IFD = 330, 34665
 _TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
 _MAX_IFDS = 64
+_import_lock = threading.Lock()
+
+
+def _rawpy():
+    """rawpy, with LibRaw's OpenMP held to one thread.
+
+    rawpy's wheels bundle GNU OpenMP, whose thread pool does not survive fork(): a DataLoader
+    worker forked from a process that had rendered a RAW hangs in its first render. With one
+    thread (OMP_NUM_THREADS, read once when rawpy's own libgomp loads) there is no pool to break;
+    photocap decodes in parallel across worker processes instead. The variable is put back at
+    once, so torch's own OpenMP never sees it."""
+    if "rawpy" in sys.modules:
+        return sys.modules["rawpy"]
+    with _import_lock:
+        saved = os.environ.get("OMP_NUM_THREADS")
+        os.environ["OMP_NUM_THREADS"] = "1"
+        try:
+            import rawpy
+        finally:
+            if saved is None:
+                del os.environ["OMP_NUM_THREADS"]
+            else:
+                os.environ["OMP_NUM_THREADS"] = saved
+    return rawpy
 
 
 @contextmanager
@@ -50,11 +77,12 @@ def open_raw(path: Path) -> Iterator[rawpy.RawPy]:
     """The RAW file at `path` opened by LibRaw (its metadata parsed, no pixels read).
 
     Raises ImageError for a truncated, damaged or unsupported file."""
-    import rawpy
-
+    rawpy = _rawpy()
     check_complete(path)
     try:
-        raw = rawpy.imread(os.fspath(path))
+        with warnings.catch_warnings():  # its fork warning: one OpenMP thread (`_rawpy`) is safe
+            warnings.filterwarnings("ignore", "rawpy is being used in a process created by")
+            raw = rawpy.imread(os.fspath(path))
     except rawpy.LibRawError as exc:
         raise _libraw_error(path, exc) from None
     except MemoryError:
@@ -96,7 +124,7 @@ def _oriented(image: Image.Image, orientation: int) -> Image.Image:
 def _preview(raw: rawpy.RawPy, min_side: int, max_pixels: int) -> Image.Image | None:
     """The embedded preview as stored (not oriented), reduced by JPEG draft to about `min_side`;
     None when there is none, it is smaller than `min_side` or over `max_pixels`, or damaged."""
-    import rawpy
+    rawpy = _rawpy()
 
     try:
         thumb = raw.extract_thumb()
@@ -120,7 +148,7 @@ def _preview(raw: rawpy.RawPy, min_side: int, max_pixels: int) -> Image.Image | 
 
 def _render(raw: rawpy.RawPy, path: Path) -> Image.Image:
     """LibRaw's half-size render (camera white balance, sRGB, 8 bits), oriented by LibRaw."""
-    import rawpy
+    rawpy = _rawpy()
 
     try:
         rgb = raw.postprocess(half_size=True, use_camera_wb=True, output_bps=8)
@@ -132,7 +160,7 @@ def _render(raw: rawpy.RawPy, path: Path) -> Image.Image:
 
 
 def _libraw_error(path: Path, exc: Exception) -> ImageError:
-    import rawpy
+    rawpy = _rawpy()
 
     detail = _message(exc)
     if isinstance(exc, rawpy.LibRawIOError):
