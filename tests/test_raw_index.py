@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from test_pipeline import ColourCaptioner, Factory, displayed, rows, run, sha256
 
 from photocap.captioner import Caption
 from photocap.cli import cli
+from photocap.indexing.pairs import twin_of
 from photocap.metadata import read_caption, read_keywords, sidecar_path
 
 pytestmark = pytest.mark.skipif(shutil.which("exiftool") is None, reason="needs ExifTool")
@@ -253,3 +255,23 @@ def test_a_jpeg_added_after_its_raw_gets_the_raws_caption(tmp_path: Path, index,
     assert (summary.captioned, summary.paired) == (0, 1)
     assert read_caption(jpeg).text == read_caption(raw).text == "A blue corner."
     assert read_caption(jpeg).location == jpeg  # embedded into the JPEG as usual
+
+
+def test_twins_are_found_by_the_same_name_and_any_case_of_extension(tmp_path: Path) -> None:
+    names = ["IMG_1.CR2", "IMG_1.JPG", "IMG_2.nef", "IMG_2.jpeg", "img_3.dng", "IMG_3.jpg"]
+    for name in [*names, "IMG_4.dng", "IMG_4.png", "IMG_5.jpg", "IMG_1.CR2.xmp"]:
+        (tmp_path / name).write_bytes(b"")
+    pairs = {name: twin_of(str(tmp_path / name)) for name in [*names, "IMG_4.dng", "IMG_5.jpg"]}
+    assert {k: Path(v).name if v else None for k, v in pairs.items()} == {
+        "IMG_1.CR2": "IMG_1.JPG",
+        "IMG_1.JPG": "IMG_1.CR2",
+        "IMG_2.nef": "IMG_2.jpeg",
+        "IMG_2.jpeg": "IMG_2.nef",
+        "img_3.dng": None,  # another name
+        "IMG_3.jpg": None,
+        "IMG_4.dng": None,  # a PNG is not the camera's JPEG
+        "IMG_5.jpg": None,
+    }
+    time.sleep(0.1)
+    (tmp_path / "IMG_5.ORF").write_bytes(b"")  # imported later: the folder listing is renewed
+    assert twin_of(str(tmp_path / "IMG_5.jpg")) == str(tmp_path / "IMG_5.ORF")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import replace
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 _FOLDERS = 64  # folder listings kept (each checked against the folder's mtime before use)
 _listings: OrderedDict[str, tuple[int, dict[str, list[str]]]] = OrderedDict()
 _lock = threading.Lock()
+_MTIME_STEP_NS = 50_000_000  # a timestamp step of the kernel's clock, with a margin
 
 
 def twin_of(path: str) -> str | None:
@@ -40,7 +42,7 @@ def twin_of(path: str) -> str | None:
     if kind not in (RAW, JPEG):
         return None
     wanted = JPEG if kind == RAW else RAW
-    for other in _names_by_stem(folder).get(stem.lower(), ()):
+    for other in _names_by_stem(folder).get(stem, ()):
         if EXTENSIONS.get(os.path.splitext(other)[1].lower()) == wanted:
             return os.path.join(folder, other)
     return None
@@ -102,8 +104,9 @@ def twin_result(
 
 
 def _names_by_stem(folder: str) -> dict[str, list[str]]:
-    """The folder's file names by lower-case stem, from a listing kept while the folder's mtime
-    stays the same."""
+    """The folder's RAW and JPEG file names by stem, from a listing kept while the folder's mtime
+    stays the same (and is older than the listing by more than a step of the kernel's clock, so
+    a file added within the same step is not missed)."""
     try:
         mtime = os.stat(folder or ".").st_mtime_ns
     except OSError:
@@ -113,6 +116,7 @@ def _names_by_stem(folder: str) -> dict[str, list[str]]:
         if cached is not None and cached[0] == mtime:
             _listings.move_to_end(folder)
             return cached[1]
+    listed_at = time.time_ns()
     try:
         names = sorted(os.listdir(folder or "."))
     except OSError:
@@ -121,9 +125,10 @@ def _names_by_stem(folder: str) -> dict[str, list[str]]:
     for name in names:
         stem, ext = os.path.splitext(name)
         if EXTENSIONS.get(ext.lower()) in (RAW, JPEG):
-            by_stem.setdefault(stem.lower(), []).append(name)
+            by_stem.setdefault(stem, []).append(name)
     with _lock:
-        _listings[folder] = (mtime, by_stem)
+        if listed_at - mtime > _MTIME_STEP_NS:
+            _listings[folder] = (mtime, by_stem)
         while len(_listings) > _FOLDERS:
             _listings.popitem(last=False)
     return by_stem
