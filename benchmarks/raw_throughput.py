@@ -78,7 +78,7 @@ def main() -> None:
         paths = build(Path(tmp), args.count, size)
         for kind, found in paths.items():
             print(f"{kind:8s} {len(found)} files, {found[0].stat().st_size / 1e6:.1f} MB each")
-        for kind, found in paths.items():  # warm-up: page cache, imports
+        for found in paths.values():  # warm-up: page cache, imports
             decode_photo(found[0], min_side=args.side)
         for kind in ("preview", "render"):
             with raw.open_raw(paths[kind][0]) as camera_raw:
