@@ -136,3 +136,34 @@ def test_no_degenerate_image_is_captioned_with_a_person_or_an_animal(degenerate,
         else:  # captioned from its centre: no one who is not there, unless held back
             words = set(record["caption"].lower().rstrip(".").split())
             assert not words & LIVING or record["confidence"] < DEFAULT_MIN_CONFIDENCE, record
+
+
+def test_index_writes_no_invented_person_or_animal_into_degenerate_images(
+    degenerate, shipped_model, tmp_path
+):
+    """The same images through `photocap index` (DataLoader workers, the gate, the writes): what is
+    written into each is its plain description, or nothing with the reason in the summary, or a
+    caption of the centre that names no one; the run exits 0 (not captioning is not a failure)."""
+    import shutil
+
+    from photocap.cli import cli
+    from photocap.metadata import read_caption
+
+    root = tmp_path / "odd"
+    root.mkdir()
+    for path, _, _ in degenerate.values():
+        shutil.copy(path, root)
+    args = ["index", str(root), "--db", str(tmp_path / "i.db"), "--model", str(shipped_model)]
+    result = CliRunner().invoke(cli, [*args, "--json", "--workers", "2"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    skipped = {n for n, (_, action, _) in degenerate.items() if action == "skip"}
+    assert {Path(p).name for p in summary["not_captioned"]} == skipped
+    for name, (_, action, text) in degenerate.items():
+        written = read_caption(root / name)
+        if action == "skip":
+            assert written is None, name
+        elif action == "describe":
+            assert written.text == text, name
+        elif written is not None:  # held back when unsure: then nothing is written
+            assert not set(written.text.lower().rstrip(".").split()) & LIVING, written
