@@ -74,17 +74,7 @@ def train_args(root: Path, db: Path, out: str, *extra) -> list:
 def test_corrections_teach_the_house_style(corrected):
     root, db = corrected
     result = run_cli(
-        train_args(
-            root,
-            db,
-            "style.safetensors",
-            "--epochs",
-            "2",
-            "--min-steps",
-            "150",
-            "--keep-worse",
-            "--json",
-        )
+        train_args(root, db, "style.safetensors", "--epochs", "3", "--keep-worse", "--json")
     )
     assert result.exit_code == 0, result.output
     assert "12 photos with a person's caption in the index" in result.stderr

@@ -1,7 +1,8 @@
 """The review page's reads: a page of photos with filters, in a stable order, by keyset.
 
 Keyset paging (`WHERE (key, id) > (:key, :id) ORDER BY key, id LIMIT n`) costs the same on the
-thousandth page as on the first, where OFFSET would read every row it skips.
+thousandth page as on the first, where OFFSET would read every row it skips; the confidence order
+walks the index `ix_photos_confidence` and stops after a page.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Connection, and_, false, func, or_, select, text
+from sqlalchemy import ColumnElement, Connection, false, func, literal_column, select, text, tuple_
 
 from photocap.errors import PhotocapError
 from photocap.store.index import Index
@@ -47,15 +48,13 @@ class Filters:
 class Page:
     photos: list[dict[str, Any]]
     next: str | None  # cursor of the next page; None on the last
-    total: int
+    total: int | None  # on the first page only (without a cursor)
 
 
 def _sort_key(sort: str) -> ColumnElement:
-    if sort == "confidence":
-        return func.coalesce(photos.c.confidence, NO_CONFIDENCE)
-    if sort == "path":
-        return photos.c.path
-    return -photos.c.id  # newest first
+    if sort == "confidence":  # the expression of the index ix_photos_confidence, to the letter
+        return func.coalesce(photos.c.confidence, literal_column(repr(NO_CONFIDENCE)))
+    return photos.c.path
 
 
 def _conditions(filters: Filters) -> list[ColumnElement]:
@@ -105,16 +104,25 @@ def list_photos(
         raise BadRequest(f"sort must be one of {', '.join(SORTS)}")
     if not 1 <= limit <= MAX_LIMIT:
         raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}")
-    key = _sort_key(filters.sort)
     where = _conditions(filters)
+    if filters.sort == "newest":
+        key = photos.c.id
+        order = [photos.c.id.desc()]
+        after_clause = lambda k, i: photos.c.id < i  # noqa: E731
+    else:
+        key = _sort_key(filters.sort)
+        order = [key, photos.c.id]
+        after_clause = lambda k, i: tuple_(key, photos.c.id) > tuple_(k, i)  # noqa: E731
     query = select(photos, key.label("sort_key"))
     if after:
-        last_key, last_id = decode_cursor(after, filters.sort)
-        query = query.where(or_(key > last_key, and_(key == last_key, photos.c.id > last_id)))
-    query = query.where(*where).order_by(key, photos.c.id).limit(limit + 1)
+        query = query.where(after_clause(*decode_cursor(after, filters.sort)))
+    query = query.where(*where).order_by(*order).limit(limit + 1)
     with index.reading() as conn:
         rows = list(conn.execute(query))
-        total = conn.execute(select(func.count()).select_from(photos).where(*where)).scalar_one()
+        total = None
+        if not after:  # counted once, on the first page: a count reads every matching row
+            count = select(func.count()).select_from(photos).where(*where)
+            total = conn.execute(count).scalar_one()
     more = len(rows) > limit
     rows = rows[:limit]
     cursor = encode_cursor(rows[-1].sort_key, rows[-1].id) if more else None

@@ -10,6 +10,7 @@
   const filters = document.getElementById("filters");
   let next = null;
   let shown = 0;
+  let total = 0;
 
   function say(text) {
     status.textContent = text;
@@ -52,13 +53,10 @@
     const first = grid.children.length;
     for (const photo of payload.photos) grid.append(card(photo));
     shown += payload.photos.length;
+    if (payload.total !== null) total = payload.total; // counted on the first page only
     next = payload.next;
     more.hidden = !next;
-    say(
-      payload.total === 0
-        ? "No photos match."
-        : `Showing ${shown} of ${payload.total} photo${payload.total === 1 ? "" : "s"}.`,
-    );
+    say(total === 0 ? "No photos match." : `Showing ${shown} of ${total} photo${total === 1 ? "" : "s"}.`);
     const cards = grid.querySelectorAll(".card");
     if (cards.length && !grid.querySelector('.card[tabindex="0"]')) cards[0].tabIndex = 0;
     if (append && cards[first]) focusCard(cards[first]);
