@@ -8,6 +8,8 @@ from typing import TypeVar
 
 import click
 
+from photocap.model.confidence import DEFAULT_MIN_CONFIDENCE
+
 F = TypeVar("F", bound=Callable)
 
 
@@ -99,6 +101,16 @@ keywords_option = click.option(
     "photocap's captions; a person's keywords are kept. Labels are indexed either way.",
 )
 
+min_confidence_option = click.option(
+    "--min-confidence",
+    type=click.FloatRange(0, 1),
+    default=DEFAULT_MIN_CONFIDENCE,
+    show_default=True,
+    help="Captions less sure than this (0-1) are indexed and searchable but held back: not "
+    "written into the photo as alt text (`photocap search --held-back` lists them). A rerun "
+    "with another value writes or withdraws photocap's captions, never a person's. 0 writes all.",
+)
+
 # `photocap index` and `photocap watch`: which index, which model, how it runs ...
 captioning_options = compose(
     db_option,
@@ -109,4 +121,4 @@ captioning_options = compose(
     batch_size_option(16, "Photos per batch."),
 )
 # ... and what is written into the photos
-writing_options = compose(write_option, overwrite_option, keywords_option)
+writing_options = compose(write_option, overwrite_option, keywords_option, min_confidence_option)

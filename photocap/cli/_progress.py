@@ -69,9 +69,10 @@ class IndexProgress:
         return (self._captioned - 1) / elapsed if elapsed > 0 else 0.0
 
     def advance(self, outcome: PhotoOutcome) -> None:
-        kind = outcome.outcome if outcome.outcome in self._counts else "unchanged"
+        kind = {"held_back": "captioned"}.get(outcome.outcome, outcome.outcome)
+        kind = kind if kind in self._counts else "unchanged"
         self._counts[kind] += 1
-        if outcome.outcome == "captioned":
+        if outcome.outcome in ("captioned", "held_back"):
             self._captioned += 1
             if self._first is None:
                 self._first = time.monotonic()
@@ -103,10 +104,20 @@ class IndexProgress:
 def print_summary(summary: IndexSummary, dry_run: bool = False) -> None:
     """The end-of-run summary on stdout, failures listed with their reasons."""
     rate = f" ({summary.photos_per_second:.1f} photos/s)" if summary.captioned else ""
-    lines = [
-        f"{'Would caption' if dry_run else 'Captioned'}: {summary.captioned}{rate}",
-        f"Unchanged, skipped: {summary.unchanged}",
-    ]
+    lines = [f"{'Would caption' if dry_run else 'Captioned'}: {summary.captioned}{rate}"]
+    if summary.held_back:
+        lines.append(
+            f"Held back (unsure: indexed, not written; photocap search --held-back): "
+            f"{summary.held_back}"
+        )
+    if summary.released:
+        lines.append(f"Held back before, written now: {summary.released}")
+    if summary.withdrawn:
+        lines.append(f"Taken out of the photos (now held back): {summary.withdrawn}")
+    if summary.not_captioned:
+        lines.append(f"Not captioned (nothing an honest caption could say): {summary.declined}")
+        lines += [f"  {path}: {reason}" for path, reason in summary.not_captioned.items()]
+    lines.append(f"Unchanged, skipped: {summary.unchanged}")
     if summary.moved:
         lines.append(f"Moved, kept their captions: {summary.moved}")
     if summary.reused:

@@ -41,7 +41,10 @@ def _table(results: SearchResults) -> Table:
         cells: list[Text | str] = [str(hit.rank)]
         if results.partial:
             cells.append(f"{hit.matched}/{terms}")
-        cells.append(caption_text(hit.caption, hit.highlights))
+        caption = caption_text(hit.caption, hit.highlights)
+        if hit.held_back and hit.confidence is not None:
+            caption.append(f" (held back: {hit.confidence:.0%} sure)", style="dim")
+        cells.append(caption)
         cells.append(", ".join(f"{x.name} {x.probability:.0%}" for x in hit.labels[:3]))
         cells.append(Text(hit.path, style=Style(link=Path(hit.path).as_uri())))
         table.add_row(*cells)

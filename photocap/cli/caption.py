@@ -56,7 +56,7 @@ def caption(images, beam, model_path, device, precision, as_json, attention_out,
     from photocap.errors import PhotocapError
     from photocap.model.beam import DecodeOptions
     from photocap.photos.decode import decode_photo
-    from photocap.photos.degenerate import assess_photo, transparent_share_of_file
+    from photocap.photos.degenerate import assess_photo
 
     captioner = load_captioner(model_path, device, precision)
     options = DecodeOptions(beam_size=beam)
@@ -71,7 +71,7 @@ def caption(images, beam, model_path, device, precision, as_json, attention_out,
                 failures += 1
                 continue
             verdict = assess_photo(
-                decoded.image, decoded.width, decoded.height, transparent_share_of_file(path)
+                decoded.image, decoded.width, decoded.height, decoded.transparent
             )
             record = {"path": str(path), "caption": verdict.description}
             if verdict.reason:

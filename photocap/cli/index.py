@@ -57,6 +57,7 @@ def index_command(
     write,
     overwrite,
     keywords,
+    min_confidence,
     prune,
     dry_run,
     as_json,
@@ -66,13 +67,15 @@ def index_command(
     Folders are walked recursively (hidden folders and sidecars skipped); the content decides what
     is a photo. Photos already indexed and unchanged are skipped without being read, so a rerun is
     fast, and an interrupted run resumes where it stopped. Captions a person wrote are indexed and
-    kept. Exits 1 when any photo failed (after finishing the others); the summary lists them.
+    kept. A caption the model is unsure of (under --min-confidence) is indexed but held back, not
+    written into the photo; a blank or tiny image gets a plain description or no caption. Exits 1 when any photo failed (after finishing the others); the summary lists them.
 
     \b
     Examples:
       photocap index ~/Pictures
       photocap index ~/Pictures --write sidecar --prune
       photocap index holiday/ --dry-run
+      photocap index ~/Pictures --min-confidence 0.5
       photocap index ~/Pictures --json > summary.json
     """
     from photocap.cli._progress import IndexProgress, print_summary
@@ -83,6 +86,7 @@ def index_command(
         write=write,
         overwrite=overwrite,
         keywords=keywords,
+        min_confidence=min_confidence,
         dry_run=dry_run,
         beam=beam,
         batch_size=batch_size,

@@ -13,7 +13,13 @@ from photocap.cli._options import db_option, json_option
 from photocap.errors import IndexDatabaseError
 from photocap.store import search as full_text
 from photocap.store.index import BUILD_HINT, Source, open_index
-from photocap.store.search import MAX_TERMS, EmptyQueryError, SearchResults, parse_query
+from photocap.store.search import (
+    MAX_TERMS,
+    EmptyQueryError,
+    ParsedQuery,
+    SearchResults,
+    parse_query,
+)
 
 
 def _stdout_is_terminal() -> bool:
@@ -49,7 +55,7 @@ class _QueryCommand(click.Command):
 
 
 @cli.command(cls=_QueryCommand)
-@click.argument("query", nargs=-1, required=True)
+@click.argument("query", nargs=-1)
 @click.option(
     "--limit",
     "-n",
@@ -69,6 +75,12 @@ class _QueryCommand(click.Command):
     type=click.Choice(["model", "human"]),
     help="Only captions written by the model, or by a person.",
 )
+@click.option(
+    "--held-back",
+    is_flag=True,
+    help="Only captions held back from the photos as unsure (below --min-confidence when "
+    "indexed); without QUERY, all of them, least sure first.",
+)
 @click.option("--paths", "as_paths", is_flag=True, help="Print only paths, one a line (for xargs).")
 @json_option
 @db_option
@@ -77,6 +89,7 @@ def search(
     limit: int,
     under: str | None,
     source: str | None,
+    held_back: bool,
     as_paths: bool,
     as_json: bool,
     db_url: str | None,
@@ -92,25 +105,38 @@ def search(
       photocap search dog on beach
       photocap search '"red car"' --under ~/Pictures/2023
       photocap search sunset --paths | xargs xdg-open
+      photocap search --held-back
     """
     if as_json and as_paths:
         raise click.UsageError("--json and --paths cannot be used together")
+    if not query and not held_back:
+        raise click.UsageError("give a QUERY (or --held-back to list the held-back captions)")
     try:
-        parsed = parse_query(" ".join(query))
+        parsed = parse_query(" ".join(query)) if query else ParsedQuery(terms=())
     except EmptyQueryError as exc:
         raise click.UsageError(str(exc)) from exc
     with open_index(db_url, create=False) as index:
         if index.count() == 0:
             raise IndexDatabaseError("the index is empty", path=index.path, hint=BUILD_HINT)
-        results = full_text.search(
-            index, parsed, limit=limit, under=under, source=cast(Source, source)
-        )
+        if query:
+            results = full_text.search(
+                index,
+                parsed,
+                limit=limit,
+                under=under,
+                source=cast(Source, source),
+                held_back=held_back,
+            )
+        else:
+            hits = full_text.held_back_photos(index, limit=limit, under=under)
+            results = SearchResults(query=parsed, hits=hits, partial=False)
 
     if parsed.truncated:
         click.echo(f"Note: only the first {MAX_TERMS} words of the query were used.", err=True)
     if not results.hits:
         where = f" under {under}" if under else ""
-        click.echo(f"No photos match: {parsed}{where}", err=True)
+        what = f"match: {parsed}" if query else "have a caption held back"
+        click.echo(f"No photos {what}{where}", err=True)
     elif results.partial:
         click.echo(
             f"No photo matches every word of: {parsed}; showing the closest partial matches.",

@@ -1,6 +1,8 @@
 """The DataLoader side: photos decoded and prepared in worker processes, collated into batches.
 
-A file that cannot be read becomes a LoadedPhoto with `error` set; it never fails the batch.
+A file that cannot be read becomes a LoadedPhoto with `error` set; it never fails the batch. A
+photo the model must not caption as it is (blank, tiny, see-through: `photos.degenerate`) comes
+with its verdict and no tensor; an extreme panorama or strip is prepared from its centre.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from photocap.errors import ImageError
 from photocap.photos.decode import MAX_PIXELS, decode_photo
+from photocap.photos.degenerate import CAPTION, Verdict, assess_photo
 
 Prepare = Callable[[Image.Image], torch.Tensor]
 
@@ -36,10 +39,16 @@ class LoadedPhoto:
     error: str | None
     hint: str | None = None
     format: str | None = None
+    verdict: Verdict | None = None  # set when the model is not to caption the photo as it is
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def decided(self) -> bool:
+        """Decoded, but not for the model: the verdict says what it gets instead."""
+        return self.ok and self.verdict is not None and not self.verdict.captioned
 
 
 @dataclass
@@ -49,9 +58,10 @@ class PhotoBatch:
     tensors: torch.Tensor | None  # (n_ok, 3, S, S); None when no photo of the batch decoded
     ok: list[LoadedPhoto] = field(default_factory=list)
     failed: list[LoadedPhoto] = field(default_factory=list)
+    decided: list[LoadedPhoto] = field(default_factory=list)  # not for the model: see `verdict`
 
     def __len__(self) -> int:
-        return len(self.ok) + len(self.failed)
+        return len(self.ok) + len(self.failed) + len(self.decided)
 
 
 class _PathTable:
@@ -87,11 +97,13 @@ class PhotoDataset(Dataset[LoadedPhoto]):
         prepare: Prepare,
         min_side: int | None = 224,
         max_pixels: int = MAX_PIXELS,
+        assess: bool = False,
     ):
         self.paths = _PathTable(paths)
         self.prepare = prepare
         self.min_side = min_side
         self.max_pixels = max_pixels
+        self.assess = assess  # judge each photo with `assess_photo` (training data: no need)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -105,22 +117,30 @@ class PhotoDataset(Dataset[LoadedPhoto]):
         except Exception as exc:  # a decoder bug on one odd file must not take the batch down
             reason = f"unexpected error while decoding: {type(exc).__name__}: {exc}"
             return LoadedPhoto(index, path, None, None, None, reason)
+        loaded = LoadedPhoto(index, path, None, photo.width, photo.height, None, None, photo.format)
         try:
-            tensor = self.prepare(photo.image)
+            verdict = (
+                assess_photo(photo.image, photo.width, photo.height, photo.transparent)
+                if self.assess
+                else CAPTION
+            )
+            if not verdict.captioned:
+                return replace(loaded, verdict=verdict)
+            image = photo.image.crop(verdict.crop) if verdict.crop else photo.image
+            return replace(loaded, tensor=self.prepare(image), verdict=verdict)
         except Exception as exc:  # a bad photo must not take the batch down
             reason = f"could not prepare the image for the model: {type(exc).__name__}: {exc}"
-            return LoadedPhoto(
-                index, path, None, photo.width, photo.height, reason, None, photo.format
-            )
-        return LoadedPhoto(index, path, tensor, photo.width, photo.height, None, None, photo.format)
+            return replace(loaded, error=reason)
 
 
 def collate_photos(items: list[LoadedPhoto]) -> PhotoBatch:
-    """Stack the decoded photos' tensors; keep the failed ones as error records."""
-    ok = [item for item in items if item.ok]
+    """Stack the decoded photos' tensors; keep the failed ones as error records and the ones not
+    for the model with their verdicts."""
+    ok = [item for item in items if item.ok and not item.decided]
     failed = [item for item in items if not item.ok]
+    decided = [item for item in items if item.decided]
     tensors = torch.stack([item.tensor for item in ok]) if ok else None  # (n_ok, 3, S, S)
-    return PhotoBatch(tensors, [replace(item, tensor=None) for item in ok], failed)
+    return PhotoBatch(tensors, [replace(item, tensor=None) for item in ok], failed, decided)
 
 
 def _worker_init(_worker_id: int) -> None:
@@ -137,12 +157,14 @@ def photo_loader(
     min_side: int | None = 224,
     max_pixels: int = MAX_PIXELS,
     pin_memory: bool = False,
+    assess: bool = False,
 ) -> DataLoader[PhotoBatch]:
     """Batches of photos in path order, decoded by `workers` processes (0: in this process).
+    With `assess`, photos the model must not caption as they are come as `PhotoBatch.decided`.
 
     At most `2 × workers` batches are in flight, so memory stays bounded whatever the library size.
     """
-    dataset = PhotoDataset(paths, prepare, min_side, max_pixels)
+    dataset = PhotoDataset(paths, prepare, min_side, max_pixels, assess)
     return DataLoader(
         dataset,
         batch_size=batch_size,

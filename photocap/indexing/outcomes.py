@@ -6,8 +6,20 @@ from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 from photocap.metadata import WriteMode
+from photocap.model.confidence import DEFAULT_MIN_CONFIDENCE
 
-Outcome = Literal["captioned", "unchanged", "moved", "human", "reused", "failed"]
+Outcome = Literal[
+    "captioned",
+    "held_back",
+    "released",
+    "withdrawn",
+    "declined",
+    "unchanged",
+    "moved",
+    "human",
+    "reused",
+    "failed",
+]
 
 
 @dataclass(frozen=True)
@@ -21,6 +33,13 @@ class IndexOptions:
     workers_from: int = 0  # fewer photos to caption than this: decode in this process
     threads: int | None = None  # torch threads of this process while captioning (None: torch's)
     keywords: bool = True  # write the labels' words into the photos' XMP dc:subject
+    # captions less sure than this are indexed, marked held back, and not written into the photo
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE
+
+    def holds_back(self, confidence: float | None) -> bool:
+        """Whether a caption of this confidence stays out of the photo (None: not the decoder's,
+        such as a person's caption or a plain description: never held back)."""
+        return confidence is not None and confidence < self.min_confidence
 
 
 @dataclass(frozen=True)
@@ -42,7 +61,11 @@ class PhotoOutcome:
 class OutcomeCounts:
     """How many photos ended each way but failed (`IndexSummary` and the watcher's summary)."""
 
-    captioned: int = 0
+    captioned: int = 0  # captioned now, written into the photo (or would be: a dry run)
+    held_back: int = 0  # captioned now, indexed, kept out of the photo: unsure
+    released: int = 0  # held back before, written now (a lower --min-confidence)
+    withdrawn: int = 0  # written before, taken out of the photo now (a higher --min-confidence)
+    declined: int = 0  # no honest caption possible (tiny, mostly transparent): none written
     unchanged: int = 0
     moved: int = 0
     human: int = 0
@@ -65,6 +88,7 @@ class IndexSummary(OutcomeCounts):
     pruned: int = 0
     temp_files_removed: int = 0  # left behind by a writer that was killed
     failed: dict[str, str] = field(default_factory=dict)
+    not_captioned: dict[str, str] = field(default_factory=dict)  # declined photos: the reason
     seconds: float = 0.0
     caption_seconds: float = 0.0  # from the first decoded batch to the last caption stored
     model_id: str | None = None
@@ -75,13 +99,16 @@ class IndexSummary(OutcomeCounts):
             self.failed[outcome.path] = outcome.error or "failed"
         else:
             self.count(outcome)
+        if outcome.outcome == "declined":
+            self.not_captioned[outcome.path] = outcome.error or "no honest caption possible"
         if outcome.written in ("embedded", "sidecar"):
             setattr(self, outcome.written, getattr(self, outcome.written) + 1)
 
     @property
     def photos_per_second(self) -> float:
         """Photos captioned per second of the whole run (model loading and planning included)."""
-        return self.captioned / self.seconds if self.seconds else 0.0
+        done = self.captioned + self.held_back  # written or not
+        return done / self.seconds if self.seconds else 0.0
 
     def to_dict(self) -> dict:
         return {**asdict(self), "photos_per_second": round(self.photos_per_second, 2)}

@@ -20,6 +20,7 @@ from photocap.indexing.write import (
     failure_record,
     reason_of,
     search_words,
+    withdraw_from_photo,
     write_into_photo,
 )
 from photocap.metadata import read_keywords, sidecars_mtime_ns
@@ -101,6 +102,12 @@ class Planner:
                 if row is not None and self._up_to_date(row, st, sidecar):
                     plan.outcomes.append(PhotoOutcome(path, "unchanged", row.caption, row.source))
                     continue
+                if row is not None and self._up_to_date(row, st, sidecar, gated=False):
+                    # as indexed, but on the other side of --min-confidence now
+                    record, outcome = self._regate(path, row)
+                    plan.records.append(record)
+                    plan.outcomes.append(outcome)
+                    continue
                 if row is not None and self._settled(row) and row.unchanged(*_now(st), sidecar):
                     # indexed before labels existed: only the labels are missing
                     plan.pending.append(
@@ -128,15 +135,49 @@ class Planner:
         return plan
 
     def _up_to_date(
-        self, row: PhotoRecord, st: os.stat_result, sidecar_mtime_ns: int | None
+        self,
+        row: PhotoRecord,
+        st: os.stat_result,
+        sidecar_mtime_ns: int | None,
+        gated: bool = True,
     ) -> bool:
         """The row says all there is: the photo and its sidecars are as indexed, successfully,
-        labels included."""
+        labels included, and (when `gated`) its caption is in the photo or held back as this
+        run's --min-confidence says."""
         return (
             self._settled(row)
             and row.labels is not None
             and row.unchanged(st.st_size, st.st_mtime_ns, sidecar_mtime_ns)
+            and not (gated and self._gate_moved(row))
         )
+
+    def _gate_moved(self, row: PhotoRecord) -> bool:
+        """photocap's caption is held back but this run's --min-confidence would write it, or the
+        other way round (never on a dry run or with --write none: nothing is written then)."""
+        return (
+            self.index is not None
+            and self.options.write != "none"
+            and row.source == "model"
+            and row.caption is not None
+            and row.held_back != self.options.holds_back(row.confidence)
+        )
+
+    def _regate(self, path: str, row: PhotoRecord) -> tuple[PhotoRecord, PhotoOutcome]:
+        """Write a caption held back before (released), or take one written before out of the
+        photo (withdrawn), as this run's --min-confidence says; a person's caption stays."""
+        if row.held_back:
+            record = replace(row, held_back=False)
+            model_id = row.model_id or "unknown"
+            record, written, error = write_into_photo(record, row.caption, model_id, self.options)
+            outcome = PhotoOutcome(path, "released", row.caption, "model", written=written)
+        else:
+            record, where, error = withdraw_from_photo(replace(row, held_back=True), self.options)
+            outcome = PhotoOutcome(path, "withdrawn", row.caption, "model", written=where)
+        if error is not None:
+            return record, replace(outcome, outcome="failed", error=error)
+        if record.source == "human":  # a person captioned it meanwhile
+            return record, PhotoOutcome(path, "human", record.caption, "human")
+        return record, outcome
 
     def _settled(self, row: PhotoRecord) -> bool:
         """Indexed successfully, and not a human caption that this run is to replace."""
@@ -208,6 +249,7 @@ class Planner:
             self.index is not None
             and old.source == "model"
             and old.caption
+            and not old.held_back
             and self.options.write != "none"
             and caption_in(path) is None
         ):

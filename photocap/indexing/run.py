@@ -33,6 +33,7 @@ from photocap.indexing.write import (
     failure_record,
     reason_of,
     search_words,
+    withdraw_from_photo,
     write_into_photo,
     write_keywords_into_photo,
 )
@@ -190,11 +191,14 @@ class IndexRun:
                     for item in batch.failed:
                         self._fail(by_path[str(item.path)], _reason(item), failed)
                     jobs = [(by_path[str(item.path)], item) for item in batch.ok]
+                    decided = [(by_path[str(item.path)], item) for item in batch.decided]
                     features = captioner.encode(batch.tensors) if jobs else None
                     if in_flight is not None:
                         done, in_flight = in_flight, None
                         self._finish(*done)
-                    job = second.submit(self._decode_and_store, captioner, features, decode, jobs)
+                    job = second.submit(
+                        self._decode_and_store, captioner, features, decode, jobs, decided
+                    )
                     in_flight = (job, failed)
                     if self.should_stop():
                         break
@@ -216,6 +220,7 @@ class IndexRun:
             workers=options.workers,
             min_side=preparation.min_side,
             pin_memory=preparation.pin_memory,
+            assess=True,
         )
         return iter(loader)
 
@@ -236,11 +241,14 @@ class IndexRun:
         features: torch.Tensor | None,
         decode: DecodeOptions,
         jobs: list[tuple[PendingPhoto, LoadedPhoto]],
+        decided: list[tuple[PendingPhoto, LoadedPhoto]],
     ) -> list[tuple[PhotoRecord, PhotoOutcome]]:
         """The second thread's part: labels and captions from features, written into each photo
-        (no callbacks, no index). Photos decided already (`keep`) are only labelled."""
+        (no callbacks, no index). Photos decided already (`keep`) are only labelled; photos the
+        model must not caption (`decided`) get their verdict."""
+        verdicts = [self._store_verdict(pending, item) for pending, item in decided]
         if not jobs:
-            return []
+            return verdicts
         to_caption = [i for i, (pending, _) in enumerate(jobs) if pending.keep is None]
         captions = (
             dict(
@@ -254,7 +262,7 @@ class IndexRun:
             else {}
         )
         labels = captioner.label_features(features)
-        return [
+        return verdicts + [
             self._store(pending, item, captions.get(i), found)
             for i, ((pending, item), found) in enumerate(zip(jobs, labels, strict=True))
         ]
@@ -278,32 +286,70 @@ class IndexRun:
         if pending.keep is not None:
             return self._store_labels(pending.keep, found, words, names)
         assert caption is not None
-        path, model_id = pending.path, self.captioner.model_id
-        record = PhotoRecord(
-            path=path,
-            size=pending.size,
-            mtime_ns=pending.mtime_ns,
-            sha256=pending.sha256,
-            sidecar_mtime_ns=pending.sidecar_mtime_ns,
-            width=item.width,
-            height=item.height,
+        held = self.options.holds_back(caption.confidence)
+        record = replace(
+            _new_record(pending, item),
             caption=caption.text,
             source="model",
-            model_id=model_id,
+            model_id=self.captioner.model_id,
             score=caption.score,
             confidence=caption.confidence,
+            held_back=held,
             **found,
         )
-        outcome = PhotoOutcome(path, "captioned", caption.text, "model", labels=names)
+        outcome = PhotoOutcome(
+            pending.path, "held_back" if held else "captioned", caption.text, "model", labels=names
+        )
+        return self._write(record, outcome, words)
+
+    def _store_verdict(
+        self, pending: PendingPhoto, item: LoadedPhoto
+    ) -> tuple[PhotoRecord, PhotoOutcome]:
+        """A photo the model must not caption as it is (`photos.degenerate`): a plain description
+        ("A plain black image.") is written as a caption; otherwise none, and the reason is kept."""
+        verdict = item.verdict
+        assert verdict is not None and not verdict.captioned
+        unlabelled = {"labels": (), "label_words": ""}  # what a classifier sees here is noise
+        if pending.keep is not None:  # only its labels were wanted
+            return self._store_labels(pending.keep, unlabelled, [], ())
+        record = replace(_new_record(pending, item), **unlabelled)
+        if verdict.description is not None:
+            record = replace(
+                record,
+                caption=verdict.description,
+                source="model",
+                model_id=self.captioner.model_id,
+            )
+            outcome = PhotoOutcome(pending.path, "captioned", verdict.description, "model")
+            return self._write(record, outcome, [])
+        record = replace(record, error=verdict.reason)  # status "ok": nothing is wrong with it
+        return self._write(record, PhotoOutcome(pending.path, "declined", error=verdict.reason), [])
+
+    def _write(
+        self, record: PhotoRecord, outcome: PhotoOutcome, words: list[str]
+    ) -> tuple[PhotoRecord, PhotoOutcome]:
+        """Write a new caption and photocap's keywords `words` into the photo. A caption held back
+        (or none at all) is not written, and photocap's older caption, if the photo still has
+        one, is taken out; the keywords are written either way."""
         if self.options.dry_run:
             return record, replace(outcome, written="none")
+        if record.caption is None or record.held_back:
+            record, _, error = withdraw_from_photo(record, self.options)
+            if error is None:
+                record, _, error = write_keywords_into_photo(record, words, self.options)
+            if error is not None:
+                return record, replace(outcome, outcome="failed", error=error)
+            return record, outcome
         record, written, error = write_into_photo(
-            record, caption.text, model_id, self.options, words
+            record, record.caption, record.model_id or "unknown", self.options, words
         )
         if error is not None:
             return record, replace(outcome, outcome="failed", error=error)
         if record.source == "human":
-            return record, PhotoOutcome(path, "human", record.caption, "human", labels=names)
+            path = record.path
+            return record, PhotoOutcome(
+                path, "human", record.caption, "human", labels=outcome.labels
+            )
         return record, replace(outcome, written=written)
 
     def _store_labels(
@@ -345,6 +391,19 @@ class IndexRun:
         self.summary.add(outcome)
         if self.on_photo:
             self.on_photo(outcome)
+
+
+def _new_record(pending: PendingPhoto, item: LoadedPhoto) -> PhotoRecord:
+    """The row of a photo as planned and decoded, before its caption."""
+    return PhotoRecord(
+        path=pending.path,
+        size=pending.size,
+        mtime_ns=pending.mtime_ns,
+        sha256=pending.sha256,
+        sidecar_mtime_ns=pending.sidecar_mtime_ns,
+        width=item.width,
+        height=item.height,
+    )
 
 
 def _reason(item: LoadedPhoto) -> str:

@@ -13,6 +13,7 @@ from photocap.metadata import (
     read_caption,
     read_keywords,
     sidecars_mtime_ns,
+    withdraw_caption,
     write_caption,
     write_keywords,
 )
@@ -28,7 +29,8 @@ def write_into_photo(
     keywords: list[str] | None = None,
 ) -> tuple[PhotoRecord, str | None, str | None]:
     """Write the caption (and, unless `options.keywords` is off, photocap's `keywords`) into the
-    photo: (record as it is now, where written, error)."""
+    photo, with the record's confidence in the provenance: (record as it is now, where written,
+    error)."""
     path = record.path
     try:
         result = write_caption(
@@ -38,6 +40,7 @@ def write_into_photo(
             model_id=model_id,
             overwrite=options.overwrite,
             keywords=keywords if options.keywords else None,
+            confidence=record.confidence,
         )
     except HumanCaptionExists:  # a person captioned it while we were working
         sidecar = sidecars_mtime_ns(path)  # before reading: a later edit is seen next time
@@ -57,6 +60,23 @@ def write_into_photo(
         if "not written" not in message:
             message = f"caption not written: {message}"
         return replace(record, status="error", error=message), None, message
+    return _as_written(record, result.where)
+
+
+def withdraw_from_photo(
+    record: PhotoRecord, options: IndexOptions
+) -> tuple[PhotoRecord, str | None, str | None]:
+    """Take photocap's own caption out of the photo (a person's stays): (record as it is now,
+    where changed, error). Nothing changes with `--write none`."""
+    if options.write == "none":
+        return record, None, None
+    try:
+        result = withdraw_caption(record.path)
+    except PhotocapError as exc:
+        message = f"caption not withdrawn: {reason_of(exc)}"
+        return replace(record, status="error", error=message), None, message
+    if result.where == "none":
+        return record, None, None
     return _as_written(record, result.where)
 
 

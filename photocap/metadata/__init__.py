@@ -18,6 +18,7 @@ from photocap.metadata.api import (
     sidecar_candidates,
     sidecar_path,
     sidecars_mtime_ns,
+    withdraw_caption,
     write_caption,
     write_keywords,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "sidecar_candidates",
     "sidecar_path",
     "sidecars_mtime_ns",
+    "withdraw_caption",
     "write_caption",
     "write_keywords",
 ]

@@ -14,7 +14,13 @@ from typing import Literal, get_args
 from photocap.errors import HumanCaptionExists, MetadataError
 from photocap.metadata import jpeg
 from photocap.metadata.atomic import atomic_replace, check_writable
-from photocap.metadata.exif import ExifError, is_camera_default, new_block, set_description
+from photocap.metadata.exif import (
+    ExifError,
+    is_camera_default,
+    new_block,
+    remove_description,
+    set_description,
+)
 from photocap.metadata.formats import JPEG, PNG, WEBP, photo_kind
 from photocap.metadata.keywords import KeywordsRecord, apply_keywords, check_keywords, record_of
 from photocap.metadata.photo import Photo, Sidecar, load_photo, read_sidecar
@@ -132,12 +138,13 @@ def write_caption(
     overwrite: bool = False,
     keep_mtime: bool = True,
     keywords: Sequence[str] | None = None,
+    confidence: float | None = None,
 ) -> WriteResult:
     """Write `caption` as alt text (XMP Iptc4xmpCore:AltTextAccessibility and dc:description, and
     EXIF ImageDescription in JPEG/WebP), with photocap's provenance.
 
     With `keywords`, photocap's keywords in XMP dc:subject become these (see `write_keywords`), in
-    the same write; None leaves the keywords alone.
+    the same write; None leaves the keywords alone. `confidence` (0-1) goes into the provenance.
 
     `auto` embeds into JPEG and writes a `<name>.<ext>.xmp` sidecar for everything else; `embed`
     works for JPEG, PNG (XMP only) and WebP. Raises HumanCaptionExists when a person's caption is
@@ -158,7 +165,8 @@ def write_caption(
     if not overwrite:
         _refuse_human(path, _all_records(photo, sidecars))
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    prov = Provenance(caption, model_id, _version(), now)
+    sure = None if confidence is None else f"{confidence:.2f}"
+    prov = Provenance(caption, model_id, _version(), now, sure)
     return _write(photo, sidecars, target, caption, prov, keep_mtime=keep_mtime, keywords=words)
 
 
@@ -181,6 +189,54 @@ def write_keywords(
     photo = load_photo(path, kind, whole=True)
     sidecars = _sidecars(path)
     return _write(photo, sidecars, target, None, None, keep_mtime=keep_mtime, keywords=words)
+
+
+def withdraw_caption(path: str | Path, *, keep_mtime: bool = True) -> WriteResult:
+    """Take photocap's own caption out of a photo and its sidecars: the alt-text, description and
+    EXIF ImageDescription fields holding the caption photocap recorded writing, and that record.
+
+    A person's caption (any text photocap did not write) and all keywords stay; a sidecar left
+    empty is removed. The result says where something changed ("none": nothing of photocap's
+    was there). Raises as `write_caption` (never HumanCaptionExists); nothing is changed then.
+    """
+    path = Path(path)
+    kind = photo_kind(path)
+    photo = load_photo(path, kind, whole=True)
+    result = WriteResult("none", None)
+    docs = [d for d in (photo.xmp, photo.extended) if d is not None]
+    prov = next((p for p in (d.provenance() for d in docs) if p), None)
+    if prov is not None and kind in EMBEDDABLE:
+        check_writable(path, exists=True)
+        for doc in docs:
+            _withdraw_from(doc, prov.caption)
+        tiff = None
+        if photo.exif_tiff is not None and photo.exif_description == prov.caption:
+            tiff = remove_description(photo.exif_tiff)
+        _rebuild(photo, photo.xmp or XmpDocument.new(_toolkit()), tiff, keep_mtime=keep_mtime)
+        result = WriteResult("embedded", photo.path)
+    for side in _sidecars(path):
+        own = side.doc.provenance()
+        if own is None:
+            continue
+        check_writable(side.path, exists=True)
+        _withdraw_from(side.doc, own.caption)
+        if side.doc.is_empty():
+            side.path.unlink(missing_ok=True)
+        else:
+            data = side.doc.serialize(wrapper=True)
+            mode = stat.S_IMODE(photo.stat.st_mode) & 0o666
+            atomic_replace(side.path, [data], original=side.stat, keep_mtime=False, mode=mode)
+        if result.where == "none":
+            result = WriteResult("sidecar", side.path)
+    return result
+
+
+def _withdraw_from(doc: XmpDocument, caption: str) -> None:
+    """Remove the fields of `doc` that hold photocap's `caption`, and photocap's record of it."""
+    for field in (ALT_TEXT, DESCRIPTION):
+        if doc.get_lang_alt(*field[:2]) == caption:
+            doc.remove_lang_alt_default(field)
+    doc.remove_provenance()
 
 
 def read_keywords(path: str | Path) -> KeywordsRecord:
@@ -352,17 +408,32 @@ def _embed(
     if caption is not None and prov is not None:
         _apply(doc, caption, prov)
     moved = keywords is not None and apply_keywords(doc, photo.extended, keywords, elsewhere)
+    tiff = None
+    if caption is not None and photo.kind in (JPEG, WEBP):
+        jpeg_file = photo.container if isinstance(photo.container, jpeg.JpegFile) else None
+        tiff = _exif_with(photo, caption, jpeg_file=jpeg_file)
+    _rebuild(photo, doc, tiff, keep_mtime=keep_mtime, ext_changed=moved)
+
+
+def _rebuild(
+    photo: Photo,
+    doc: XmpDocument,
+    tiff: bytes | None,
+    *,
+    keep_mtime: bool,
+    ext_changed: bool = False,
+) -> None:
+    """Replace the photo, atomically, with its XMP `doc` and its EXIF block `tiff` (None: the
+    EXIF stays as it is); every other byte of the container stays."""
     container = photo.container
     if isinstance(container, jpeg.JpegFile):
-        tiff = _exif_with(photo, caption, jpeg_file=container) if caption is not None else None
         if tiff is not None and len(tiff) + 6 > jpeg.MAX_PAYLOAD:
             raise MetadataError(
                 "the EXIF block would exceed the JPEG segment limit", path=photo.path
             )
-        packet, extended = _fit_jpeg_xmp(photo, doc, ext_changed=moved)
+        packet, extended = _fit_jpeg_xmp(photo, doc, ext_changed=ext_changed)
         chunks = container.rebuild(exif=tiff, xmp=packet, extended=extended)
     elif photo.kind == WEBP:
-        tiff = _exif_with(photo, caption, jpeg_file=None) if caption is not None else None
         if tiff is not None and container.exif_prefixed():
             tiff = b"Exif\x00\x00" + tiff
         chunks = container.rebuild(exif=tiff, xmp=doc.serialize(wrapper=True))

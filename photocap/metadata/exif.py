@@ -116,6 +116,25 @@ def set_description(tiff: bytes, text: str) -> bytes:
     return bytes(buf)
 
 
+def remove_description(tiff: bytes) -> bytes:
+    """A copy of the TIFF/EXIF block without ImageDescription: its value zeroed, its entry taken
+    out of IFD0 in place (the later entries move up; nothing else moves)."""
+    order, ifd0 = _header(tiff)
+    entries, next_ifd = _read_ifd(tiff, ifd0, order)
+    entry = next((e for e in entries if e.tag == IMAGE_DESCRIPTION), None)
+    if entry is None:
+        return tiff
+    buf = bytearray(tiff)
+    _place_value(buf, b"", order, reuse=entry)  # zeroes the old text where it lay out of line
+    kept = [e for e in entries if e is not entry]
+    table = struct.pack(f"{order}H", len(kept))
+    for e in kept:
+        table += struct.pack(f"{order}HHI", e.tag, e.type, e.count) + e.field
+    table += struct.pack(f"{order}I", next_ifd) + bytes(12)
+    buf[ifd0 : ifd0 + len(table)] = table
+    return bytes(buf)
+
+
 def new_block(text: str, *, resolution: tuple[int, int, int] | None, jpeg: bool) -> bytes:
     """A fresh big-endian TIFF/EXIF block (no `Exif\\0\\0` prefix): ImageDescription plus the tags the
     EXIF standard requires beside it (resolution; YCbCrPositioning in JPEG).

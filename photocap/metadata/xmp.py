@@ -55,7 +55,7 @@ DESCRIPTION = (NS_DC, "description", "dc")
 SUBJECT = (NS_DC, "subject", "dc")  # keywords (rdf:Bag), shared with the people who tag photos
 OWN_KEYWORDS = (NS_PHOTOCAP, "Keywords", "photocap")  # which of dc:subject photocap put there
 HAS_EXTENDED = (NS_XMP_NOTE, "HasExtendedXMP", "xmpNote")
-PROVENANCE_FIELDS = ("Caption", "ModelId", "Version", "CaptionedAt")
+PROVENANCE_FIELDS = ("Caption", "ModelId", "Version", "CaptionedAt", "Confidence")
 OWNED = {ALT_TEXT[:2], DESCRIPTION[:2], HAS_EXTENDED[:2], OWN_KEYWORDS[:2]} | {
     (NS_PHOTOCAP, f) for f in PROVENANCE_FIELDS
 }
@@ -79,6 +79,7 @@ class Provenance:
     model_id: str | None = None
     version: str | None = None
     captioned_at: str | None = None
+    confidence: str | None = None  # the caption's calibrated confidence, 0-1, as written ("0.82")
 
 
 class XmpDocument:
@@ -170,8 +171,9 @@ class XmpDocument:
         caption = self.get_simple(NS_PHOTOCAP, "Caption")
         if caption is None:
             return None
-        model, version, when = (self.get_simple(NS_PHOTOCAP, f) for f in PROVENANCE_FIELDS[1:])
-        return Provenance(caption, model, version, when)
+        return Provenance(
+            caption, *(self.get_simple(NS_PHOTOCAP, f) for f in PROVENANCE_FIELDS[1:])
+        )
 
     def is_empty(self) -> bool:
         return not any(_children(d) or _property_attrs(d) for d in self.descriptions())
@@ -227,12 +229,32 @@ class XmpDocument:
             self.remove(ns, name)
 
     def set_provenance(self, prov: Provenance) -> None:
-        values = (prov.caption, prov.model_id, prov.version, prov.captioned_at)
+        values = (prov.caption, prov.model_id, prov.version, prov.captioned_at, prov.confidence)
         for name, value in zip(PROVENANCE_FIELDS, values, strict=True):
             if value is None:
                 self.remove(NS_PHOTOCAP, name)
             else:
                 self.set_simple((NS_PHOTOCAP, name, "photocap"), value)
+
+    def remove_provenance(self) -> None:
+        for name in PROVENANCE_FIELDS:
+            self.remove(NS_PHOTOCAP, name)
+
+    def remove_lang_alt_default(self, field: tuple[str, str, str]) -> None:
+        """Remove the `x-default` item of a lang-alt property (the whole property when it was
+        plain text or its only item); other languages' items stay."""
+        ns, name, _ = field
+        for desc in self.descriptions():
+            if desc.hasAttributeNS(ns, name):
+                desc.removeAttributeNS(ns, name)
+            for prop in _children(desc, ns, name):
+                alts = [e for e in _children(prop) if _is(e, NS_RDF, "Alt")]
+                items = [li for alt in alts for li in _children(alt, NS_RDF, "li")]
+                for li in items:
+                    if li.getAttributeNS(NS_XML, "lang").lower() == "x-default":
+                        _remove(li)
+                if not alts or not any(_children(alt, NS_RDF, "li") for alt in alts):
+                    _remove(prop)
 
     def remove(self, ns: str, name: str) -> bool:
         """Remove a property wherever it is; True when there was one."""

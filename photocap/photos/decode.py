@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from photocap.errors import ImageError
+from photocap.photos.degenerate import transparent_share
 from photocap.photos.kinds import (
     BMP,
     DECODABLE,
@@ -61,6 +62,7 @@ class DecodedPhoto:
     format: str
     width: int
     height: int
+    transparent: float = 0.0  # share of see-through pixels before compositing on white
 
 
 _heif_lock = threading.Lock()
@@ -120,12 +122,13 @@ def decode_photo(
             image.draft("RGB", (min_side, min_side))
         _load(image, path, fmt)
         orientation = _orientation(image)
+        transparent = transparent_share(image)
         rgb = _convert(image, path, min_side)
     if orientation in _TRANSPOSE:
         rgb = rgb.transpose(_TRANSPOSE[orientation])
     if orientation in (5, 6, 7, 8):
         width, height = height, width
-    return DecodedPhoto(rgb, fmt, width, height)
+    return DecodedPhoto(rgb, fmt, width, height, transparent)
 
 
 def _open_image(path: Path, fmt: str, max_pixels: int) -> Image.Image:

@@ -105,24 +105,11 @@ def pixel_stats(image: Image.Image) -> PixelStats:
 def transparent_share(image: Image.Image) -> float:
     """Share of `image`'s pixels that are see-through (alpha ≤ TRANSPARENT_ALPHA); 0 without
     an alpha channel or transparency key. Call it on the image as opened, before it is
-    composited on white."""
+    composited on white (`DecodedPhoto.transparent` is this)."""
     if image.mode not in ("RGBA", "LA", "PA", "RGBa", "La") and "transparency" not in image.info:
         return 0.0
     alpha = image.convert("RGBA").getchannel("A")
     return float((np.asarray(alpha) <= TRANSPARENT_ALPHA).mean())
-
-
-def transparent_share_of_file(path) -> float:
-    """`transparent_share` of the image file at `path` (its first frame); 0 when unreadable."""
-    try:
-        with Image.open(path) as image:
-            if image.mode not in ("RGBA", "LA", "PA", "P", "RGBa", "La") and (
-                "transparency" not in image.info
-            ):
-                return 0.0
-            return transparent_share(image)
-    except Exception:  # a file the decoder will report on anyway
-        return 0.0
 
 
 def assess_photo(image: Image.Image, width: int, height: int, transparent: float = 0.0) -> Verdict:

@@ -172,11 +172,13 @@ def search(
     source: Source | None = None,
     rank_window: int | None = RANK_WINDOW,
     labels: bool = True,
+    held_back: bool = False,
 ) -> SearchResults:
     """Ranked full-text search over an index's captions and label words (the query language is
     above); a photo whose caption matches ranks above one whose labels alone do.
 
-    `under` keeps photos inside a folder, `source` captions by "model" or "human";
+    `under` keeps photos inside a folder, `source` captions by "model" or "human", `held_back`
+    captions held back from the photos as unsure;
     `rank_window` (None: rank every match) bounds how many of the newest matches are ranked;
     `labels=False` searches the captions alone. Raises EmptyQueryError when the query has no words.
     """
@@ -190,7 +192,43 @@ def search(
             source=source,
             rank_window=rank_window,
             labels=labels,
+            held_back=held_back,
         )
+
+
+def held_back_photos(
+    index: Index, *, limit: int = 20, under: str | os.PathLike[str] | None = None
+) -> tuple[SearchHit, ...]:
+    """The captions held back from their photos as unsure, least sure first (no query)."""
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    where, params = "", {"limit": limit}
+    if under is not None:
+        params["lo"], params["hi"] = folder_range(under)
+        where = " AND path >= :lo AND path < :hi"
+    sql = text(
+        f"""
+        SELECT path, caption, source, labels, confidence FROM photos
+        WHERE held_back{where} ORDER BY confidence, id LIMIT :limit
+        """
+    )
+    with index.reading() as conn:
+        rows = list(conn.execute(sql, params))
+    return tuple(
+        SearchHit(
+            rank=i,
+            path=row.path,
+            caption=row.caption,
+            source=row.source,
+            score=0.0,
+            highlights=(),
+            matched=0,
+            labels=labels_from_json(row.labels) or (),
+            confidence=row.confidence,
+            held_back=True,
+        )
+        for i, row in enumerate(rows, 1)
+    )
 
 
 def run_search(
@@ -202,11 +240,12 @@ def run_search(
     source: str | None = None,
     rank_window: int | None = RANK_WINDOW,
     labels: bool = True,
+    held_back: bool = False,
 ) -> SearchResults:
     """Runs `query` on an open index connection; see `search`."""
     if limit < 1 or (rank_window is not None and rank_window < 1):
         raise ValueError("limit and rank_window must be at least 1")
-    scope = _Scope.of(conn, under, source)
+    scope = _Scope.of(conn, under, source, held_back)
     if scope is None:  # nothing indexed in that folder
         return SearchResults(query=query, hits=(), partial=False)
     within = (lambda match: match) if labels else in_caption
@@ -248,7 +287,11 @@ class _Scope:
 
     @classmethod
     def of(
-        cls, conn: Connection, under: str | os.PathLike[str] | None, source: str | None
+        cls,
+        conn: Connection,
+        under: str | os.PathLike[str] | None,
+        source: str | None,
+        held_back: bool = False,
     ) -> _Scope | None:
         """None when `under` holds no indexed photo."""
         where, params = "", {}
@@ -268,6 +311,8 @@ class _Scope:
         if source is not None:
             params["source"] = source
             where += " AND p.source = :source"
+        if held_back:
+            where += " AND p.held_back"
         join = f" JOIN photos AS p ON p.id = {FTS_TABLE}.rowid" if where else ""
         return cls(join, where, params)
 

@@ -298,11 +298,13 @@ class Watcher(EventRouting, Observing, CatchingUp):
             "batch",
             f"batch {state.number}: {len(photos)} photos looked at"
             + (f", {counts.captioned} captioned" if counts else "")
+            + (f", {counts.held_back} held back" if counts and counts.held_back else "")
             + (f", {len(gone)} gone" if gone else "")
             + f" in {seconds:.2f} s",
             batch=state.number,
             photos=len(photos),
             captioned=counts.captioned if counts else 0,
+            held_back=counts.held_back if counts else 0,
             failed=len(counts.failed) if counts else 0,
             gone=len(gone),
             seconds=round(seconds, 3),
@@ -367,8 +369,9 @@ class Watcher(EventRouting, Observing, CatchingUp):
             self._emit(logging.DEBUG, kind, f"unchanged {path}", **fields)
         elif kind == "moved":
             self._emit(logging.INFO, kind, f"moved {outcome.moved_from} -> {path}", **fields)
-        else:
-            self._emit(logging.INFO, kind, f"{kind} {path}: {outcome.caption}", **fields)
+        else:  # a declined photo has no caption, but the reason
+            said = outcome.caption or outcome.error
+            self._emit(logging.INFO, kind, f"{kind.replace('_', ' ')} {path}: {said}", **fields)
 
     def _on_roots_there(self, paths: list[str]) -> list[str]:
         """`paths` whose root is there as it was watched, looked at now: a photo that seems gone
