@@ -88,7 +88,8 @@ def build_library(root: Path, tiny_model: Path) -> tuple[Path, Path]:
     )
     Image.fromarray(data.immunohistochemistry()).save(library / "readonly.jpg")
     db = root / "index.db"
-    done = photocap("index", library, "--db", db, "--model", tiny_model, "--workers", "0")
+    args = ("--model", tiny_model, "--workers", "0", "--min-confidence", "0")  # all written
+    done = photocap("index", library, "--db", db, *args)
     assert done.returncode == 0, done.stderr
     os.chmod(library / "readonly.jpg", 0o444)
     with sqlite3.connect(db) as conn:  # the confidence gate's column, as `index` fills it

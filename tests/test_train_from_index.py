@@ -40,7 +40,8 @@ def corrected(tmp_path_factory, tiny_model):
         folder = shop if i < 12 else other
         Image.fromarray(getattr(data, name)()).convert("RGB").save(folder / f"{name}.jpg")
     db = root / "index.db"
-    done = photocap("index", root / "library", "--db", db, "--model", tiny_model, "--workers", "0")
+    args = ("--model", tiny_model, "--workers", "0", "--min-confidence", "0")
+    done = photocap("index", root / "library", "--db", db, *args)
     assert done.returncode == 0, done.stderr
     server = start_review(db, root / "cache")
     try:

@@ -21,16 +21,17 @@ from photocap.metadata.api import (
     _check_mode,
     _check_text,
     _exif_with,
-    _fit_jpeg_xmp,
+    _rebuild,
     _sidecars,
     _target,
     _toolkit,
     read_caption,
 )
 from photocap.metadata.atomic import atomic_replace
-from photocap.metadata.formats import WEBP
+from photocap.metadata.exif import remove_description
+from photocap.metadata.formats import JPEG, WEBP
 from photocap.metadata.photo import Photo, Sidecar, load_photo
-from photocap.metadata.xmp import ALT_TEXT, DESCRIPTION, NS_PHOTOCAP, PROVENANCE_FIELDS, XmpDocument
+from photocap.metadata.xmp import ALT_TEXT, DESCRIPTION, XmpDocument
 
 
 def write_human_caption(
@@ -70,34 +71,20 @@ def _apply(doc: XmpDocument, caption: str | None) -> None:
             doc.remove(ns, name)
         else:
             doc.set_lang_alt((ns, name, prefix), caption)
-    for name in PROVENANCE_FIELDS:
-        doc.remove(NS_PHOTOCAP, name)
+    doc.remove_provenance()
 
 
 def _embed(photo: Photo, caption: str | None, *, keep_mtime: bool) -> None:
     doc = photo.xmp or XmpDocument.new(_toolkit())
     _apply(doc, caption)
-    container = photo.container
-    tiff = None
-    exif_kind = isinstance(container, jpeg.JpegFile) or photo.kind == WEBP
-    if exif_kind and (photo.exif_tiff is not None or caption is not None):
-        # An empty ImageDescription reads as no caption (as a camera's blank placeholder).
-        jpeg_file = container if isinstance(container, jpeg.JpegFile) else None
-        tiff = _exif_with(photo, caption or "", jpeg_file=jpeg_file)
-    if isinstance(container, jpeg.JpegFile):
-        if tiff is not None and len(tiff) + 6 > jpeg.MAX_PAYLOAD:
-            raise MetadataError(
-                "the EXIF block would exceed the JPEG segment limit", path=photo.path
-            )
-        packet, extended = _fit_jpeg_xmp(photo, doc)  # drops photocap's fields from Extended XMP
-        chunks = container.rebuild(exif=tiff, xmp=packet, extended=extended)
-    elif photo.kind == WEBP:
-        if tiff is not None and container.exif_prefixed():
-            tiff = b"Exif\x00\x00" + tiff
-        chunks = container.rebuild(exif=tiff, xmp=doc.serialize(wrapper=True))
-    else:
-        chunks = container.rebuild(xmp=doc.serialize(wrapper=True))
-    atomic_replace(photo.path, chunks, original=photo.stat, keep_mtime=keep_mtime)
+    tiff = None  # None: the EXIF block stays as it is
+    if photo.kind in (JPEG, WEBP):
+        if caption is not None:
+            jpeg_file = photo.container if isinstance(photo.container, jpeg.JpegFile) else None
+            tiff = _exif_with(photo, caption, jpeg_file=jpeg_file)
+        elif photo.exif_tiff is not None and photo.exif_description is not None:
+            tiff = remove_description(photo.exif_tiff)
+    _rebuild(photo, doc, tiff, keep_mtime=keep_mtime)  # Extended XMP: photocap's fields dropped
 
 
 def _write_sidecar(
