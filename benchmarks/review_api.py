@@ -95,7 +95,7 @@ def build(folder: Path, rows: int, photos: int) -> Path:
     records = []
     for i in range(rows):
         human = rng.random() < 0.05
-        confidence = None if human else rng.random()
+        confidence = None if human else 0.001 + 0.999 * rng.random()  # the real photos first
         path = f"/library/folder-{i % 100:03d}/IMG_{i:06d}.jpg"
         size, mtime = 3_000_000 + i, 1_700_000_000_000_000_000 + i
         if i < len(real):  # the lowest confidences: the first page
@@ -223,8 +223,8 @@ def main() -> None:
 
                 def keyset_page() -> None:
                     conn.execute(
-                        f"SELECT * FROM photos WHERE coalesce(confidence, {NO_CONFIDENCE}) > ? OR "
-                        f"(coalesce(confidence, {NO_CONFIDENCE}) = ? AND id > ?) {order} LIMIT {PAGE}",
+                        f"SELECT * FROM photos WHERE coalesce(confidence, {NO_CONFIDENCE}) >= ? AND "
+                        f"(coalesce(confidence, {NO_CONFIDENCE}) > ? OR id > ?) {order} LIMIT {PAGE}",
                         (key, key, deep_id),
                     ).fetchall()
 

@@ -14,7 +14,17 @@ import os
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Connection, false, func, literal_column, select, text, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    false,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+)
 
 from photocap.errors import PhotocapError
 from photocap.store.index import Index
@@ -111,8 +121,13 @@ def list_photos(
         after_clause = lambda k, i: photos.c.id < i  # noqa: E731
     else:
         key = _sort_key(filters.sort)
+        if filters.sort == "confidence" and filters.source == "human":
+            # A person's captions have no confidence: they sit at the index's far end, so
+            # walking it would read every other row first; filtering and sorting them is cheaper.
+            key = key + 0
         order = [key, photos.c.id]
-        after_clause = lambda k, i: tuple_(key, photos.c.id) > tuple_(k, i)  # noqa: E731
+        # (key, id) > (k, i), spelled so that SQLite seeks the index to k (a row value would scan)
+        after_clause = lambda k, i: and_(key >= k, or_(key > k, photos.c.id > i))  # noqa: E731
     query = select(photos, key.label("sort_key"))
     if after:
         query = query.where(after_clause(*decode_cursor(after, filters.sort)))
