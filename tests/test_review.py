@@ -316,3 +316,23 @@ def test_thumbnails_are_oriented_and_cached(server, library, tmp_path):
     assert again[0] == 200 and again[2] == body
     assert {f: f.stat().st_mtime_ns for f in made} == stamps  # served from the cache
     assert sorted((server.cache / "photocap" / "thumbnails").rglob("*.jpg")) == made
+
+
+def test_under_keeps_the_server_to_one_folder(library, tmp_path):
+    folder, db = library
+    server = start_review(db, tmp_path / "cache", "--under", str(folder / "trip"))
+    try:
+        status, page = server.json("GET", "/api/photos")
+        assert status == 200 and [p["name"] for p in page["photos"]] == ["horse.jpg"]
+        _, wider = server.json("GET", f"/api/photos?under={folder}")
+        assert [p["name"] for p in wider["photos"]] == ["horse.jpg"]  # never outside --under
+        horse = page["photos"][0]["id"]
+        outside = next(i for i in range(1, 20) if i != horse)
+        before = {p: p.read_bytes() for p in folder.glob("*.jpg")}
+        assert server.request("GET", f"/api/photos/{outside}")[0] == 404
+        assert server.request("GET", f"/thumbnails/{outside}")[0] == 404
+        patched = server.request("PATCH", f"/api/photos/{outside}", body={"caption": "x"})
+        assert patched[0] == 404
+        assert {p: p.read_bytes() for p in folder.glob("*.jpg")} == before
+    finally:
+        assert server.stop() == 0
