@@ -14,7 +14,7 @@ from skimage import data
 from test_train import OLD_CAPTIONS, SKIMAGE_PHOTOS, tiny_decoder
 
 from photocap.cli import cli
-from photocap.model.checkpoint import ModelInfo, read_info, save_model
+from photocap.model.checkpoint import ModelInfo, save_model
 from photocap.model.encoders import Encoder, get_spec
 from photocap.model.vocab import Vocabulary
 
@@ -72,19 +72,22 @@ def train_args(root: Path, db: Path, out: str, *extra) -> list:
     ]  # fmt: skip
 
 
-def test_the_corrections_are_what_training_reads(corrected):
-    """The people's 12 captions, and only those, reach training; that a dozen such captions teach
-    the style with the default steps is test_train's (the same training path, from a CSV)."""
+def test_corrections_teach_the_house_style(corrected):
     root, db = corrected
-    args = ("--epochs", "1", "--min-steps", "12", "--keep-worse", "--json")
-    result = run_cli(train_args(root, db, "style.safetensors", *args))
+    result = run_cli(
+        train_args(root, db, "style.safetensors", "--epochs", "3", "--keep-worse", "--json")
+    )
     assert result.exit_code == 0, result.output
     assert "12 photos with a person's caption in the index" in result.stderr
     summary = json.loads(result.stdout)
     assert summary["train_images"] + summary["val_images"] == 12  # the model's 2 left out
     assert {"product", "shot", ":"} <= set(summary["words_added"])
-    model = read_info(root / "out" / "style.safetensors")
-    assert {"product", "shot"} <= set(model.vocabulary.words)
+    model = root / "out" / "style.safetensors"
+    photos = sorted((root / "library").rglob("*.jpg"))
+    captioned = run_cli(["caption", "--model", model, "--json", "--device", "cpu", *photos])
+    assert captioned.exit_code == 0, captioned.output
+    texts = [r["caption"].lower() for r in json.loads(captioned.stdout)["results"]]
+    assert all(t.startswith("product shot: ") for t in texts), texts  # the unseen two as well
 
 
 def test_under_and_too_few_corrections_and_usage_errors(corrected):
