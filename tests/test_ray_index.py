@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from raw_helpers import write_dng
 
 from photocap.indexing import IndexOptions, index_photos
 from photocap.metadata import read_caption
@@ -37,6 +38,10 @@ def library(root: Path, real_photos: dict[str, Path], copies: int = 1) -> Path:
     for i in range(copies):
         for name, path in real_photos.items():
             shutil.copy(path, root / f"{name}-{i}.jpg")
+    coffee = Image.open(real_photos["coffee"]).convert("RGB")
+    coffee.save(root / "pair.jpg", quality=92)  # a RAW + JPEG pair: captioned once, both written
+    write_dng(root / "pair.dng", coffee)
+    write_dng(root / "alone.dng", Image.open(real_photos["chelsea"]).convert("RGB"))
     Image.new("RGB", (64, 64)).save(root / "black.jpg")
     Image.new("RGB", (1, 1)).save(root / "pixel.png")
     (root / "broken.jpg").write_bytes(b"\xff\xd8\xff not a JPEG")
@@ -82,17 +87,13 @@ def test_ray_captions_the_same_photos_to_the_same_rows(
         ray=RayOptions(workers=2),
     )
 
-    assert (
-        (remote.captioned, remote.declined, len(remote.failed))
-        == (
-            plain.captioned,
-            plain.declined,
-            len(plain.failed),
-        )
-        == (len(real_photos) + 1, 1, 1)
-    )
+    counts = (remote.captioned, remote.paired, remote.declined, len(remote.failed))
+    assert counts == (plain.captioned, plain.paired, plain.declined, len(plain.failed))
+    assert counts == (len(real_photos) + 3, 1, 1, 1)  # + the pair's JPEG, the lone RAW, black
     assert rows(tmp_path / "r.db", ray_root) == rows(tmp_path / "p.db", plain_root)
-    for name in (p.name for p in plain_root.iterdir() if p.name != "broken.jpg"):
+    for name in (p.name for p in plain_root.iterdir() if p.suffix in (".jpg", ".png", ".dng")):
+        if name == "broken.jpg":
+            continue
         assert read_caption(ray_root / name) == _moved(read_caption(plain_root / name), ray_root)
     deadline = time.monotonic() + 60
     while ray.available_resources().get("CPU") != 2 and time.monotonic() < deadline:
@@ -112,7 +113,7 @@ def test_a_worker_killed_mid_run_loses_nothing(
     cluster, tmp_path: Path, tiny_model: Path, real_photos
 ):
     root = library(tmp_path / "many", real_photos, copies=8)
-    photos = [p for p in root.iterdir() if p.suffix == ".jpg" and p.name != "broken.jpg"]
+    photos = [p for p in root.iterdir() if p.suffix in (".jpg", ".dng") and p.name != "broken.jpg"]
     outcomes: list = []
     killed: list[int] = []
 
@@ -132,8 +133,9 @@ def test_a_worker_killed_mid_run_loses_nothing(
     )
 
     assert killed
-    assert summary.captioned == len(photos) and list(summary.failed) == [str(root / "broken.jpg")]
-    done = Counter(o.path for o in outcomes if o.outcome == "captioned")
+    assert (summary.captioned + summary.paired, summary.paired) == (len(photos), 1)
+    assert list(summary.failed) == [str(root / "broken.jpg")]
+    done = Counter(o.path for o in outcomes if o.outcome in ("captioned", "paired"))
     assert all(n == 1 for n in done.values()) and len(done) == len(photos)  # each once
     indexed = rows(tmp_path / "i.db", root)
     for photo in photos:

@@ -191,18 +191,26 @@ class IndexRun:
     # -- captioning: decode in workers, batch through the model, write, commit ----------------
 
     def _caption(self, pending: list[PendingPhoto]) -> None:
+        """Caption `pending` here or on the Ray cluster; the RAW of a RAW + JPEG pair waits for its
+        JPEG's caption (`indexing.pairs`), and is captioned on its own if the JPEG got none."""
+        pending, self._twins = split_pairs(pending)
+        if self._remote_factory is not None:
+            orphans = self._caption_remotely(pending)
+        else:
+            orphans = self._caption_here(pending)
+        orphans += self._twins.values()  # their JPEG ended without a caption
+        if orphans and not self.should_stop():
+            self._caption(orphans)
+
+    def _caption_here(self, pending: list[PendingPhoto]) -> list[PendingPhoto]:
         """A three-stage pipeline: DataLoader workers decode photos, this thread runs the encoder,
         and a second thread decodes captions (beam search) and writes them into the photos while
         the encoder works on the next batch. Results are committed, then reported, batch by batch,
-        in order, from this thread."""
-        if self._remote_factory is not None:
-            self._caption_remotely(pending)
-            return
+        in order, from this thread. Returns the RAWs whose JPEG could not be decoded."""
         from photocap.model.beam import DecodeOptions
 
         decode = DecodeOptions(beam_size=self.options.beam)
-        pending, self._twins = split_pairs(pending)  # a RAW waits for its JPEG's caption
-        orphans: list[PendingPhoto] = []  # RAWs whose JPEG could not be decoded
+        orphans: list[PendingPhoto] = []
         in_process = len(pending) < self.options.workers_from  # workers cost more than they save
         options = replace(self.options, workers=0) if in_process else self.options
         by_path = {p.path: p for p in pending}
@@ -238,9 +246,7 @@ class IndexRun:
                 if in_flight is not None:  # also on Ctrl-C: what was written gets committed
                     self._finish(*in_flight)
                 self.summary.caption_seconds += time.monotonic() - started
-        orphans += self._twins.values()  # their JPEG ended without a caption
-        if orphans and not self.should_stop():
-            self._caption(orphans)
+        return orphans
 
     def _loader(
         self, paths: list[str], preparation: Preparation, options: IndexOptions
@@ -330,17 +336,20 @@ class IndexRun:
         record, outcome = done
         return [leader, done if outcome.outcome == "human" else self._write(record, outcome, words)]
 
-    def _caption_remotely(self, pending: list[PendingPhoto]) -> None:
+    def _caption_remotely(self, pending: list[PendingPhoto]) -> list[PendingPhoto]:
         """The Ray path: actors decode and caption batches; this process writes and commits each
-        batch, in order, as it comes back."""
+        batch, in order, as it comes back. Returns the RAWs whose JPEG could not be decoded."""
         by_path = {p.path: p for p in pending}
         wanted = [(p.path, p.keep is None) for p in pending]
+        orphans: list[PendingPhoto] = []
         started = time.monotonic()
         try:
             for batch in self.remote.describe(batched(wanted, self.options.batch_size)):
                 failed: list[PhotoRecord] = []
                 for item in batch.failed:
                     self._fail(by_path[str(item.path)], _reason(item), failed)
+                    if (twin := self._twins.pop(str(item.path), None)) is not None:
+                        orphans.append(twin)
                 jobs = [(by_path[str(item.path)], item) for item in batch.ok]
                 decided = [(by_path[str(item.path)], item) for item in batch.decided]
                 results = self._results(jobs, decided, batch.captions, batch.labels)
@@ -351,6 +360,7 @@ class IndexRun:
                     break
         finally:
             self.summary.caption_seconds += time.monotonic() - started
+        return orphans
 
     def _finish(self, stored: Future, failed: list[PhotoRecord]) -> None:
         """Commit a written batch, then report it (so a callback that raises loses nothing)."""
