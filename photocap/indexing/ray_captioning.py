@@ -66,8 +66,7 @@ class PhotoWorker:
 
         from photocap.captioner import load_captioner
 
-        if self.threads:
-            torch.set_num_threads(self.threads)
+        torch.set_num_threads(self.threads)
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "model.safetensors"
             path.write_bytes(ray.get(model[0]))
@@ -84,7 +83,7 @@ class PhotoWorker:
         dataset = PhotoDataset(
             [path for path, _ in photos], captioner.prepare, captioner.min_side, assess=True
         )
-        with ThreadPoolExecutor(max(1, self.threads)) as pool:  # Pillow decodes without the GIL
+        with ThreadPoolExecutor(self.threads) as pool:  # Pillow decodes without the GIL
             batch = collate_photos(list(pool.map(dataset.__getitem__, range(len(dataset)))))
         result = RemoteBatch(batch.ok, batch.failed, batch.decided)
         if batch.tensors is None:
@@ -130,7 +129,7 @@ class RayCaptioning:
         per_worker = {"num_gpus": 1} if gpus else {"num_cpus": 1}
         actor = ray.remote(max_restarts=-1, max_task_retries=-1, **per_worker)(PhotoWorker)
         self._model = ray.put(data)  # shipped once to each node, however many actors it runs
-        threads = 0 if gpus else max(1, cpus // workers)
+        threads = max(1, cpus // workers)  # decoding threads (and torch's, on a CPU)
         self.actors = [actor.remote(device, precision, beam, threads) for _ in range(workers)]
         # each actor listed twice: its next batch waits in its queue while this process writes
         self._pool = ActorPool(self.actors * 2)
