@@ -29,12 +29,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from photocap.errors import IndexDatabaseError
+from photocap.store import postgres
 from photocap.store.engine import (
     BUILD_HINT,
     has_tables,
+    index_engine,
     read_version,
     refuse_newer,
-    sqlite_engine,
 )
 from photocap.store.records import (
     COLUMNS,
@@ -91,8 +92,9 @@ class Index:
 
     def __init__(self, engine: Engine, path: Path | None):
         self._engine = engine
-        self.path = path  # the SQLite file; None for an in-memory database
+        self.path = path  # the SQLite file; None for an in-memory database or PostgreSQL
         self.url = engine.url.render_as_string(hide_password=True)
+        self.postgres = engine.dialect.name == postgres.BACKEND
 
     # ---- connections and errors ---------------------------------------------------------------
 
@@ -104,6 +106,8 @@ class Index:
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
             raise
         except sqlalchemy.exc.DBAPIError as exc:
+            if self.postgres:
+                raise postgres.database_error(exc, self.url) from exc
             message = str(exc.orig)
             lowered = message.lower()
             if "locked" in lowered or "busy" in lowered:
@@ -131,12 +135,13 @@ class Index:
             yield conn
 
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
+    def _write(self, kind: bool | str = True) -> Iterator[Connection]:
         # BEGIN IMMEDIATE takes the write lock up front, so waiting for another writer goes through
-        # the busy timeout instead of failing half-way through a transaction.
+        # the busy timeout instead of failing half-way through a transaction. (PostgreSQL: an
+        # advisory lock, shared when `kind` is "rows": upserts that may run side by side.)
         with (
             self._errors(),
-            self._engine.connect().execution_options(photocap_write=True) as conn,
+            self._engine.connect().execution_options(photocap_write=kind) as conn,
             conn.begin(),
         ):
             yield conn
@@ -174,6 +179,9 @@ class Index:
         with self._write() as conn:
             version = read_version(conn)  # another process may have migrated meanwhile
             refuse_newer(version, self.path)
+            if self.postgres:
+                postgres.migrate(conn, version)
+                return
             for target in range(version + 1, SCHEMA_VERSION + 1):
                 MIGRATIONS[target](conn)
             conn.execute(
@@ -189,7 +197,7 @@ class Index:
 
         Returns how many records were written.
         """
-        stmt = sqlite_insert(photos)
+        stmt = postgres.insert(photos) if self.postgres else sqlite_insert(photos)
         stmt = stmt.on_conflict_do_update(
             index_elements=[photos.c.path],
             set_={name: stmt.excluded[name] for name in COLUMNS if name != "path"},
@@ -202,7 +210,9 @@ class Index:
                 | {"indexed_at": now, "labels": labels_to_json(r.labels)}
                 for r in chunk
             ]
-            with self._write() as conn:
+            if self.postgres:  # rows in path order: concurrent upserts never deadlock
+                rows = postgres.ordered_rows(rows)
+            with self._write("rows") as conn:
                 conn.execute(stmt, rows)
             written += len(rows)
         return written
@@ -282,10 +292,9 @@ class Index:
     def add_root(self, path: str | os.PathLike[str]) -> str:
         """Remembers a folder the user indexed; returns it as stored (absolute)."""
         path = abspath(path)
+        insert = postgres.insert if self.postgres else sqlite_insert
         with self._write() as conn:
-            conn.execute(
-                sqlite_insert(roots).values(path=path, added_at=_now()).on_conflict_do_nothing()
-            )
+            conn.execute(insert(roots).values(path=path, added_at=_now()).on_conflict_do_nothing())
         return path
 
     def remove_root(self, path: str | os.PathLike[str]) -> bool:
@@ -296,11 +305,15 @@ class Index:
     def rebuild_fts(self) -> None:
         """Rebuilds the full-text index from the captions and label words (repairs it if it drifted)."""
         with self._write() as conn:
+            if self.postgres:
+                return postgres.rebuild_search(conn)
             conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')")
 
     def optimize(self) -> None:
         """Merges the full-text index into one segment (faster queries); worth it after a big run."""
         with self._write() as conn:
+            if self.postgres:
+                return postgres.optimize(conn)
             conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('optimize')")
             conn.exec_driver_sql("PRAGMA optimize")
 
@@ -383,13 +396,14 @@ class Index:
 def open_index(
     url: str | os.PathLike[str] | None = None, *, create: bool = True, busy_timeout: float = 10.0
 ) -> Index:
-    """Opens (and creates or migrates) the index at `url`: an SQLAlchemy URL or an SQLite file path.
+    """Opens (and creates or migrates) the index at `url`: an SQLAlchemy URL or an SQLite file path
+    (a postgresql+psycopg:// URL: an index in that PostgreSQL database, see store/postgres.py).
 
     Default: `$PHOTOCAP_DB`, else `$XDG_DATA_HOME/photocap/index.db`. With `create=False` a missing
     file raises IndexDatabaseError instead of being created. `busy_timeout` (seconds) is how long a
     write waits for another process's write to finish.
     """
-    engine, path = sqlite_engine(url, create=create, busy_timeout=busy_timeout)
+    engine, path = index_engine(url, create=create, busy_timeout=busy_timeout)
     index = Index(engine, path)
     try:
         index._prepare()
