@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -210,12 +211,18 @@ class Index:
                 | {"indexed_at": now, "labels": labels_to_json(r.labels)}
                 for r in chunk
             ]
-            if self.postgres:  # rows in path order: concurrent upserts never deadlock
-                rows = postgres.ordered_rows(rows)
-            with self._write("rows") as conn:
-                conn.execute(stmt, rows)
+            if self.postgres:  # several indexers may upsert at once: see postgres.py
+                postgres.retry_deadlocks(
+                    partial(self._upsert_batch, stmt, postgres.unique_rows(rows))
+                )
+            else:
+                self._upsert_batch(stmt, rows)
             written += len(rows)
         return written
+
+    def _upsert_batch(self, stmt: Any, rows: list[dict[str, Any]]) -> None:
+        with self._write("rows") as conn:
+            conn.execute(stmt, rows)
 
     def move(self, old: str | os.PathLike[str], new: str | os.PathLike[str]) -> bool:
         """Gives the row of `old` to `new` (a renamed or moved file), replacing any row at `new`.

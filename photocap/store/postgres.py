@@ -10,8 +10,8 @@ The tables are the SQLAlchemy ones in schema.py; what differs from SQLite lives 
 - paths are compared byte-wise (COLLATE "C"), so folder ranges and ordering match SQLite's;
 - every write transaction takes a transaction-level advisory lock first, the equivalent of SQLite's
   BEGIN IMMEDIATE: exclusive for writes that read then change rows (moves, deletes, migrations),
-  shared for upserts, which several indexers may run at once (ON CONFLICT on the unique path, rows
-  in path order so two writers never wait on each other in a circle);
+  shared for upserts, which several indexers may run at once (ON CONFLICT on the unique path; a
+  batch PostgreSQL aborts to break a deadlock between two of them is run again);
 - a write that waits longer than the busy timeout for a lock fails with a clear message.
 
 Schema versions: PostgreSQL support starts at schema version BASELINE, created in one step; each
@@ -20,6 +20,7 @@ later version appends a migration to MIGRATIONS beside SQLite's (a test keeps th
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -229,7 +230,23 @@ def strip_nul(value: Any) -> Any:
     return value.replace("\x00", "") if isinstance(value, str) else value
 
 
-def ordered_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Upsert rows in path order (the last of a path repeated in a batch wins), NULs dropped."""
-    by_path = {row["path"]: {k: strip_nul(v) for k, v in row.items()} for row in rows}
-    return [by_path[path] for path in sorted(by_path)]
+def unique_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Upsert rows once per path (a path repeated in a batch: its place, its last values), NULs
+    dropped: one INSERT ... ON CONFLICT statement cannot change a row twice."""
+    return list({row["path"]: {k: strip_nul(v) for k, v in row.items()} for row in rows}.values())
+
+
+def retry_deadlocks(write: Callable[[], None], attempts: int = 5) -> None:
+    """Runs the write transaction `write`, again when PostgreSQL aborted it to break a deadlock
+    (two indexers upserting the same photos in another order) or a serialization failure."""
+    for attempt in range(attempts):
+        try:
+            return write()
+        except IndexDatabaseError as exc:
+            cause = getattr(exc.__cause__, "orig", None)
+            if (
+                getattr(cause, "sqlstate", None) not in ("40P01", "40001")
+                or attempt == attempts - 1
+            ):
+                raise
+            time.sleep(0.05 * (attempt + 1))
