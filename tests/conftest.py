@@ -53,7 +53,9 @@ def postgres_server():
     bin_dir = find_bin_dir()
     if bin_dir is None:
         pytest.skip("PostgreSQL's initdb/pg_ctl not found (Debian: apt-get install postgresql)")
-    pytest.importorskip("psycopg", reason="psycopg not installed (pip install 'photocap[postgres]')")
+    pytest.importorskip(
+        "psycopg", reason="psycopg not installed (pip install 'photocap[postgres]')"
+    )
     server = PostgresServer(bin_dir)
     try:
         server.start()

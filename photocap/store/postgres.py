@@ -12,6 +12,8 @@ The tables are the SQLAlchemy ones in schema.py; what differs from SQLite lives 
   BEGIN IMMEDIATE: exclusive for writes that read then change rows (moves, deletes, migrations),
   shared for upserts, which several indexers may run at once (ON CONFLICT on the unique path; a
   batch PostgreSQL aborts to break a deadlock between two of them is run again);
+- a read transaction sees one snapshot (REPEATABLE READ); writes run at READ COMMITTED, where
+  ON CONFLICT resolves concurrent inserts of one path into one row;
 - a write that waits longer than the busy timeout for a lock fails with a clear message.
 
 Schema versions: PostgreSQL support starts at schema version BASELINE, created in one step; each
@@ -90,7 +92,9 @@ def _configure(engine: Engine, *, busy_timeout: float) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         write = conn.get_execution_options().get("photocap_write", False)
-        if write:
+        if not write:  # a read: one consistent snapshot, as an SQLite read transaction sees
+            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        else:
             shared = "_shared" if write == "rows" else ""
             conn.exec_driver_sql(
                 f"SELECT pg_advisory_xact_lock{shared}(%(a)s, %(b)s)",
@@ -100,7 +104,10 @@ def _configure(engine: Engine, *, busy_timeout: float) -> None:
 
 def read_version(conn: Connection) -> int:
     """The schema version (0: no photocap tables) in the connection's current schema."""
-    if conn.exec_driver_sql("SELECT to_regclass(%(t)s)", {"t": META_TABLE}).scalar() is None:
+    # pg_tables, not to_regclass(): a table another process committed while this one waited for
+    # the write lock is seen by a new statement's snapshot, not by the catalog cache.
+    sql = "SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename = %(t)s"
+    if conn.exec_driver_sql(sql, {"t": META_TABLE}).first() is None:
         return 0
     value = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
     return int(value) if value is not None else 0
