@@ -526,6 +526,26 @@ def test_watch_limit_reached_later_falls_back_to_polling(tmp_path, tiny_model, s
 # ---------------------------------------------------------------- command line
 
 
+@slow
+def test_a_caption_under_min_confidence_is_held_back_not_written(tmp_path, tiny_model, staged):
+    """The gate in the daemon: the photo is captioned and indexed, its caption held back (the
+    event says so), and the photo is left as it came."""
+    root, db = tmp_path / "photos", tmp_path / "index.db"
+    root.mkdir()
+    daemon = Daemon(root, db, tiny_model, "--min-confidence", "1")
+    daemon.wait_for("caught-up")
+    photo = root / "unsure.jpg"
+    shutil.copyfile(staged.few[0], photo)
+    before = sha256(photo)
+    event = daemon.wait_for("held_back", photo)
+    assert event["caption"] and event.get("written") is None
+    assert daemon.stop() == 0, daemon.stderr()
+    assert sha256(photo) == before and read_caption(photo) is None
+    with open_index(str(db)) as index:
+        row = index.get(photo)
+    assert row.held_back and row.caption == event["caption"] and row.confidence < 1
+
+
 def test_nothing_to_watch_is_a_usage_error(tmp_path):
     result = CliRunner().invoke(cli, ["watch", "--db", str(tmp_path / "index.db")])
     assert result.exit_code == 2

@@ -103,7 +103,7 @@ class IndexProgress:
 
 def print_summary(summary: IndexSummary, dry_run: bool = False) -> None:
     """The end-of-run summary on stdout, failures listed with their reasons."""
-    rate = f" ({summary.photos_per_second:.1f} photos/s)" if summary.captioned else ""
+    rate = f" ({summary.photos_per_second:.1f} photos/s)" if summary.photos_per_second else ""
     lines = [f"{'Would caption' if dry_run else 'Captioned'}: {summary.captioned}{rate}"]
     if summary.held_back:
         lines.append(

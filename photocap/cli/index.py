@@ -41,6 +41,19 @@ def default_threads(workers: int) -> int:
     help="torch threads for the model [default: the cores the decoding processes leave].",
 )
 @writing_options
+@click.option(
+    "--ray",
+    "use_ray",
+    is_flag=True,
+    help="Decode and caption on a Ray cluster ($RAY_ADDRESS, else a local one started for the "
+    "run); the photos must be on storage every node mounts at the same path.",
+)
+@click.option(
+    "--ray-workers",
+    type=click.IntRange(1),
+    default=None,
+    help="Captioning processes on the Ray cluster [default: one per GPU, else one per CPU].",
+)
 @click.option("--prune", is_flag=True, help="Remove index rows of photos that no longer exist.")
 @click.option("--dry-run", is_flag=True, help="Caption and print; write nothing anywhere.")
 @json_option
@@ -58,6 +71,8 @@ def index_command(
     overwrite,
     keywords,
     min_confidence,
+    use_ray,
+    ray_workers,
     prune,
     dry_run,
     as_json,
@@ -76,10 +91,15 @@ def index_command(
       photocap index ~/Pictures --write sidecar --prune
       photocap index holiday/ --dry-run
       photocap index ~/Pictures --min-confidence 0.5
+      RAY_ADDRESS=ray://head:10001 photocap index /mnt/archive --ray
       photocap index ~/Pictures --json > summary.json
     """
     from photocap.cli._progress import IndexProgress, print_summary
     from photocap.indexing import IndexOptions, index_photos
+    from photocap.indexing.ray_captioning import RayOptions
+
+    if ray_workers is not None and not use_ray:
+        raise click.UsageError("--ray-workers needs --ray")
 
     workers = default_workers() if workers is None else workers
     options = IndexOptions(
@@ -113,6 +133,7 @@ def index_command(
             prune=prune and not dry_run,
             on_photo=on_photo,
             on_found=progress.found,
+            ray=RayOptions(workers=ray_workers) if use_ray else None,
         )
     if as_json:
         click.echo(json.dumps(summary.to_dict(), ensure_ascii=False, indent=2))

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
     from photocap.captioner import Caption, Captioner
     from photocap.indexing.loader import LoadedPhoto, PhotoBatch
+    from photocap.indexing.ray_captioning import RayCaptioning, RayOptions
     from photocap.model.beam import DecodeOptions
     from photocap.model.labels import Label
 
@@ -74,12 +75,15 @@ class IndexRun:
         on_found: Callable[[int], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
         preparation: Callable[[], Preparation] | None = None,
+        remote: Callable[[], RayCaptioning] | None = None,
     ):
         self.index = None if options.dry_run else index
         self.lookup_index = index  # a dry run still skips what the index says is done
         self._captioner_factory = captioner
         self._captioner: Captioner | None = None
         self._preparation = preparation
+        self._remote_factory = remote
+        self._remote: RayCaptioning | None = None
         self.options = options
         self.on_photo = on_photo
         self.on_found = on_found
@@ -94,6 +98,25 @@ class IndexRun:
             self._captioner = self._captioner_factory()
             self.summary.model_id = self._captioner.model_id
         return self._captioner
+
+    @property
+    def remote(self) -> RayCaptioning:
+        """The Ray actors that caption instead of this process (`remote`), started on first need."""
+        if self._remote is None:
+            assert self._remote_factory is not None
+            self._remote = self._remote_factory()
+            self.summary.model_id = self._remote.model_id
+        return self._remote
+
+    @property
+    def model_id(self) -> str:
+        return self.remote.model_id if self._remote_factory else self.captioner.model_id
+
+    def close(self) -> None:
+        """Let go of the Ray actors, if any were started."""
+        if self._remote is not None:
+            self._remote.close()
+            self._remote = None
 
     def run(
         self,
@@ -170,6 +193,9 @@ class IndexRun:
         and a second thread decodes captions (beam search) and writes them into the photos while
         the encoder works on the next batch. Results are committed, then reported, batch by batch,
         in order, from this thread."""
+        if self._remote_factory is not None:
+            self._caption_remotely(pending)
+            return
         from photocap.model.beam import DecodeOptions
 
         decode = DecodeOptions(beam_size=self.options.beam)
@@ -246,9 +272,8 @@ class IndexRun:
         """The second thread's part: labels and captions from features, written into each photo
         (no callbacks, no index). Photos decided already (`keep`) are only labelled; photos the
         model must not caption (`decided`) get their verdict."""
-        verdicts = [self._store_verdict(pending, item) for pending, item in decided]
         if not jobs:
-            return verdicts
+            return self._results([], decided, {}, [])
         to_caption = [i for i, (pending, _) in enumerate(jobs) if pending.keep is None]
         captions = (
             dict(
@@ -261,11 +286,44 @@ class IndexRun:
             if to_caption
             else {}
         )
-        labels = captioner.label_features(features)
+        return self._results(jobs, decided, captions, captioner.label_features(features))
+
+    def _results(
+        self,
+        jobs: list[tuple[PendingPhoto, LoadedPhoto]],
+        decided: list[tuple[PendingPhoto, LoadedPhoto]],
+        captions: dict[int, Caption],
+        labels: list[Labels],
+    ) -> list[tuple[PhotoRecord, PhotoOutcome]]:
+        """Rows and outcomes of a batch: the `decided` photos by their verdicts, the `jobs` by
+        their captions (by position; none for those only labelled) and labels, all written."""
+        verdicts = [self._store_verdict(pending, item) for pending, item in decided]
         return verdicts + [
             self._store(pending, item, captions.get(i), found)
             for i, ((pending, item), found) in enumerate(zip(jobs, labels, strict=True))
         ]
+
+    def _caption_remotely(self, pending: list[PendingPhoto]) -> None:
+        """The Ray path: actors decode and caption batches; this process writes and commits each
+        batch, in order, as it comes back."""
+        by_path = {p.path: p for p in pending}
+        wanted = [(p.path, p.keep is None) for p in pending]
+        started = time.monotonic()
+        try:
+            for batch in self.remote.describe(batched(wanted, self.options.batch_size)):
+                failed: list[PhotoRecord] = []
+                for item in batch.failed:
+                    self._fail(by_path[str(item.path)], _reason(item), failed)
+                jobs = [(by_path[str(item.path)], item) for item in batch.ok]
+                decided = [(by_path[str(item.path)], item) for item in batch.decided]
+                results = self._results(jobs, decided, batch.captions, batch.labels)
+                self._commit(failed + [record for record, _ in results])
+                for _, outcome in results:
+                    self._report(outcome)
+                if self.should_stop():
+                    break
+        finally:
+            self.summary.caption_seconds += time.monotonic() - started
 
     def _finish(self, stored: Future, failed: list[PhotoRecord]) -> None:
         """Commit a written batch, then report it (so a callback that raises loses nothing)."""
@@ -291,7 +349,7 @@ class IndexRun:
             _new_record(pending, item),
             caption=caption.text,
             source="model",
-            model_id=self.captioner.model_id,
+            model_id=self.model_id,
             score=caption.score,
             confidence=caption.confidence,
             held_back=held,
@@ -318,7 +376,7 @@ class IndexRun:
                 record,
                 caption=verdict.description,
                 source="model",
-                model_id=self.captioner.model_id,
+                model_id=self.model_id,
             )
             outcome = PhotoOutcome(pending.path, "captioned", verdict.description, "model")
             return self._write(record, outcome, [])
@@ -422,11 +480,13 @@ def index_photos(
     prune: bool = False,
     on_photo: Callable[[PhotoOutcome], None] | None = None,
     on_found: Callable[[int], None] | None = None,
+    ray: RayOptions | None = None,
 ) -> IndexSummary:
     """Caption, write and index the photos under `paths`: what `photocap index` does.
 
     `db` is an index URL or file (default: the user's index), `model` a model file (default: the
-    shipped one). With `prune`, rows of photos gone from the folders are removed. A dry run
+    shipped one). With `prune`, rows of photos gone from the folders are removed. With `ray`,
+    decoding and captioning run on a Ray cluster (`indexing.ray_captioning`). A dry run
     (`options.dry_run`) creates and changes nothing. Ctrl-C ends the run with finished batches
     saved and `summary.interrupted` set.
     """
@@ -448,6 +508,12 @@ def index_photos(
 
         return load_captioner(model, device, precision)
 
+    def remote() -> RayCaptioning:
+        from photocap.indexing.ray_captioning import RayCaptioning
+
+        assert ray is not None
+        return RayCaptioning(model, device, precision, options.beam, ray)
+
     run = IndexRun(
         index,
         load,
@@ -455,6 +521,7 @@ def index_photos(
         on_photo=on_photo,
         on_found=on_found,
         preparation=lambda: model_preparation(model, device),
+        remote=remote if ray is not None else None,
     )
     try:
         run.run(paths, roots)
@@ -463,6 +530,7 @@ def index_photos(
     except KeyboardInterrupt:
         run.summary.interrupted = True
     finally:
+        run.close()
         if index is not None:
             index.close()
     return run.summary

@@ -165,5 +165,9 @@ def load_model(path: str | Path) -> LoadedModel:
                 raise ModelError(f"model file is corrupt (tensor {prefix}{name})", path=path)
             state[name] = got.to(want.dtype)
         module.load_state_dict(state, strict=True)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:10]
-    return LoadedModel(info, encoder.eval(), decoder.eval(), f"{info.name}@{digest}")
+    return LoadedModel(info, encoder.eval(), decoder.eval(), model_id_of(info, path.read_bytes()))
+
+
+def model_id_of(info: ModelInfo, data: bytes) -> str:
+    """A model's id: its name and a short hash of its file's bytes `data`."""
+    return f"{info.name}@{hashlib.sha256(data).hexdigest()[:10]}"
