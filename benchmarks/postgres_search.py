@@ -44,10 +44,36 @@ from search_latency import (  # noqa: E402
 from photocap.store.index import Index, open_index  # noqa: E402
 from photocap.store.search import search  # noqa: E402
 
-_SUBJECTS = "dog,cat,man,woman,child,girl,boy,bird,horse,cyclist,surfer,skier".split(",")
-_VERBS = "runs,jumps,sits,walks,plays,stands,rides,swims,climbs,looks".split(",")
-_PLACES = "beach,park,street,snow,grass,water,mountain,field,road,pool,city,forest".split(",")
-_THINGS = "red ball,blue shirt,black hat,white fence,green bike,yellow kite".split(",")
+_SUBJECTS = [
+    "dog",
+    "cat",
+    "man",
+    "woman",
+    "child",
+    "girl",
+    "boy",
+    "bird",
+    "horse",
+    "cyclist",
+    "surfer",
+    "skier",
+]
+_VERBS = ["runs", "jumps", "sits", "walks", "plays", "stands", "rides", "swims", "climbs", "looks"]
+_PLACES = [
+    "beach",
+    "park",
+    "street",
+    "snow",
+    "grass",
+    "water",
+    "mountain",
+    "field",
+    "road",
+    "pool",
+    "city",
+    "forest",
+]
+_THINGS = ["red ball", "blue shirt", "black hat", "white fence", "green bike", "yellow kite"]
 
 
 def synthetic_captions(n: int, rng: random.Random) -> list[str]:
