@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -385,3 +386,37 @@ def test_two_indexers_on_one_database_at_once(tmp_path, tiny_model, postgres_url
     assert sql(postgres_url, "SELECT path FROM roots ORDER BY path") == [
         (str(root / f),) for f in "abc"
     ]
+
+
+@pytest.mark.slow
+def test_watch_keeps_a_postgres_index_in_step(tmp_path, tiny_model, postgres_url):
+    """`photocap watch --db postgresql+psycopg://…`: a new photo is captioned into the database,
+    a rename moves its row, a delete removes it."""
+    from test_watch import Daemon
+
+    root = tmp_path / "photos"
+    root.mkdir()
+    [staged] = photos(tmp_path / "staged", 1)
+    unused = tmp_path / "unused.db"  # Daemon's own --db, overridden by the later one
+    daemon = Daemon(root, unused, tiny_model, "--write", "none", "--db", postgres_url)
+    try:
+        daemon.wait_for("caught-up")
+        first = root / "first.jpg"
+        shutil.copyfile(staged, first)
+        event = daemon.wait_for("captioned", first)
+        with open_index(postgres_url) as index:
+            before = index.get(first)
+        assert before.caption == event["caption"]
+        renamed = root / "renamed.jpg"
+        first.rename(renamed)
+        daemon.wait_for("moved", renamed)
+        with open_index(postgres_url) as index:
+            after = index.get(renamed)
+            assert index.get(first) is None and after.indexed_at == before.indexed_at
+        renamed.unlink()
+        daemon.wait_for("deleted", renamed)
+        with open_index(postgres_url) as index:
+            assert index.count() == 0 and index.roots() == [str(root)]
+    finally:
+        assert daemon.stop() == 0, daemon.stderr()
+    assert not unused.exists()
