@@ -223,6 +223,19 @@ def test_punctuated_words_match_as_the_query_parser_reads_them(index):
     assert [hit.caption[a:b] for a, b in hit.highlights] == ["shirt", "flag"]
 
 
+def test_accents_are_folded_where_the_server_has_unaccent(index, postgres_url):
+    [(available,)] = sql(
+        postgres_url, "SELECT count(*) FROM pg_available_extensions WHERE name = 'unaccent'"
+    )
+    if not available:
+        pytest.skip("this PostgreSQL server has no unaccent extension (contrib)")
+    index.upsert([record("/p/a.jpg", "Crème brûlée at a café"), record("/p/b.jpg", "a cafe")])
+    assert sorted(h.path for h in search(index, "cafe").hits) == ["/p/a.jpg", "/p/b.jpg"]
+    assert sorted(h.path for h in search(index, "café").hits) == ["/p/a.jpg", "/p/b.jpg"]
+    [hit] = search(index, "creme brulee").hits
+    assert [hit.caption[a:b] for a, b in hit.highlights] == ["Crème", "brûlée"]
+
+
 def test_moves_deletes_and_folders(index, tmp_path):
     index.upsert([record(p) for p in ["/a/b/1.jpg", "/a/b/c/2.jpg", "/a/bc/3.jpg", "/a/b_/4.jpg"]])
     assert index.paths("/a/b") == ["/a/b/1.jpg", "/a/b/c/2.jpg"]

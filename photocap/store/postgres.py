@@ -4,9 +4,9 @@ The tables are the SQLAlchemy ones in schema.py; what differs from SQLite lives 
 
 - full-text search is a `tsvector` column the database generates from the caption (weight A) and
   the label words (weight B), under a GIN index. Its text search configuration `photocap` stems
-  English words (Snowball) but keeps stop words, as SQLite's FTS5 table does, and punctuation is
-  turned into spaces first, so "t-shirt" and "U.S." are words in order, as photocap's query parser
-  reads them;
+  English words (Snowball) but keeps stop words, as SQLite's FTS5 table does, folds accents where
+  the server has the unaccent extension, and turns punctuation into spaces first, so "t-shirt"
+  and "U.S." are words in order, as photocap's query parser reads them;
 - paths are compared byte-wise (COLLATE "C"), so folder ranges and ordering match SQLite's;
 - every write transaction takes a transaction-level advisory lock first, the equivalent of SQLite's
   BEGIN IMMEDIATE: exclusive for writes that read then change rows (moves, deletes, migrations),
@@ -197,8 +197,28 @@ def _run_ddl(conn: Connection, statements: list[str]) -> None:
             cursor.execute(statement)
 
 
+def _fold_accents(conn: Connection) -> bool:
+    """Lets the search configuration fold accents ("cafe" finds "café", as SQLite's
+    remove_diacritics does) where the server has the unaccent extension and the user may create
+    it (a trusted extension since PostgreSQL 13); without it, accents stay."""
+    try:
+        with conn.begin_nested():
+            conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS unaccent")
+    except sqlalchemy.exc.DBAPIError:
+        return False
+    visible = "SELECT 1 FROM pg_ts_dict WHERE dictname = 'unaccent' AND pg_ts_dict_is_visible(oid)"
+    if conn.exec_driver_sql(visible).first() is None:
+        return False  # created in a schema outside the search path
+    sql = f"ALTER TEXT SEARCH CONFIGURATION {TS_CONFIG} ALTER MAPPING FOR word, hword, hword_part"
+    conn.exec_driver_sql(f"{sql} WITH unaccent, photocap_stem")
+    return True
+
+
 def _create_baseline(conn: Connection) -> None:
-    _run_ddl(conn, _BASELINE_SQL)
+    configured = _BASELINE_SQL.index(next(s for s in _BASELINE_SQL if "ALTER MAPPING" in s)) + 1
+    _run_ddl(conn, _BASELINE_SQL[:configured])
+    _fold_accents(conn)
+    _run_ddl(conn, _BASELINE_SQL[configured:])
 
 
 # MIGRATIONS[n] takes a PostgreSQL index at version n - 1 to version n; MIGRATIONS[BASELINE]
