@@ -115,54 +115,62 @@ def run_search(
         return Found()
     scope = _Scope.of(under, source, held_back)
     within = (lambda q: q) if labels else in_caption
-    match = within(_all(queries))
-    floor = _window_floor(conn, match, scope, rank_window)
-    ranked = _ranked(conn, in_caption(_all(queries)), _all(queries), scope, limit, floor)
-    if labels and len(ranked) < limit:  # then the photos whose labels alone match
-        shown = {row.id for row in ranked}
-        more = _ranked(conn, match, _all(queries), scope, limit + len(ranked), floor)
-        ranked += [row for row in more if row.id not in shown][: limit - len(ranked)]
+    # Caption matches first (then those whose labels alone match), each by ts_rank_cd.
+    first = in_caption(_all(queries)) if labels else None
+    ranked, windowed = _ranked(
+        conn, within(_all(queries)), _all(queries), first, scope, limit, rank_window
+    )
     matched = dict.fromkeys((row.id for row in ranked), len(terms))
     partial = False
     highlight = _all(queries)
     if not ranked and len(terms) > 1:
         match = within(_any(queries))
-        floor = _window_floor(conn, match, scope, rank_window)
-        pool = _ranked(conn, match, _any(queries), scope, partial_pool, floor)
+        pool, windowed = _ranked(conn, match, _any(queries), None, scope, partial_pool, rank_window)
         matched = _terms_matched(conn, [within(q) for q in queries], [row.id for row in pool])
         ranked = sorted(pool, key=lambda row: (-matched[row.id], -row.score, row.id))[:limit]
         partial = bool(ranked)
         highlight = _any(queries)
-    return Found(_hits(conn, highlight, ranked, matched), partial, floor is not None)
-
-
-def _window_floor(conn: Connection, match: str, scope: _Scope, window: int | None) -> int | None:
-    """The id of the `window`-th newest match, or None when there are no more than that."""
-    if window is None:
-        return None
-    sql = text(
-        f"""
-        SELECT id FROM photos WHERE search_vector @@ CAST(:match AS tsquery){scope.where}
-        ORDER BY id DESC LIMIT 1 OFFSET :skip
-        """
-    )
-    return conn.execute(sql, {"match": match, "skip": window - 1, **scope.params}).scalar()
+    return Found(_hits(conn, highlight, ranked, matched), partial, windowed)
 
 
 def _ranked(
-    conn: Connection, match: str, rank: str, scope: _Scope, limit: int, floor: int | None
-) -> list[Any]:
-    """(id, score) of the best `limit` photos matching `match`, scored against `rank`."""
-    window = " AND id >= :floor" if floor is not None else ""
+    conn: Connection,
+    match: str,
+    rank: str,
+    first: str | None,
+    scope: _Scope,
+    limit: int,
+    window: int | None,
+) -> tuple[list[Any], bool]:
+    """The best `limit` photos matching `match` among its newest `window` matches (all: None),
+    scored against `rank`, those matching `first` before the others; and whether more photos
+    matched than the window. One scan of the matches: the newest are kept, then ranked."""
+    first_sql = "search_vector @@ CAST(:first AS tsquery)" if first is not None else "true"
     sql = text(
         f"""
-        SELECT id, ts_rank_cd(search_vector, CAST(:rank AS tsquery), {RANK_NORMALIZATION}) AS score
-        FROM photos WHERE search_vector @@ CAST(:match AS tsquery){scope.where}{window}
-        ORDER BY score DESC, id LIMIT :limit
+        WITH matches AS MATERIALIZED (
+            SELECT id, search_vector FROM photos
+            WHERE search_vector @@ CAST(:match AS tsquery){scope.where}
+            ORDER BY id DESC LIMIT :take
+        ), newest AS (
+            SELECT id, search_vector FROM matches ORDER BY id DESC LIMIT :window
+        )
+        SELECT id, ts_rank_cd(search_vector, CAST(:rank AS tsquery), {RANK_NORMALIZATION}) AS score,
+               {first_sql} AS first, (SELECT count(*) FROM matches) AS matched
+        FROM newest ORDER BY first DESC, score DESC, id LIMIT :limit
         """
     )
-    params = {"match": match, "rank": rank, "limit": limit, "floor": floor, **scope.params}
-    return list(conn.execute(sql, params))
+    params = {
+        "match": match,
+        "rank": rank,
+        "first": first,
+        "take": window + 1 if window is not None else None,
+        "window": window,
+        "limit": limit,
+        **scope.params,
+    }
+    rows = list(conn.execute(sql, params))
+    return rows, bool(rows) and window is not None and rows[0].matched > window
 
 
 def _terms_matched(conn: Connection, queries: list[str], ids: list[int]) -> dict[int, int]:
