@@ -122,6 +122,17 @@ def test_a_failed_migration_leaves_the_database_as_it_was(postgres_url, monkeypa
     assert sql(postgres_url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == [(0,)]
 
 
+def test_search_on_a_database_without_an_index_says_how_to_build_one(postgres_url):
+    from click.testing import CliRunner
+
+    from photocap.cli import cli
+
+    result = CliRunner().invoke(cli, ["search", "dog", "--db", postgres_url])
+    assert result.exit_code == 1 and "no photocap index in" in result.stderr
+    assert "photocap index PATH" in result.stderr
+    assert sql(postgres_url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == [(0,)]
+
+
 def test_newer_database_is_refused(postgres_url):
     open_index(postgres_url).close()
     sql(postgres_url, "UPDATE photocap_meta SET value = '99' WHERE key = 'schema_version'")

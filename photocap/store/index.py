@@ -164,10 +164,12 @@ class Index:
         with self.reading() as conn:
             return read_version(conn)
 
-    def _prepare(self) -> None:
+    def _prepare(self, create: bool = True) -> None:
         with self.reading() as conn:
             version = read_version(conn)
             foreign = version == 0 and has_tables(conn)
+        if self.postgres and version == 0 and not foreign and not create:
+            raise IndexDatabaseError(f"no photocap index in {self.url}", hint=BUILD_HINT)
         if foreign:
             raise IndexDatabaseError(
                 "this database is not a photocap index (it holds other tables)",
@@ -407,13 +409,14 @@ def open_index(
     (a postgresql+psycopg:// URL: an index in that PostgreSQL database, see store/postgres.py).
 
     Default: `$PHOTOCAP_DB`, else `$XDG_DATA_HOME/photocap/index.db`. With `create=False` a missing
-    file raises IndexDatabaseError instead of being created. `busy_timeout` (seconds) is how long a
-    write waits for another process's write to finish.
+    file (a PostgreSQL database without photocap's tables) raises IndexDatabaseError instead of
+    being created. `busy_timeout` (seconds) is how long a write waits for another process's write
+    to finish.
     """
     engine, path = index_engine(url, create=create, busy_timeout=busy_timeout)
     index = Index(engine, path)
     try:
-        index._prepare()
+        index._prepare(create)
     except BaseException:
         index.close()
         raise
