@@ -36,7 +36,7 @@ def build_photos(folder: Path, count: int) -> list[Path]:
     split = FLICKR8K / "splits" / "test.txt"
     if split.exists():
         names = split.read_text().split()[:count]
-        return [Path(shutil.copy(FLICKR8K / "images" / n, folder / n)) for n in names]
+        return [Path(shutil.copyfile(FLICKR8K / "images" / n, folder / n)) for n in names]
     from PIL import Image
     from skimage import data
 

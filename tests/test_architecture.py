@@ -1,5 +1,5 @@
 """The package's shape: no import circles, and dependencies point down (cli -> indexing, watch,
-training -> captioner, metadata, store -> model, photos), read from the source with `ast`."""
+review, training -> captioner, metadata, store -> model, photos), read from the source with `ast`."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ LAYERS = {
     "photocap.evaluation": 2,
     "photocap.indexing": 2,
     "photocap.watch": 2,
+    "photocap.review": 2,
     "photocap.training": 2,
     "photocap.cli": 3,
     "photocap.__main__": 3,

@@ -20,6 +20,8 @@ import sqlalchemy.exc
 from sqlalchemy import create_engine, inspect, text
 
 from photocap.errors import IndexDatabaseError
+from photocap.store import engine as engine_module
+from photocap.store import index as index_module
 from photocap.store import postgres
 from photocap.store import schema as index_schema
 from photocap.store.index import PhotoRecord, StoredLabel, open_index
@@ -93,21 +95,39 @@ def test_every_schema_version_has_a_postgres_migration():
     )
 
 
+def _at_version(monkeypatch, version: int) -> None:
+    for module in (index_schema, postgres, index_module, engine_module):
+        monkeypatch.setattr(module, "SCHEMA_VERSION", version)
+
+
+def test_an_index_made_at_the_baseline_migrates_forward_and_keeps_its_rows(
+    postgres_url, monkeypatch
+):
+    with monkeypatch.context() as patched:
+        _at_version(patched, postgres.BASELINE)
+        with open_index(postgres_url) as index:
+            index.upsert([record("/p/a.jpg")])
+            assert index.schema_version() == postgres.BASELINE
+    with open_index(postgres_url) as index:
+        assert index.schema_version() == index_schema.SCHEMA_VERSION and index.count() == 1
+        assert [h.path for h in search(index, "cat").hits] == ["/p/a.jpg"]
+    names = {r[0] for r in sql(postgres_url, "SELECT indexname FROM pg_indexes")}
+    assert "ix_photos_confidence" in names  # version 5's
+
+
 def test_a_later_migration_runs_forward_and_keeps_the_rows(postgres_url, monkeypatch):
-    """How a future version will go: version 4's index reopened by a photocap at version 5."""
+    """How a future version will go: today's index reopened by a photocap one version newer."""
     with open_index(postgres_url) as index:
         index.upsert([record("/p/a.jpg")])
 
-    def to_5(conn):
+    def add_rating(conn):
         conn.exec_driver_sql("ALTER TABLE photos ADD COLUMN rating INTEGER")
 
-    monkeypatch.setattr(index_schema, "SCHEMA_VERSION", 5)
-    monkeypatch.setattr(postgres, "SCHEMA_VERSION", 5)
-    monkeypatch.setattr("photocap.store.index.SCHEMA_VERSION", 5)
-    monkeypatch.setattr("photocap.store.engine.SCHEMA_VERSION", 5)
-    monkeypatch.setitem(postgres.MIGRATIONS, 5, to_5)
+    newer = index_schema.SCHEMA_VERSION + 1
+    _at_version(monkeypatch, newer)
+    monkeypatch.setitem(postgres.MIGRATIONS, newer, add_rating)
     with open_index(postgres_url) as index:
-        assert index.schema_version() == 5 and index.count() == 1
+        assert index.schema_version() == newer and index.count() == 1
     assert sql(postgres_url, "SELECT path, rating FROM photos") == [("/p/a.jpg", None)]
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pillow_heif
+import pillow_jxl  # noqa: F401  (to write JPEG XL test files)
 import pytest
 from photo_helpers import (
     bomb_png,
@@ -82,13 +83,17 @@ def formats(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "bmp": save(CHELSEA, folder / "chelsea.bmp"),
         "gif": gif,
         "heif": save(CHELSEA, folder / "chelsea.heic", quality=90),
+        "avif": save(CHELSEA, folder / "chelsea.avif", quality=90),  # Pillow's own AVIF
+        "jxl": save(CHELSEA, folder / "chelsea.jxl", quality=92),  # pillow-jxl-plugin
     }
 
 
 # ---------------------------------------------------------------- formats
 
 
-@pytest.mark.parametrize("fmt", ["jpeg", "png", "webp", "tiff", "bmp", "gif", "heif"])
+@pytest.mark.parametrize(
+    "fmt", ["jpeg", "png", "webp", "tiff", "bmp", "gif", "heif", "avif", "jxl"]
+)
 def test_every_format_sniffs_and_decodes_to_the_photo(formats: dict[str, Path], fmt: str) -> None:
     path = formats[fmt]
     assert sniff_format(path) == fmt
@@ -96,7 +101,9 @@ def test_every_format_sniffs_and_decodes_to_the_photo(formats: dict[str, Path], 
     assert photo.format == fmt
     assert (photo.width, photo.height) == (451, 300)
     assert photo.image.mode == "RGB" and photo.image.size == (451, 300)
-    tolerance = {"gif": 25, "heif": 12}.get(fmt, 6)  # GIF: 256 colours; lossless ones are exact
+    tolerance = {"gif": 25, "heif": 12, "avif": 12, "jxl": 12}.get(
+        fmt, 6
+    )  # GIF: 256 colours; lossless ones are exact
     assert mean_diff(photo.image, CHELSEA) < tolerance
 
 
@@ -126,7 +133,7 @@ def test_sniff_tells_lookalikes_apart() -> None:
     video = struct.pack(">I", 20) + b"ftypisom" + bytes(4) + b"mp41"
     cr3 = struct.pack(">I", 24) + b"ftypcrx " + bytes(4) + b"crx isom"
     assert sniff(heic) == "heif"
-    assert sniff(avif) == "avif"  # the same container, not captioned (yet)
+    assert sniff(avif) == "avif"  # the same container, another codec
     assert sniff(video) is None
     assert sniff(cr3) == "raw"
     assert sniff(b"II*\x00\x08\x00\x00\x00", "photo.tif") == "tiff"
@@ -338,9 +345,15 @@ def test_text_file_named_jpg(tmp_path: Path) -> None:
 
 
 def test_unsupported_image_format_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "photo.jp2"
+    path.write_bytes(b"\x00\x00\x00\x0cjP  \r\n\x87\n" + bytes(64))
+    expect_error(path, r"^unsupported format: a JPEG 2000 image$")
+
+
+def test_damaged_avif_says_so(tmp_path: Path) -> None:
     path = tmp_path / "photo.avif"
     path.write_bytes(struct.pack(">I", 28) + b"ftypavif" + bytes(4) + b"avifmif1miaf" + bytes(64))
-    expect_error(path, r"^unsupported format: an AVIF image$")
+    expect_error(path, r"^corrupt AVIF data")
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -419,6 +432,7 @@ def library(tmp_path: Path, formats: dict[str, Path]) -> Path:
 
 
 EXPECTED = [
+    "DSC_0001.NEF",
     "IMG_0002",
     "a.jpg",
     "album.jpg/inner.png",
@@ -451,6 +465,9 @@ def test_discover_every_found_photo_decodes_or_says_why(library: Path) -> None:
         except ImageError as exc:
             reasons[path.name] = exc.message
     assert reasons == {
+        "DSC_0001.NEF": (  # a plain TIFF named as a RAW
+            "unsupported or damaged camera RAW file (LibRaw: Unsupported file format or not RAW file)"
+        ),
         "empty.jpg": "empty file (0 bytes)",
         "fake.jpg": "not an image: the content is text although the name says .jpg",
     }

@@ -21,6 +21,7 @@ COMMANDS = {
     "caption": ("caption", "Print a caption for each IMAGE; nothing is written."),
     "evaluate": ("evaluate", "Score the model against reference captions (COCO metrics)."),
     "index": ("index", "Caption the photos under PATHS, write alt text, index them."),
+    "review": ("review", "Check and correct captions on a local web page."),
     "search": ("search", "Find photos whose captions match QUERY, best match first."),
     "train": ("train", "Teach the captioner your own words from captioned photos."),
     "watch": ("watch", "Caption new and changed photos under PATHS as they arrive."),

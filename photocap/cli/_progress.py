@@ -122,6 +122,8 @@ def print_summary(summary: IndexSummary, dry_run: bool = False) -> None:
         lines.append(f"Moved, kept their captions: {summary.moved}")
     if summary.reused:
         lines.append(f"Already captioned by photocap, indexed: {summary.reused}")
+    if summary.paired:
+        lines.append(f"RAW + JPEG pairs, the caption of the other file: {summary.paired}")
     lines.append(f"Human captions kept: {summary.human}")
     if summary.labelled:
         lines.append(f"Labelled (indexed before labels existed): {summary.labelled}")

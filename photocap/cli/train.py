@@ -12,7 +12,13 @@ from pathlib import Path
 import click
 
 from photocap.cli import cli
-from photocap.cli._options import batch_size_option, device_option, json_option, workers_option
+from photocap.cli._options import (
+    batch_size_option,
+    db_option,
+    device_option,
+    json_option,
+    workers_option,
+)
 from photocap.model import ENCODER_NAMES
 
 TABLE_HEADER = (
@@ -197,9 +203,20 @@ def _reporter(stop: _StopOnCtrlC, quiet: bool):
 @click.option(
     "--data",
     "data",
-    required=True,
     type=click.Path(dir_okay=False, path_type=Path),
     help="CSV with columns image,caption (one row per caption; header optional).",
+)
+@click.option(
+    "--from-index",
+    is_flag=True,
+    help="Learn from the captions people wrote or accepted in the index (photocap review) "
+    "instead of a CSV.",
+)
+@db_option
+@click.option(
+    "--under",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="With --from-index: only the photos inside this folder.",
 )
 @click.option(
     "--images",
@@ -308,6 +325,9 @@ def _reporter(stop: _StopOnCtrlC, quiet: bool):
 @click.option("--quiet", "-q", is_flag=True, help="No progress, table or messages on stderr.")
 def train(
     data,
+    from_index,
+    db_url,
+    under,
     images_dir,
     val,
     val_fraction,
@@ -353,12 +373,25 @@ def train(
     \b
     Examples:
       photocap train --data products.csv
+      photocap train --from-index --under ~/Pictures/shop
       photocap train --data family.csv --images ~/Pictures --set-default
       photocap train --data plants.csv --scratch --encoder resnet50 --epochs 30
     """
     from photocap.training.finetune import FinetuneOptions, finetune
     from photocap.training.train import TrainingInterrupted
 
+    if from_index == (data is not None):
+        raise click.UsageError("give either --data CSV or --from-index")
+    if not from_index and under is not None:
+        raise click.UsageError("--under chooses photos of the index: use it with --from-index")
+    if from_index and images_dir is not None:
+        raise click.UsageError("--images is for a CSV's relative paths, not --from-index")
+    if from_index:
+        from photocap.training.index_data import export_captions
+
+        data, count = export_captions(db_url, under)
+        if not quiet:
+            click.echo(f"{count} photos with a person's caption in the index ({data})", err=True)
     if (encoder or encoder_weights) and not scratch:
         raise click.UsageError(
             "--encoder/--encoder-weights choose the backbone of a --scratch model; "

@@ -18,6 +18,7 @@ Outcome = Literal[
     "moved",
     "human",
     "reused",
+    "paired",
     "failed",
 ]
 
@@ -70,6 +71,7 @@ class OutcomeCounts:
     moved: int = 0
     human: int = 0
     reused: int = 0
+    paired: int = 0  # given the caption of the other file of their RAW + JPEG pair
     labelled: int = 0  # photos given labels without being captioned (indexed before labels)
 
     def count(self, outcome: PhotoOutcome) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from photocap.errors import ImageError, PhotocapError
 from photocap.indexing.outcomes import IndexOptions, PhotoOutcome
+from photocap.indexing.pairs import twin_caption
 from photocap.indexing.write import (
     caption_in,
     failure_record,
@@ -23,7 +24,7 @@ from photocap.indexing.write import (
     withdraw_from_photo,
     write_into_photo,
 )
-from photocap.metadata import read_keywords, sidecars_mtime_ns
+from photocap.metadata import CaptionRecord, read_keywords, sidecars_mtime_ns
 from photocap.photos.decode import decode_photo
 from photocap.photos.digest import file_sha256
 from photocap.photos.kinds import unreadable_error
@@ -213,6 +214,7 @@ class Planner:
             "sidecar_mtime_ns": sidecar,
         }
         same_bytes = row is not None and row.sha256 == sha and self._settled(row)
+        paired = False
         if same_bytes and row.sidecar_mtime_ns == sidecar:
             record = replace(row, **base)  # touched (new mtime), same bytes
             return _labelled(record, PhotoOutcome(path, "unchanged", row.caption, row.source))
@@ -223,8 +225,15 @@ class Planner:
                 if old.status == "ok" and not os.path.exists(old.path):  # moved or renamed
                     return self._moved(path, old, base)
         found = caption_in(path)
+        if found is None or found.source == "model":  # a RAW + JPEG pair: see indexing.pairs
+            twin = twin_caption(path)
+            human = twin is not None and twin.source == "human" and not self.options.overwrite
+            if human or (twin is not None and twin.source == "model" and found is None):
+                found, paired = twin, True
         if found is not None and sha is None:  # indexed without captioning: hash it now
             base["sha256"] = file_sha256(path)
+        if paired and found.source == "model":
+            return self._paired(path, base, found)
         if found is not None and found.source == "human" and not self.options.overwrite:
             record = PhotoRecord(**base, caption=found.text, source="human")
             return _labelled(record, PhotoOutcome(path, "human", found.text, "human"))
@@ -238,6 +247,22 @@ class Planner:
             outcome = "unchanged" if row is not None and row.caption == found.text else "reused"
             return _labelled(record, PhotoOutcome(path, outcome, found.text, "model"))
         return PendingPhoto(path, st.st_size, st.st_mtime_ns, sha, sidecar)
+
+    def _paired(
+        self, path: str, base: dict, found: CaptionRecord
+    ) -> PendingPhoto | tuple[PhotoRecord, PhotoOutcome]:
+        """A photo without a caption whose RAW + JPEG twin has photocap's: it gets that caption."""
+        model_id = found.model_id or "unknown"
+        record = PhotoRecord(**base, caption=found.text, source="model", model_id=model_id)
+        outcome = PhotoOutcome(path, "paired", found.text, "model", written="none")
+        if self.index is not None and self.options.write != "none":
+            record, written, error = write_into_photo(record, found.text, model_id, self.options)
+            if error is not None:
+                return record, PhotoOutcome(path, "failed", found.text, "model", error=error)
+            if record.source == "human":
+                return _labelled(record, PhotoOutcome(path, "human", record.caption, "human"))
+            outcome = replace(outcome, written=written)
+        return _labelled(record, outcome)
 
     def _moved(self, path: str, old: PhotoRecord, base: dict) -> tuple[PhotoRecord, PhotoOutcome]:
         """The row of a moved photo follows it; a caption left behind in a sidecar is written again."""

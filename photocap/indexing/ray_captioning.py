@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -83,7 +84,8 @@ class PhotoWorker:
         dataset = PhotoDataset(
             [path for path, _ in photos], captioner.prepare, captioner.min_side, assess=True
         )
-        batch = collate_photos([dataset[i] for i in range(len(dataset))])
+        with ThreadPoolExecutor(max(1, self.threads)) as pool:  # Pillow decodes without the GIL
+            batch = collate_photos(list(pool.map(dataset.__getitem__, range(len(dataset)))))
         result = RemoteBatch(batch.ok, batch.failed, batch.decided)
         if batch.tensors is None:
             return result
@@ -130,11 +132,12 @@ class RayCaptioning:
         self._model = ray.put(data)  # shipped once to each node, however many actors it runs
         threads = 0 if gpus else max(1, cpus // workers)
         self.actors = [actor.remote(device, precision, beam, threads) for _ in range(workers)]
-        self._pool = ActorPool(self.actors)
+        # each actor listed twice: its next batch waits in its queue while this process writes
+        self._pool = ActorPool(self.actors * 2)
         self._ray = ray
 
     def describe(self, batches: Iterable[list[tuple[str, bool]]]) -> Iterator[RemoteBatch]:
-        """Results in the order of `batches`, as many batches in flight as there are actors."""
+        """Results in the order of `batches`, two batches in flight per actor."""
         model = [self._model]
         return self._pool.map(lambda worker, batch: worker.describe.remote(model, batch), batches)
 

@@ -28,6 +28,7 @@ from photocap.indexing.model_input import (
     torch_threads,
 )
 from photocap.indexing.outcomes import IndexOptions, IndexSummary, PhotoOutcome
+from photocap.indexing.pairs import split_pairs, twin_result
 from photocap.indexing.plan import PendingPhoto, Planner
 from photocap.indexing.write import (
     failure_record,
@@ -90,6 +91,7 @@ class IndexRun:
         self.should_stop = should_stop or (lambda: False)
         self.summary = IndexSummary()
         self.planner = Planner(self.index, index, options)
+        self._twins: dict[str, PendingPhoto] = {}  # JPEG's path -> its RAW, captioned with it
 
     @property
     def captioner(self) -> Captioner:
@@ -199,6 +201,8 @@ class IndexRun:
         from photocap.model.beam import DecodeOptions
 
         decode = DecodeOptions(beam_size=self.options.beam)
+        pending, self._twins = split_pairs(pending)  # a RAW waits for its JPEG's caption
+        orphans: list[PendingPhoto] = []  # RAWs whose JPEG could not be decoded
         in_process = len(pending) < self.options.workers_from  # workers cost more than they save
         options = replace(self.options, workers=0) if in_process else self.options
         by_path = {p.path: p for p in pending}
@@ -216,6 +220,8 @@ class IndexRun:
                     failed: list[PhotoRecord] = []
                     for item in batch.failed:
                         self._fail(by_path[str(item.path)], _reason(item), failed)
+                        if (twin := self._twins.pop(str(item.path), None)) is not None:
+                            orphans.append(twin)
                     jobs = [(by_path[str(item.path)], item) for item in batch.ok]
                     decided = [(by_path[str(item.path)], item) for item in batch.decided]
                     features = captioner.encode(batch.tensors) if jobs else None
@@ -232,6 +238,9 @@ class IndexRun:
                 if in_flight is not None:  # also on Ctrl-C: what was written gets committed
                     self._finish(*in_flight)
                 self.summary.caption_seconds += time.monotonic() - started
+        orphans += self._twins.values()  # their JPEG ended without a caption
+        if orphans and not self.should_stop():
+            self._caption(orphans)
 
     def _loader(
         self, paths: list[str], preparation: Preparation, options: IndexOptions
@@ -296,12 +305,30 @@ class IndexRun:
         labels: list[Labels],
     ) -> list[tuple[PhotoRecord, PhotoOutcome]]:
         """Rows and outcomes of a batch: the `decided` photos by their verdicts, the `jobs` by
-        their captions (by position; none for those only labelled) and labels, all written."""
-        verdicts = [self._store_verdict(pending, item) for pending, item in decided]
-        return verdicts + [
-            self._store(pending, item, captions.get(i), found)
-            for i, ((pending, item), found) in enumerate(zip(jobs, labels, strict=True))
-        ]
+        their captions (by position; none for those only labelled) and labels, all written; each
+        followed by its RAW's when it is the JPEG of a RAW + JPEG pair."""
+        stored = [self._with_twin(self._store_verdict(p, item), []) for p, item in decided]
+        if jobs:
+            from photocap.model.labels import label_words  # the caption stage: torch is loaded
+
+            for i, ((pending, item), found) in enumerate(zip(jobs, labels, strict=True)):
+                done = self._store(pending, item, captions.get(i), found)
+                stored.append(self._with_twin(done, label_words(found)))
+        return [result for results in stored for result in results]
+
+    def _with_twin(
+        self, leader: tuple[PhotoRecord, PhotoOutcome], words: list[str]
+    ) -> list[tuple[PhotoRecord, PhotoOutcome]]:
+        """A JPEG's result, and its RAW's when they are a pair (`indexing.pairs`): the same
+        caption and keywords `words`, written (or held back) as the JPEG's. A RAW whose JPEG ended
+        without a caption stays in `_twins`, to be captioned on its own."""
+        twin = self._twins.get(leader[0].path)
+        done = twin_result(twin, leader) if twin is not None else None
+        if done is None:
+            return [leader]
+        del self._twins[leader[0].path]
+        record, outcome = done
+        return [leader, done if outcome.outcome == "human" else self._write(record, outcome, words)]
 
     def _caption_remotely(self, pending: list[PendingPhoto]) -> None:
         """The Ray path: actors decode and caption batches; this process writes and commits each
@@ -417,7 +444,7 @@ class IndexRun:
         the labels' words as keywords in the photo (a person's photo is left as they made it)."""
         record, outcome = keep
         record = replace(record, **found)
-        outcome = replace(outcome, labels=names, labelled=True)
+        outcome = replace(outcome, labels=names, labelled=outcome.outcome != "paired")
         if self.options.dry_run or record.source != "model" or not words:
             return record, outcome
         record, _written, error = write_keywords_into_photo(record, words, self.options)

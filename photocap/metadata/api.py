@@ -6,7 +6,7 @@ import os
 import re
 import stat
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal, get_args
@@ -21,9 +21,10 @@ from photocap.metadata.exif import (
     remove_description,
     set_description,
 )
-from photocap.metadata.formats import JPEG, PNG, WEBP, photo_kind
+from photocap.metadata.formats import JPEG, PNG, RAW, WEBP, photo_kind
 from photocap.metadata.keywords import KeywordsRecord, apply_keywords, check_keywords, record_of
 from photocap.metadata.photo import Photo, Sidecar, load_photo, read_sidecar
+from photocap.metadata.raw_sidecars import lightroom_sidecars
 from photocap.metadata.xmp import ALT_TEXT, DESCRIPTION, HAS_EXTENDED, Provenance, XmpDocument
 
 WriteMode = Literal["auto", "embed", "sidecar", "none"]
@@ -49,6 +50,7 @@ class WriteResult:
 
     where: Literal["embedded", "sidecar", "none"]
     target: Path | None  # file written
+    also: tuple[Path, ...] = ()  # sidecars written too (Lightroom's `<name>.xmp` beside a RAW)
 
 
 def sidecar_path(path: str | Path) -> Path:
@@ -147,7 +149,8 @@ def write_caption(
     the same write; None leaves the keywords alone. `confidence` (0-1) goes into the provenance.
 
     `auto` embeds into JPEG and writes a `<name>.<ext>.xmp` sidecar for everything else; `embed`
-    works for JPEG, PNG (XMP only) and WebP. Raises HumanCaptionExists when a person's caption is
+    works for JPEG, PNG (XMP only) and WebP. A camera RAW is never written: both mean its sidecar,
+    and Lightroom's `<name>.xmp` beside it, when there is one, gets the caption too. Raises HumanCaptionExists when a person's caption is
     there and not `overwrite`; ImageError for missing, truncated, corrupt or misnamed photos;
     UnsafeXMPError for hostile XMP; MetadataError for read-only files or folders and other refusals.
     Nothing is changed when any of these is raised.
@@ -160,6 +163,7 @@ def write_caption(
     if mode == "none":
         return WriteResult("none", None)
     path, kind, embed, target = _target(path, mode)
+    also = _also(path, kind, target)
     photo = load_photo(path, kind, whole=True)
     sidecars = _sidecars(path)
     if not overwrite:
@@ -167,7 +171,10 @@ def write_caption(
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     sure = None if confidence is None else f"{confidence:.2f}"
     prov = Provenance(caption, model_id, _version(), now, sure)
-    return _write(photo, sidecars, target, caption, prov, keep_mtime=keep_mtime, keywords=words)
+    for side in also:
+        _write(photo, sidecars, side, caption, prov, keep_mtime=keep_mtime, keywords=words)
+    result = _write(photo, sidecars, target, caption, prov, keep_mtime=keep_mtime, keywords=words)
+    return replace(result, also=tuple(also))
 
 
 def write_keywords(
@@ -186,9 +193,13 @@ def write_keywords(
     if mode == "none":
         return WriteResult("none", None)
     path, kind, embed, target = _target(path, mode)
+    also = _also(path, kind, target)
     photo = load_photo(path, kind, whole=True)
     sidecars = _sidecars(path)
-    return _write(photo, sidecars, target, None, None, keep_mtime=keep_mtime, keywords=words)
+    for side in also:
+        _write(photo, sidecars, side, None, None, keep_mtime=keep_mtime, keywords=words)
+    result = _write(photo, sidecars, target, None, None, keep_mtime=keep_mtime, keywords=words)
+    return replace(result, also=tuple(also))
 
 
 def withdraw_caption(path: str | Path, *, keep_mtime: bool = True) -> WriteResult:
@@ -288,7 +299,7 @@ def _check_mode(mode: str, path: Path) -> None:
 def _target(path: Path, mode: WriteMode) -> tuple[Path, str, bool, Path]:
     """(photo path, kind, embed?, file written) for a write in `mode`; refusals raised here."""
     kind = photo_kind(path)
-    embed = mode == "embed" or (mode == "auto" and kind == JPEG)
+    embed = kind != RAW and (mode == "embed" or (mode == "auto" and kind == JPEG))  # RAW: sidecar
     if embed and kind not in EMBEDDABLE:
         raise MetadataError(
             f"cannot embed a caption in a {kind} file safely",
@@ -300,6 +311,16 @@ def _target(path: Path, mode: WriteMode) -> tuple[Path, str, bool, Path]:
     target = path if embed else sidecar_path(path)
     check_writable(target, exists=embed or target.exists())
     return path, kind, embed, target
+
+
+def _also(path: Path, kind: str, target: Path) -> list[Path]:
+    """The sidecars written besides `target`: Lightroom's beside a RAW (checked writable first)."""
+    if kind != RAW:
+        return []
+    also = lightroom_sidecars(path, target)
+    for side in also:
+        check_writable(side, exists=True)
+    return also
 
 
 # -- reading ------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Decoding photos for the model: bounded (pixel limit from the header), reduced early (JPEG draft,
-HEIC thumbnails), oriented as EXIF says, 8-bit RGB with transparency on white."""
+HEIC thumbnails, a camera RAW's embedded preview), oriented as EXIF (or the RAW's metadata) says,
+8-bit RGB with transparency on white."""
 
 from __future__ import annotations
 
@@ -14,12 +15,15 @@ from PIL import Image, UnidentifiedImageError
 from photocap.errors import ImageError
 from photocap.photos.degenerate import transparent_share
 from photocap.photos.kinds import (
+    AVIF,
     BMP,
     DECODABLE,
     GIF,
     HEIF,
     JPEG,
+    JXL,
     PNG,
+    RAW,
     TIFF,
     WEBP,
     check_regular_file,
@@ -40,6 +44,8 @@ _PIL_FORMATS = {
     BMP: ["BMP"],
     GIF: ["GIF"],
     HEIF: ["HEIF"],
+    AVIF: ["AVIF"],  # Pillow's own (libavif), from Pillow 11.3
+    JXL: ["JXL"],  # pillow-jxl-plugin
 }
 _ORIENTATION_TAG = 0x0112
 _TRANSPOSE = {
@@ -67,6 +73,7 @@ class DecodedPhoto:
 
 _heif_lock = threading.Lock()
 _heif_registered = False
+_jxl_registered = False
 
 
 def _register_heif(path: Path) -> None:
@@ -85,6 +92,23 @@ def _register_heif(path: Path) -> None:
             ) from None
         pillow_heif.register_heif_opener()
         _heif_registered = True
+
+
+def _register_jxl(path: Path) -> None:
+    """Teach Pillow JPEG XL through pillow-jxl-plugin (it registers on import), once per process."""
+    global _jxl_registered
+    with _heif_lock:
+        if _jxl_registered:
+            return
+        try:
+            import pillow_jxl  # noqa: F401
+        except ImportError:
+            raise ImageError(
+                "unsupported format: JPEG XL needs pillow-jxl-plugin",
+                path=path,
+                hint="pip install pillow-jxl-plugin",
+            ) from None
+        _jxl_registered = True
 
 
 def open_photo(
@@ -112,8 +136,12 @@ def decode_photo(
     fmt = sniff(head, path.name)
     if fmt not in DECODABLE:
         raise not_an_image(path, head)
+    if fmt == RAW:
+        return _decode_raw(path, min_side, max_pixels)
     if fmt == HEIF:
         _register_heif(path)
+    elif fmt == JXL:
+        _register_jxl(path)
     with _open_image(path, fmt, max_pixels) as image:
         width, height = image.size
         if width * height > max_pixels:
@@ -129,6 +157,18 @@ def decode_photo(
     if orientation in (5, 6, 7, 8):
         width, height = height, width
     return DecodedPhoto(rgb, fmt, width, height, transparent)
+
+
+def _decode_raw(path: Path, min_side: int | None, max_pixels: int) -> DecodedPhoto:
+    """A camera RAW: its embedded preview or a half-size LibRaw render (`photos.raw`)."""
+    from photocap.photos import raw
+
+    with raw.open_raw(path) as camera_raw:
+        width, height = raw.oriented_size(camera_raw)
+        if width * height > max_pixels:
+            raise _too_large(path, width, height, max_pixels)
+        image, _source = raw.picture(camera_raw, path, min_side, max_pixels)
+    return DecodedPhoto(_reduce(image, min_side), RAW, width, height)
 
 
 def _open_image(path: Path, fmt: str, max_pixels: int) -> Image.Image:

@@ -15,13 +15,14 @@ from pathlib import Path
 
 from photocap.errors import ImageError
 
-JPEG, PNG, WEBP, TIFF, BMP, GIF, HEIF, AVIF, RAW = (
-    "jpeg", "png", "webp", "tiff", "bmp", "gif", "heif", "avif", "raw",
+JPEG, PNG, WEBP, TIFF, BMP, GIF, HEIF, AVIF, JXL, RAW = (
+    "jpeg", "png", "webp", "tiff", "bmp", "gif", "heif", "avif", "jxl", "raw",
 )  # fmt: skip
-DECODABLE = frozenset({JPEG, PNG, WEBP, TIFF, BMP, GIF, HEIF})  # formats photocap captions
+# formats photocap captions
+DECODABLE = frozenset({JPEG, PNG, WEBP, TIFF, BMP, GIF, HEIF, AVIF, JXL, RAW})
 DISPLAY_NAMES = {
     JPEG: "JPEG", PNG: "PNG", WEBP: "WebP", TIFF: "TIFF", BMP: "BMP", GIF: "GIF",
-    HEIF: "HEIF", AVIF: "AVIF", RAW: "RAW",
+    HEIF: "HEIF", AVIF: "AVIF", JXL: "JPEG XL", RAW: "RAW",
 }  # fmt: skip
 
 # What a photo's name says it is.
@@ -32,6 +33,7 @@ EXTENSIONS: dict[str, str] = {
     **dict.fromkeys((".tif", ".tiff"), TIFF),
     **dict.fromkeys((".heic", ".heif", ".hif"), HEIF),
     ".avif": AVIF,
+    ".jxl": JXL,
     ".gif": GIF,
     **dict.fromkeys((".bmp", ".dib"), BMP),
     **dict.fromkeys(
@@ -51,6 +53,7 @@ _RAW_MAGIC = (
 )  # fmt: skip
 _HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs"})
 _AVIF_BRANDS = frozenset({b"avif", b"avis"})
+_JXL_MAGIC = (b"\xff\x0a", b"\x00\x00\x00\x0cJXL \r\n\x87\n")  # bare codestream, container
 HEAD_BYTES = 64
 
 # Names browsers and copy tools give a file while it is still coming; it is read once renamed.
@@ -84,6 +87,8 @@ def sniff(head: bytes, name: str = "") -> str | None:
         return _iso_media_kind(head)
     if head.startswith(_RAW_MAGIC):
         return RAW
+    if head.startswith(_JXL_MAGIC):
+        return JXL
     return None
 
 
@@ -197,11 +202,6 @@ def permission_error(path: Path) -> ImageError:
 
 def describe_content(head: bytes, name: str = "") -> str:
     """A few words on what a file that is not a format photocap captions seems to be."""
-    kind = sniff(head, name)
-    if kind == AVIF:
-        return "an AVIF image (unsupported)"
-    if kind == RAW:
-        return "a camera RAW file (unsupported)"
     if head[4:8] == b"ftyp":
         return "a video or other ISO media file"
     known = {
@@ -240,7 +240,7 @@ def not_an_image(path: Path, head: bytes) -> ImageError:
         return ImageError(
             f"unsupported format: {what.removesuffix(' (unsupported)')}",
             path=path,
-            hint="convert it to JPEG, PNG, WebP, TIFF or HEIC to caption it",
+            hint="convert it to JPEG, PNG, WebP, TIFF, HEIC or AVIF to caption it",
         )
     says = f" although the name says {suffix}" if suffix in IMAGE_SUFFIXES else ""
     return ImageError(

@@ -223,7 +223,17 @@ def _create_baseline(conn: Connection) -> None:
 
 # MIGRATIONS[n] takes a PostgreSQL index at version n - 1 to version n; MIGRATIONS[BASELINE]
 # creates one from nothing. Append, never edit (as schema.MIGRATIONS for SQLite).
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {BASELINE: _create_baseline}
+def _migrate_to_5(conn: Connection) -> None:
+    """`photocap review` pages through photos lowest confidence first (as SQLite's version 5)."""
+    conn.exec_driver_sql(
+        "CREATE INDEX ix_photos_confidence ON photos (coalesce(confidence, 2.0), id)"
+    )
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    BASELINE: _create_baseline,
+    5: _migrate_to_5,
+}
 
 
 def migrate(conn: Connection, version: int) -> None:

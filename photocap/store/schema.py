@@ -15,15 +15,18 @@ from sqlalchemy import (
     Connection,
     DateTime,
     Float,
+    Index,
     Integer,
     MetaData,
     String,
     Table,
     Text,
+    func,
+    literal_column,
     text,
 )
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 META_TABLE = "photocap_meta"
 FTS_TABLE = "photos_fts"
 
@@ -64,6 +67,13 @@ photos = Table(
     Column("status", String(8), nullable=False, server_default="ok"),  # "ok" | "error"
     Column("error", Text),
     Column("indexed_at", DateTime, nullable=False),  # UTC, naive in the database
+)
+
+# The review page's order, lowest confidence first (none: after every confidence), walked by keyset.
+Index(
+    "ix_photos_confidence",
+    func.coalesce(photos.c.confidence, literal_column("2.0")),
+    photos.c.id,
 )
 
 # A folder the user indexed; `watch` watches these by default.
@@ -182,10 +192,18 @@ def _migrate_to_4(conn: Connection) -> None:
     _run_script(conn, _V4)
 
 
+def _migrate_to_5(conn: Connection) -> None:
+    """`photocap review` pages through photos lowest confidence first without sorting them all."""
+    conn.exec_driver_sql(
+        "CREATE INDEX ix_photos_confidence ON photos (coalesce(confidence, 2.0), id)"
+    )
+
+
 # MIGRATIONS[n] takes a database at version n - 1 to version n. Append, never edit.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _migrate_to_1,
     2: _migrate_to_2,
     3: _migrate_to_3,
     4: _migrate_to_4,
+    5: _migrate_to_5,
 }
