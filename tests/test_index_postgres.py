@@ -267,6 +267,24 @@ def test_accents_are_folded_where_the_server_has_unaccent(index, postgres_url):
     assert [hit.caption[a:b] for a, b in hit.highlights] == ["Crème", "brûlée"]
 
 
+def test_the_review_pages_query_filter_uses_postgres_search(index):
+    from photocap.review.queries import Filters, list_photos
+
+    index.upsert(
+        [
+            record("/p/a.jpg", "Two dogs running on the beach"),
+            record("/p/b.jpg", "a dog asleep"),
+            record("/p/c.jpg", "a bench", label_words="dog"),
+        ]
+    )
+    page = list_photos(index, Filters(q="dog running", sort="path"))
+    assert [p["path"] for p in page.photos] == ["/p/a.jpg"] and page.total == 1
+    page = list_photos(index, Filters(q="dogs", sort="path"))
+    assert [p["path"] for p in page.photos] == ["/p/a.jpg", "/p/b.jpg", "/p/c.jpg"]
+    assert list_photos(index, Filters(q="'; DROP TABLE photos; --")).photos == []
+    assert index.count() == 3
+
+
 def test_moves_deletes_and_folders(index, tmp_path):
     index.upsert([record(p) for p in ["/a/b/1.jpg", "/a/b/c/2.jpg", "/a/bc/3.jpg", "/a/b_/4.jpg"]])
     assert index.paths("/a/b") == ["/a/b/1.jpg", "/a/b/c/2.jpg"]

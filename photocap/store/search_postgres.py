@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import ColumnElement, Connection, func, literal_column, text
 
-from photocap.store.postgres import TS_CONFIG, searchable
+from photocap.store.postgres import SEARCH_COLUMN, TS_CONFIG, searchable
 from photocap.store.records import folder_range
 
 RANK_NORMALIZATION = 1  # ts_rank_cd: divide by 1 + log(the document's length)
@@ -82,6 +82,17 @@ def term_queries(conn: Connection, terms: Sequence[Sequence[str]]) -> list[str]:
         """
     )
     return list(conn.execute(sql, {"terms": [" ".join(words) for words in terms]}).scalars())
+
+
+def matching_all(terms: Sequence[Sequence[str]]) -> ColumnElement[bool]:
+    """SQL condition on the photos table: the caption or label words hold every term (each a
+    phraseto_tsquery of bound words). For filters such as the review page's."""
+    config = literal_column(f"'{TS_CONFIG}'::regconfig")
+    query: Any = None
+    for words in terms:
+        term = func.phraseto_tsquery(config, " ".join(words))
+        query = term if query is None else query.op("&&")(term)
+    return literal_column(f"photos.{SEARCH_COLUMN}").op("@@")(query)
 
 
 def in_caption(query: str) -> str:
