@@ -46,6 +46,31 @@ def flickr8k() -> Path:
 
 
 @pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server for the session (tests/postgres_server.py); skips without one."""
+    from postgres_server import PostgresServer, find_bin_dir
+
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL's initdb/pg_ctl not found (Debian: apt-get install postgresql)")
+    pytest.importorskip(
+        "psycopg", reason="psycopg not installed (pip install 'photocap[postgres]')"
+    )
+    server = PostgresServer(bin_dir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """A new, empty PostgreSQL database's URL."""
+    return postgres_server.new_database()
+
+
+@pytest.fixture(scope="session")
 def shipped_model() -> Path:
     from photocap.paths import shipped_model_path
 

@@ -203,8 +203,8 @@ def test_missing_database_with_create_false(tmp_path):
 
 
 def test_other_database_kinds_are_refused():
-    with pytest.raises(IndexDatabaseError, match="needs SQLite"):
-        open_index("postgresql://localhost/photos")
+    with pytest.raises(IndexDatabaseError, match="needs SQLite FTS5 or PostgreSQL"):
+        open_index("mysql://localhost/photos")
 
 
 # ---- records --------------------------------------------------------------------------------------

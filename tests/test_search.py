@@ -47,9 +47,10 @@ def _picture(name: str):
     return getattr(data, name)()
 
 
-@pytest.fixture(scope="module")
-def library(tmp_path_factory) -> tuple[Path, Path]:
-    """(photo folder, index database): real image files, indexed through the Index API."""
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def library(request, tmp_path_factory) -> tuple[Path, Path | str]:
+    """(photo folder, index database): real image files, indexed through the Index API, in an
+    SQLite file or a PostgreSQL database (its URL)."""
     from PIL import Image
 
     root = tmp_path_factory.mktemp("library")
@@ -80,10 +81,20 @@ def library(tmp_path_factory) -> tuple[Path, Path]:
         PhotoRecord(path=str(broken), size=12, mtime_ns=1, status="error", error="not an image")
     )
     db = tmp_path_factory.mktemp("db") / "index.db"
+    if request.param == "postgresql":
+        db = request.getfixturevalue("postgres_server").new_database()
     with open_index(db) as index:
         index.upsert(records)
         index.add_root(root)
     return root, db
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def new_db(request, tmp_path) -> Path | str:
+    """A new index's SQLite file, or a new PostgreSQL database's URL."""
+    if request.param == "postgresql":
+        return request.getfixturevalue("postgres_url")
+    return tmp_path / "i.db"
 
 
 @pytest.fixture
@@ -190,10 +201,10 @@ def test_partial_matches_when_nothing_matches_everything(index):
     assert not full.partial and all(h.matched == 2 for h in full.hits)
 
 
-def test_partial_matches_holding_more_terms_come_first_even_against_bm25(tmp_path):
+def test_partial_matches_holding_more_terms_come_first_even_against_bm25(new_db):
     long = "a dog playing in the park with a long red ball near the river"
     others = ["dog", "dog sleeping", "park bench", "park at night", "cat", "tree", "car", "boat"]
-    with open_index(tmp_path / "i.db") as index:
+    with open_index(new_db) as index:
         index.upsert(
             PhotoRecord(path=f"/p/{i}.jpg", size=1, mtime_ns=1, caption=caption)
             for i, caption in enumerate(["zebra", long, *others])
@@ -250,9 +261,9 @@ def test_under_a_folder_that_holds_nothing(index, library):
     assert search(index, "dog", under=library[0] / "2023" / "beach" / "grass.png").hits == ()
 
 
-def test_under_a_folder_whose_photos_were_added_at_different_times(tmp_path):
+def test_under_a_folder_whose_photos_were_added_at_different_times(new_db):
     captions = [("/a/1.jpg", "a red kite"), ("/b/2.jpg", "a red kite"), ("/a/z/3.jpg", "red kites")]
-    with open_index(tmp_path / "i.db") as index:
+    with open_index(new_db) as index:
         for path, caption in captions:  # one run each: /a's rows are not contiguous
             index.upsert([PhotoRecord(path=path, size=1, mtime_ns=1, caption=caption)])
         assert sorted(h.path for h in search(index, "kite", under="/a").hits) == [

@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 
 from photocap.errors import PhotocapError
+from photocap.store import search_postgres
 from photocap.store.index import Index
 from photocap.store.records import folder_range, labels_from_json
 from photocap.store.schema import FTS_TABLE, photos
@@ -67,7 +68,7 @@ def _sort_key(sort: str) -> ColumnElement:
     return photos.c.path
 
 
-def _conditions(filters: Filters) -> list[ColumnElement]:
+def _conditions(filters: Filters, postgres: bool = False) -> list[ColumnElement]:
     where: list[ColumnElement] = []
     for folder in (filters.scope, filters.under):
         if folder:
@@ -84,6 +85,9 @@ def _conditions(filters: Filters) -> list[ColumnElement]:
             match = parse_query(filters.q).match_all()  # `photocap search`'s query language
         except PhotocapError:  # only stop characters: nothing can match
             return [false()]
+        if postgres:  # PostgreSQL's own full-text search
+            terms = [term.words for term in parse_query(filters.q).terms]
+            return [*where, search_postgres.matching_all(terms)]
         matching = text(f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :match")
         where.append(photos.c.id.in_(matching.bindparams(match=match)))
     return where
@@ -114,7 +118,7 @@ def list_photos(
         raise BadRequest(f"sort must be one of {', '.join(SORTS)}")
     if not 1 <= limit <= MAX_LIMIT:
         raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}")
-    where = _conditions(filters)
+    where = _conditions(filters, index.postgres)
     if filters.sort == "newest":
         key = photos.c.id
         order = [photos.c.id.desc()]

@@ -1,5 +1,6 @@
 """The index's SQLite engine: URLs and files, connection settings (WAL, busy timeout, explicit
-transactions), and reading the schema version a database is at."""
+transactions), and reading the schema version a database is at. A postgresql:// URL gets
+PostgreSQL's engine instead (photocap/store/postgres.py)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,23 @@ from sqlalchemy.engine import make_url
 
 from photocap.errors import IndexDatabaseError
 from photocap.paths import default_db_url
+from photocap.store import postgres
 from photocap.store.records import abspath
 from photocap.store.schema import META_TABLE, SCHEMA_VERSION, meta
 
 BUILD_HINT = "build one with: photocap index PATH"
+
+
+def index_engine(
+    url: str | os.PathLike[str] | None, *, create: bool, busy_timeout: float
+) -> tuple[Engine, Path | None]:
+    """The engine for `url`: PostgreSQL's for a postgresql:// URL (no file: None), else SQLite's."""
+    url_text = sqlite_url(os.fspath(url) if url is not None else None)
+    if url_text.startswith("postgres://"):  # the scheme libpq and Heroku-style URLs use
+        url_text = "postgresql://" + url_text.removeprefix("postgres://")
+    if url_text.split(":", 1)[0].split("+")[0] == postgres.BACKEND:
+        return postgres.postgres_engine(make_url(url_text), busy_timeout=busy_timeout), None
+    return sqlite_engine(url_text, create=create, busy_timeout=busy_timeout)
 
 
 def sqlite_engine(
@@ -27,8 +41,10 @@ def sqlite_engine(
     parsed = make_url(url_text)
     if parsed.get_backend_name() != "sqlite":
         raise IndexDatabaseError(
-            f"unsupported index database {parsed.get_backend_name()!r}: the index needs SQLite FTS5",
-            hint="pass an SQLite file path or sqlite:/// URL with --db",
+            f"unsupported index database {parsed.get_backend_name()!r}: the index needs SQLite "
+            "FTS5 or PostgreSQL",
+            hint="pass an SQLite file path, an sqlite:/// URL or a postgresql+psycopg:// URL "
+            "with --db",
         )
     database = parsed.database or ""
     in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
@@ -75,6 +91,8 @@ def _configure(engine: Engine, *, wal: bool, busy_timeout: float) -> None:
 
 
 def read_version(conn: Connection) -> int:
+    if conn.dialect.name == postgres.BACKEND:
+        return postgres.read_version(conn)
     exists = conn.exec_driver_sql(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (META_TABLE,)
     ).first()
@@ -85,6 +103,8 @@ def read_version(conn: Connection) -> int:
 
 
 def has_tables(conn: Connection) -> bool:
+    if conn.dialect.name == postgres.BACKEND:
+        return postgres.has_tables(conn)
     return (
         conn.exec_driver_sql(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'"

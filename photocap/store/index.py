@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -29,12 +30,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from photocap.errors import IndexDatabaseError
+from photocap.store import postgres
 from photocap.store.engine import (
     BUILD_HINT,
     has_tables,
+    index_engine,
     read_version,
     refuse_newer,
-    sqlite_engine,
 )
 from photocap.store.records import (
     COLUMNS,
@@ -91,8 +93,9 @@ class Index:
 
     def __init__(self, engine: Engine, path: Path | None):
         self._engine = engine
-        self.path = path  # the SQLite file; None for an in-memory database
+        self.path = path  # the SQLite file; None for an in-memory database or PostgreSQL
         self.url = engine.url.render_as_string(hide_password=True)
+        self.postgres = engine.dialect.name == postgres.BACKEND
 
     # ---- connections and errors ---------------------------------------------------------------
 
@@ -104,6 +107,8 @@ class Index:
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
             raise
         except sqlalchemy.exc.DBAPIError as exc:
+            if self.postgres:
+                raise postgres.database_error(exc, self.url) from exc
             message = str(exc.orig)
             lowered = message.lower()
             if "locked" in lowered or "busy" in lowered:
@@ -131,12 +136,13 @@ class Index:
             yield conn
 
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
+    def _write(self, kind: bool | str = True) -> Iterator[Connection]:
         # BEGIN IMMEDIATE takes the write lock up front, so waiting for another writer goes through
-        # the busy timeout instead of failing half-way through a transaction.
+        # the busy timeout instead of failing half-way through a transaction. (PostgreSQL: an
+        # advisory lock, shared when `kind` is "rows": upserts that may run side by side.)
         with (
             self._errors(),
-            self._engine.connect().execution_options(photocap_write=True) as conn,
+            self._engine.connect().execution_options(photocap_write=kind) as conn,
             conn.begin(),
         ):
             yield conn
@@ -158,10 +164,12 @@ class Index:
         with self.reading() as conn:
             return read_version(conn)
 
-    def _prepare(self) -> None:
+    def _prepare(self, create: bool = True) -> None:
         with self.reading() as conn:
             version = read_version(conn)
             foreign = version == 0 and has_tables(conn)
+        if self.postgres and version == 0 and not foreign and not create:
+            raise IndexDatabaseError(f"no photocap index in {self.url}", hint=BUILD_HINT)
         if foreign:
             raise IndexDatabaseError(
                 "this database is not a photocap index (it holds other tables)",
@@ -174,6 +182,9 @@ class Index:
         with self._write() as conn:
             version = read_version(conn)  # another process may have migrated meanwhile
             refuse_newer(version, self.path)
+            if self.postgres:
+                postgres.migrate(conn, version)
+                return
             for target in range(version + 1, SCHEMA_VERSION + 1):
                 MIGRATIONS[target](conn)
             conn.execute(
@@ -189,7 +200,7 @@ class Index:
 
         Returns how many records were written.
         """
-        stmt = sqlite_insert(photos)
+        stmt = postgres.insert(photos) if self.postgres else sqlite_insert(photos)
         stmt = stmt.on_conflict_do_update(
             index_elements=[photos.c.path],
             set_={name: stmt.excluded[name] for name in COLUMNS if name != "path"},
@@ -202,10 +213,18 @@ class Index:
                 | {"indexed_at": now, "labels": labels_to_json(r.labels)}
                 for r in chunk
             ]
-            with self._write() as conn:
-                conn.execute(stmt, rows)
+            if self.postgres:  # several indexers may upsert at once: see postgres.py
+                postgres.retry_deadlocks(
+                    partial(self._upsert_batch, stmt, postgres.unique_rows(rows))
+                )
+            else:
+                self._upsert_batch(stmt, rows)
             written += len(rows)
         return written
+
+    def _upsert_batch(self, stmt: Any, rows: list[dict[str, Any]]) -> None:
+        with self._write("rows") as conn:
+            conn.execute(stmt, rows)
 
     def move(self, old: str | os.PathLike[str], new: str | os.PathLike[str]) -> bool:
         """Gives the row of `old` to `new` (a renamed or moved file), replacing any row at `new`.
@@ -282,10 +301,9 @@ class Index:
     def add_root(self, path: str | os.PathLike[str]) -> str:
         """Remembers a folder the user indexed; returns it as stored (absolute)."""
         path = abspath(path)
+        insert = postgres.insert if self.postgres else sqlite_insert
         with self._write() as conn:
-            conn.execute(
-                sqlite_insert(roots).values(path=path, added_at=_now()).on_conflict_do_nothing()
-            )
+            conn.execute(insert(roots).values(path=path, added_at=_now()).on_conflict_do_nothing())
         return path
 
     def remove_root(self, path: str | os.PathLike[str]) -> bool:
@@ -296,11 +314,15 @@ class Index:
     def rebuild_fts(self) -> None:
         """Rebuilds the full-text index from the captions and label words (repairs it if it drifted)."""
         with self._write() as conn:
+            if self.postgres:
+                return postgres.rebuild_search(conn)
             conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')")
 
     def optimize(self) -> None:
         """Merges the full-text index into one segment (faster queries); worth it after a big run."""
         with self._write() as conn:
+            if self.postgres:
+                return postgres.optimize(conn)
             conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('optimize')")
             conn.exec_driver_sql("PRAGMA optimize")
 
@@ -383,16 +405,18 @@ class Index:
 def open_index(
     url: str | os.PathLike[str] | None = None, *, create: bool = True, busy_timeout: float = 10.0
 ) -> Index:
-    """Opens (and creates or migrates) the index at `url`: an SQLAlchemy URL or an SQLite file path.
+    """Opens (and creates or migrates) the index at `url`: an SQLAlchemy URL or an SQLite file path
+    (a postgresql+psycopg:// URL: an index in that PostgreSQL database, see store/postgres.py).
 
     Default: `$PHOTOCAP_DB`, else `$XDG_DATA_HOME/photocap/index.db`. With `create=False` a missing
-    file raises IndexDatabaseError instead of being created. `busy_timeout` (seconds) is how long a
-    write waits for another process's write to finish.
+    file (a PostgreSQL database without photocap's tables) raises IndexDatabaseError instead of
+    being created. `busy_timeout` (seconds) is how long a write waits for another process's write
+    to finish.
     """
-    engine, path = sqlite_engine(url, create=create, busy_timeout=busy_timeout)
+    engine, path = index_engine(url, create=create, busy_timeout=busy_timeout)
     index = Index(engine, path)
     try:
-        index._prepare()
+        index._prepare(create)
     except BaseException:
         index.close()
         raise

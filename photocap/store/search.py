@@ -245,6 +245,10 @@ def run_search(
     """Runs `query` on an open index connection; see `search`."""
     if limit < 1 or (rank_window is not None and rank_window < 1):
         raise ValueError("limit and rank_window must be at least 1")
+    if conn.dialect.name == "postgresql":
+        return _run_search_postgres(
+            conn, query, limit, under, source, rank_window, labels, held_back
+        )
     scope = _Scope.of(conn, under, source, held_back)
     if scope is None:  # nothing indexed in that folder
         return SearchResults(query=query, hits=(), partial=False)
@@ -404,3 +408,45 @@ def _spans(marked: str, caption: str) -> tuple[tuple[int, int], ...]:
         else:
             plain.append(char)
     return tuple(spans) if "".join(plain) == caption else ()
+
+
+def _run_search_postgres(
+    conn: Connection,
+    query: ParsedQuery,
+    limit: int,
+    under: str | os.PathLike[str] | None,
+    source: str | None,
+    rank_window: int | None,
+    labels: bool,
+    held_back: bool,
+) -> SearchResults:
+    """The same search on a PostgreSQL index, with its own full-text search (search_postgres.py)."""
+    from photocap.store import search_postgres
+
+    found = search_postgres.run_search(
+        conn,
+        [term.words for term in query.terms],
+        limit=limit,
+        under=under,
+        source=source,
+        rank_window=rank_window,
+        labels=labels,
+        held_back=held_back,
+        partial_pool=max(PARTIAL_POOL, 5 * limit),
+    )
+    hits = tuple(
+        SearchHit(
+            rank=i,
+            path=hit.path,
+            caption=hit.caption or "",
+            source=hit.source,
+            score=hit.score,
+            highlights=hit.highlights,
+            matched=hit.matched,
+            labels=labels_from_json(hit.labels) or (),
+            confidence=hit.confidence,
+            held_back=hit.held_back,
+        )
+        for i, hit in enumerate(found.hits, 1)
+    )
+    return SearchResults(query=query, hits=hits, partial=found.partial, windowed=found.windowed)
