@@ -482,3 +482,42 @@ def test_watch_keeps_a_postgres_index_in_step(tmp_path, tiny_model, postgres_url
     finally:
         assert daemon.stop() == 0, daemon.stderr()
     assert not unused.exists()
+
+
+@pytest.mark.slow
+def test_review_and_train_from_index_on_postgres(postgres_url, tiny_model, tmp_path):
+    """The review page's API corrects a caption in a PostgreSQL index (the photo holds it as a
+    person's, search finds it), and `train --from-index` reads the correction from there."""
+    from PIL import Image
+    from review_helpers import photo_id, photocap, start_review
+    from skimage import data
+
+    from photocap.metadata import read_caption
+
+    library = tmp_path / "library"
+    library.mkdir()
+    for name in ("chelsea", "astronaut", "camera", "coffee"):
+        Image.fromarray(getattr(data, name)()).convert("RGB").save(library / f"{name}.jpg")
+    args = ("--db", postgres_url, "--model", tiny_model, "--workers", "0", "--min-confidence", "0")
+    done = photocap("index", library, *args)
+    assert done.returncode == 0, done.stderr
+
+    server = start_review(postgres_url, tmp_path / "cache")
+    try:
+        pid = photo_id(server, "chelsea.jpg")
+        status, after = server.json("PATCH", f"/api/photos/{pid}", body={"caption": "A cat."})
+        assert status == 200 and after["source"] == "human", after
+        status, listed = server.json("GET", "/api/photos?q=cat&source=human")
+        assert status == 200 and [p["id"] for p in listed["photos"]] == [pid]
+    finally:
+        assert server.stop() == 0
+    assert read_caption(library / "chelsea.jpg").source == "human"
+    found = photocap("search", "cat", "--db", postgres_url, "--json")
+    assert json.loads(found.stdout)[0]["path"] == str(library / "chelsea.jpg")
+
+    trained = photocap(
+        "train", "--from-index", "--db", postgres_url, "--out", tmp_path / "m.safetensors",
+        "--epochs", "1", "--min-steps", "1", "--keep-worse", "--device", "cpu", "--workers", "0",
+    )  # fmt: skip
+    # one corrected photo is too few to train on: said plainly, after reading it from PostgreSQL
+    assert trained.returncode == 1 and "holds 1 photo(s)" in trained.stderr, trained.stderr
