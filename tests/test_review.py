@@ -46,7 +46,9 @@ def test_the_url_is_the_first_line_and_sigterm_exits_0(library, tmp_path):
     status, _, _ = server.request("GET", "/api/photos")
     assert status == 200
     assert server.stop() == 0
-    assert start_review(library[1], tmp_path / "cache").token != server.token  # new every run
+    again = start_review(library[1], tmp_path / "cache")
+    assert again.stop() == 0
+    assert again.token != server.token  # new every run
 
 
 def test_a_missing_index_is_a_clear_error(tmp_path):

@@ -533,13 +533,15 @@ def test_a_caption_under_min_confidence_is_held_back_not_written(tmp_path, tiny_
     root, db = tmp_path / "photos", tmp_path / "index.db"
     root.mkdir()
     daemon = Daemon(root, db, tiny_model, "--min-confidence", "1")
-    daemon.wait_for("caught-up")
-    photo = root / "unsure.jpg"
-    shutil.copyfile(staged.few[0], photo)
-    before = sha256(photo)
-    event = daemon.wait_for("held_back", photo)
-    assert event["caption"] and event.get("written") is None
-    assert daemon.stop() == 0, daemon.stderr()
+    try:
+        daemon.wait_for("caught-up")
+        photo = root / "unsure.jpg"
+        shutil.copyfile(staged.few[0], photo)
+        before = sha256(photo)
+        event = daemon.wait_for("held_back", photo)
+        assert event["caption"] and event.get("written") is None
+    finally:
+        assert daemon.stop() == 0, daemon.stderr()
     assert sha256(photo) == before and read_caption(photo) is None
     with open_index(str(db)) as index:
         row = index.get(photo)
