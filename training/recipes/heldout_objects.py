@@ -161,6 +161,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--lr", type=float, default=4e-4)
     parser.add_argument("--dev-images", type=int, default=500, help="dev images for model choice")
+    parser.add_argument(
+        "--train-images", type=int, default=0, help="the first N kept train images (0: all)"
+    )
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     parser.add_argument("--report", action="store_true", help="only print the table")
     parser.add_argument("--samples", type=int, default=12)
@@ -172,6 +175,9 @@ def main(argv: list[str] | None = None) -> None:
     captions, splits = read_flickr8k(args.data)
     sets = {name: caption_set(args.data, names, captions) for name, names in splits.items()}
     train, removed = held_out_train(sets["train"])
+    if args.train_images:
+        n = args.train_images
+        train = CaptionSet(train.keys[:n], train.names[:n], train.references[:n])
     dev = sets["dev"]
     dev = CaptionSet(
         dev.keys[: args.dev_images], dev.names[: args.dev_images], dev.references[: args.dev_images]
