@@ -65,6 +65,28 @@ TABLE_WORDS: dict[str, tuple[str, ...]] = {
     "bird": ("bird",),
     "car": ("car",),
 }
+# Table words that are not a mention of the object in a caption: parts whose row ends in the
+# object ("odometer, car"), and words whose everyday sense is something else ("a boy flies a
+# kite", "a racer on a bike").
+NOT_A_MENTION = frozenset(
+    {
+        "filter",
+        "oil filter",
+        "grille",
+        "radiator grille",
+        "mileometer",
+        "odometer",
+        "speedometer",
+        "seat belt",
+        "seatbelt",
+        "racer",
+        "kite",
+        "cock",
+        "sub",
+        "wreck",
+        "liner",
+    }
+)
 KINDS = ("plain", "grounded")
 
 
@@ -86,7 +108,7 @@ def synonyms(obj: str) -> list[str]:
         has = bool(own & {w.lower() for w in cls.words})
         for word in cls.words:
             rows.setdefault(word.lower(), []).append(has)
-    return sorted(w for w, hits in rows.items() if all(hits) and w not in own)
+    return sorted(w for w, hits in rows.items() if all(hits) and w not in own | NOT_A_MENTION)
 
 
 def plural(word: str) -> str:
