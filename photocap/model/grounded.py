@@ -71,6 +71,7 @@ class GroundedDecoder(AttentionDecoder):
         # vocabulary id of each class's copy word; 0 (`<pad>`): the class offers none
         self.register_buffer("class_words", torch.zeros(NUM_CLASSES, dtype=torch.long))
         self.hide_slot_words = HIDE_SLOT_WORDS
+        self.copy_bias = 0.0  # decoding: added to the copy gate's logit (tuned on dev, not saved)
         self._word_rows_key: tuple | None = None
         self._word_rows: tuple[torch.Tensor, torch.Tensor] | None = None
 
@@ -164,7 +165,8 @@ class GroundedDecoder(AttentionDecoder):
         attended = (attention * slot_log_probs.exp()).sum(dim=1, keepdim=True)  # (batch, 1)
         copied = torch.bmm(attention.unsqueeze(1), slot_vectors).squeeze(1)  # (batch, embed_dim)
         gate_in = torch.cat([out, context, copied, attended], dim=1)
-        p_copy = torch.sigmoid(self.copy_gate(gate_in)) * any_slot  # (batch, 1)
+        gate = self.copy_gate(gate_in) + (0.0 if self.training else self.copy_bias)  # (batch, 1)
+        p_copy = torch.sigmoid(gate) * any_slot  # (batch, 1)
         copy_probs = torch.zeros_like(vocab_probs).scatter_add_(1, slot_words, attention)
         probs = (1 - p_copy) * vocab_probs + p_copy * copy_probs  # (batch, vocab)
         log_probs = probs.clamp(min=1e-30).log()  # (batch, vocab)
