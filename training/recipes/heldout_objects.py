@@ -187,6 +187,9 @@ def main(argv: list[str] | None = None) -> None:
         "--train-images", type=int, default=0, help="the first N kept train images (0: all)"
     )
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    parser.add_argument(
+        "--copy-bias", type=float, default=0.0, help="grounded decoding: copy gate shift (dev)"
+    )
     parser.add_argument("--report", action="store_true", help="only print the table")
     parser.add_argument("--samples", type=int, default=12)
     args = parser.parse_args(argv)
@@ -225,9 +228,11 @@ def main(argv: list[str] | None = None) -> None:
     test_features = cache.load(test.keys)
     results = {}
     for kind in KINDS:
-        done = args.work / kind / "test-captions.json"
+        bias = args.copy_bias if kind == "grounded" else 0.0
+        done = args.work / kind / ("test-captions" + (f"-bias{bias:g}" if bias else "") + ".json")
         if not done.exists() and not args.report and kind in kinds:
             decoder = load_trained(kind, vocabs[kind], encoder, args.work)
+            decoder.copy_bias = bias
             _, hyps = evaluate_decoder(decoder, test_features, test, vocabs[kind], beam=3)
             done.write_text(json.dumps([hyps[str(i)] for i in range(len(test.keys))]))
         if done.exists():
@@ -324,7 +329,8 @@ def report(results, test, test_features, encoder, samples: int) -> None:
         head = encoder.backbone.classifier
         for obj, idx in positives.items():
             for i in idx[: max(1, samples // len(HELD_OUT))]:
-                probs = head(test_features[i : i + 1].float().mean(dim=1)).softmax(-1)[0]
+                with torch.no_grad():
+                    probs = head(test_features[i : i + 1].float().mean(dim=1)).softmax(-1)[0]
                 p, c = probs.max(dim=0)
                 label = f"{imagenet_classes()[int(c)].name} {float(p):.2f}"
                 print(f"- [{obj}] {test.names[i]} (top label: {label})")
