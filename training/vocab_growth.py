@@ -7,6 +7,7 @@ from dataclasses import replace
 import torch
 
 from photocap.model.decoder import AttentionDecoder
+from photocap.model.grounded import build_decoder
 from photocap.model.vocab import SPECIALS
 
 
@@ -23,7 +24,7 @@ def extend_decoder(
     old = decoder.config.vocab_size
     if vocab_size < old:
         raise ValueError(f"cannot shrink a vocabulary ({old} → {vocab_size} words)")
-    grown = AttentionDecoder(replace(decoder.config, vocab_size=vocab_size))
+    grown = build_decoder(replace(decoder.config, vocab_size=vocab_size))
     state = {k: v.detach().clone() for k, v in decoder.state_dict().items()}
     added = vocab_size - old
     if added:

@@ -50,8 +50,8 @@ def beam_search(
     batch, num_pixels, _ = features.shape
     k, vocab = options.beam_size, decoder.config.vocab_size
     device = features.device
-    h, c = decoder.init_state(features)  # 2 × (batch, hidden_dim)
-    state = (h.repeat_interleave(k, dim=0), c.repeat_interleave(k, dim=0))  # 2 × (rows, hidden)
+    # (h, c, …) each (rows, …): a grounded decoder's state also carries the photo's labels
+    state = tuple(s.repeat_interleave(k, dim=0) for s in decoder.init_state(features))
     projected = decoder.attention.encoder_proj(features)  # (batch, num_pixels, attention_dim)
     projected = projected.repeat_interleave(k, dim=0)  # (rows, num_pixels, attention_dim)
     features = features.repeat_interleave(k, dim=0)  # (rows, num_pixels, encoder_dim); rows = n*k
@@ -85,7 +85,7 @@ def beam_search(
         finished = was_finished | (tokens == end)
         history = torch.cat([history[origin], tokens.unsqueeze(1)], dim=1)  # (n*k, t+1)
         alpha_history = torch.cat([alpha_history[origin], alpha[origin].unsqueeze(1)], dim=1)
-        state = (state[0][origin], state[1][origin])
+        state = tuple(s[origin] for s in state)
         if step == options.max_length:
             done = torch.ones(n, dtype=torch.bool)  # out of words: every image picks its best
         else:
@@ -106,7 +106,7 @@ def beam_search(
         scores = scores[keep]
         tokens, finished, lengths = tokens[rows], finished[rows], lengths[rows]
         history, alpha_history = history[rows], alpha_history[rows]
-        state = (state[0][rows], state[1][rows])
+        state = tuple(s[rows] for s in state)
         features, projected = features[rows], projected[rows]
 
     tokens_out, scores_out, alphas_out = zip(*results, strict=True)

@@ -14,11 +14,12 @@ from photocap import __version__
 from photocap.errors import ModelError
 from photocap.model.decoder import AttentionDecoder, DecoderConfig
 from photocap.model.encoders import Encoder, get_spec
+from photocap.model.grounded import GROUNDED, build_decoder
 from photocap.model.vocab import Vocabulary
 from photocap.paths import new_file
 
 FORMAT = "photocap-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: a grounded decoder (plain models are still written as version 1)
 IMAGENET_1K = "imagenet-1k"  # the encoder's classifier head is ImageNet-1k's: it can label photos
 
 
@@ -96,7 +97,8 @@ def save_model(
             if half and t.is_floating_point():
                 t = t.half()
             tensors[prefix + name] = t.contiguous()
-    metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "info": info.to_json()}
+    version = FORMAT_VERSION if info.decoder.kind == GROUNDED else 1  # older photocaps read 1
+    metadata = {"format": FORMAT, "format_version": str(version), "info": info.to_json()}
     path = Path(path)
     with new_file(path) as tmp:
         save_file(tensors, tmp, metadata=metadata)
@@ -152,7 +154,10 @@ def load_model(path: str | Path) -> LoadedModel:
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelError(f"model file is corrupt ({exc})", path=path) from None
     encoder = Encoder(get_spec(info.encoder))
-    decoder = AttentionDecoder(info.decoder)
+    try:
+        decoder = build_decoder(info.decoder)
+    except ValueError as exc:
+        raise ModelError(f"model file has broken metadata ({exc})", path=path) from None
     for prefix, module in (("encoder.", encoder.backbone), ("decoder.", decoder)):
         state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
         expected = module.state_dict()

@@ -18,9 +18,15 @@ class DecoderConfig:
     attention_dim: int = 512
     hidden_dim: int = 512
     dropout: float = 0.5
+    kind: str = "attention"  # "grounded": photocap.model.grounded.GroundedDecoder
+    label_slots: int = 5  # grounded only: the most probable ImageNet classes it may copy from
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The sizes as saved; a plain decoder's as before grounded decoders existed."""
+        raw = asdict(self)
+        if self.kind == "attention":
+            del raw["kind"], raw["label_slots"]
+        return raw
 
 
 class Attention(nn.Module):
@@ -103,14 +109,14 @@ class AttentionDecoder(nn.Module):
         features, captions = features[order], captions[order]  # sorted by length, longest first
         decode_lengths = (lengths[order] - 1).tolist()
         projected = self.attention.encoder_proj(features)  # (batch, num_pixels, attention_dim)
-        h, c = self.init_state(features)
+        state = self.init_state(features)  # (h, c, …): every tensor's first dimension is batch
         logits = features.new_zeros(batch, steps, self.config.vocab_size)
         alphas = features.new_zeros(batch, steps, num_pixels)
         for t in range(steps):
             n = sum(length > t for length in decode_lengths)  # captions still running at step t
             # rows past n have ended and never come back (sorted), so the state shrinks with them
-            step_logits, (h, c), alpha = self.step(
-                captions[:n, t], (h[:n], c[:n]), features[:n], projected[:n]
+            step_logits, state, alpha = self.step(
+                captions[:n, t], tuple(s[:n] for s in state), features[:n], projected[:n]
             )
             logits[:n, t] = step_logits
             alphas[:n, t] = alpha

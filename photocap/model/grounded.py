@@ -1,0 +1,173 @@
+"""A decoder grounded in what the encoder's ImageNet head recognises, with a copy mechanism.
+
+Novel-object captioning (LSTM-C, Yao et al. 2017; pointer-generator, See et al. 2017): the caption
+data (Flickr8k) names few kinds of things, the encoder's classifier knows 1000. The decoder
+- sees the labels: the class probabilities of the photo (the head on the mean of the feature grid,
+  as `photocap.model.labels` computes them) pooled into one vector from the head's own class rows,
+  fed to the initial state and to the LSTM at every word;
+- can copy a label word: the top `label_slots` classes each offer one caption word (`class_words`,
+  from `photocap.model.grounding`), and a gate `p_copy` mixes the vocabulary softmax with an
+  attention over those slots: P(w) = (1 - p_copy) P_vocab(w) + p_copy Σ_{slots k of w} a_k.
+  A copy word the caption data never used ("giraffe") is in the vocabulary, so it decodes and
+  renders like any word; only the copy path gives it probability;
+- learns where a recognised object belongs: while training, the vocabulary path of each photo's
+  slot words is hidden at random (`hide_slot_words`), so the copy path has to produce them.
+
+`step` returns log-probabilities (a valid input to `log_softmax`, which leaves them unchanged), so
+beam search, its repetition rules, training's cross-entropy and attention maps work unchanged. The
+head travels in the decoder (`head_weight`, `head_bias`) with the class → word map, so a model
+file is self-contained.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+from torch import nn
+
+from photocap.model.decoder import AttentionDecoder, DecoderConfig
+
+GROUNDED = "grounded"
+NUM_CLASSES = 1000
+SLOT_MIN_PROBABILITY = 0.02  # a class less probable than this offers no word to copy
+HIDE_SLOT_WORDS = 0.5  # training: share of steps whose slot words the vocabulary path may not say
+
+
+def grounded_config(vocab_size: int, encoder_dim: int, label_slots: int = 5) -> DecoderConfig:
+    """The sizes of a grounded decoder (the rest as the plain decoder's defaults)."""
+    return DecoderConfig(vocab_size, encoder_dim, kind=GROUNDED, label_slots=label_slots)
+
+
+def build_decoder(config: DecoderConfig) -> AttentionDecoder:
+    """The decoder a config describes: plain Show-Attend-Tell or grounded."""
+    if config.kind == GROUNDED:
+        return GroundedDecoder(config)
+    if config.kind == "attention":
+        return AttentionDecoder(config)
+    raise ValueError(f"unknown decoder kind {config.kind!r}")
+
+
+class GroundedDecoder(AttentionDecoder):
+    """Show-Attend-Tell plus the photo's ImageNet labels as input and a copy path over their words.
+
+    State: (h, c, slot_words (batch, k) vocabulary ids, slot_log_probs (batch, k) with -inf for no
+    slot, slot_vectors (batch, k, embed_dim), labels (batch, embed_dim)).
+    """
+
+    def __init__(self, config: DecoderConfig):
+        super().__init__(replace(config, kind="attention"))
+        self.config = config
+        c = config
+        self.init_h = nn.Linear(c.encoder_dim + c.embed_dim, c.hidden_dim)
+        self.init_c = nn.Linear(c.encoder_dim + c.embed_dim, c.hidden_dim)
+        self.lstm = nn.LSTMCell(c.embed_dim + c.encoder_dim + c.embed_dim, c.hidden_dim)
+        self.label_proj = nn.Linear(c.encoder_dim, c.embed_dim)  # a class's head row → embedding
+        self.copy_query = nn.Linear(c.hidden_dim, c.embed_dim)
+        self.copy_prior = nn.Parameter(torch.ones(()))  # weight of log p(class) in slot scores
+        self.copy_gate = nn.Linear(c.hidden_dim + c.encoder_dim + c.embed_dim + 1, 1)
+        self.register_buffer("head_weight", torch.zeros(NUM_CLASSES, c.encoder_dim))
+        self.register_buffer("head_bias", torch.zeros(NUM_CLASSES))
+        # vocabulary id of each class's copy word; 0 (`<pad>`): the class offers none
+        self.register_buffer("class_words", torch.zeros(NUM_CLASSES, dtype=torch.long))
+        self.hide_slot_words = HIDE_SLOT_WORDS
+        self.copy_bias = 0.0  # decoding: added to the copy gate's logit (tuned on dev, not saved)
+        self._word_rows_key: tuple | None = None
+        self._word_rows: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def set_head(self, head: nn.Linear, class_words: torch.Tensor) -> None:
+        """Copy in the encoder's ImageNet head (frozen) and each class's copy-word id (1000,)."""
+        with torch.no_grad():
+            self.head_weight.copy_(head.weight)
+            self.head_bias.copy_(head.bias)
+            self.class_words.copy_(class_words)
+
+    def class_probabilities(self, features: torch.Tensor) -> torch.Tensor:
+        """The ImageNet head on the mean feature, as `labels.class_logits`: (batch, 1000)."""
+        pooled = features.mean(dim=1)  # (batch, encoder_dim)
+        logits = pooled @ self.head_weight.t() + self.head_bias  # (batch, 1000)
+        return logits.softmax(dim=-1)
+
+    def word_rows(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per vocabulary word: the mean head row of the classes it names (vocab, encoder_dim), and
+        whether any class names it (vocab,). Cached until the head or the map changes."""
+        key = (
+            self.head_weight.data_ptr(),
+            self.head_weight._version,
+            self.class_words.data_ptr(),
+            self.class_words._version,
+        )
+        if self._word_rows is None or self._word_rows_key != key:
+            vocab, dim = self.config.vocab_size, self.config.encoder_dim
+            rows = self.head_weight.new_zeros(vocab, dim)  # (vocab, encoder_dim)
+            counts = self.head_weight.new_zeros(vocab)  # (vocab,)
+            named = self.class_words > 0  # (1000,)
+            rows.index_add_(0, self.class_words[named], self.head_weight[named])
+            counts.index_add_(0, self.class_words[named], torch.ones_like(self.head_bias[named]))
+            rows = rows / counts.clamp(min=1).unsqueeze(1)
+            self._word_rows, self._word_rows_key = (rows, counts > 0), key
+        return self._word_rows
+
+    def init_state(self, features: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """h, c from the mean feature and the labels; the photo's copy slots."""
+        mean = features.mean(dim=1)  # (batch, encoder_dim)
+        probs = self.class_probabilities(features)  # (batch, 1000)
+        labels = self.label_proj(probs @ self.head_weight)  # (batch, embed_dim)
+        top_p, top_i = probs.topk(self.config.label_slots, dim=1)  # (batch, k)
+        slot_words = self.class_words[top_i]  # (batch, k)
+        usable = (slot_words > 0) & (top_p >= SLOT_MIN_PROBABILITY)  # (batch, k)
+        slot_log_probs = top_p.log().masked_fill(~usable, float("-inf"))  # (batch, k)
+        slot_vectors = self.label_proj(self.head_weight[top_i])  # (batch, k, embed_dim)
+        joint = torch.cat([mean, labels], dim=1)  # (batch, encoder_dim + embed_dim)
+        h = torch.tanh(self.init_h(joint))  # (batch, hidden_dim)
+        c = torch.tanh(self.init_c(joint))  # (batch, hidden_dim)
+        return h, c, slot_words, slot_log_probs, slot_vectors, labels
+
+    def embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        """A word's embedding, plus its classes' projected head row when it is a copy word."""
+        rows, named = self.word_rows()
+        embedded = self.embedding(tokens)  # (batch, embed_dim)
+        grounded = self.label_proj(rows[tokens]) * named[tokens].unsqueeze(1)  # (batch, embed_dim)
+        return embedded + grounded
+
+    def step(
+        self,
+        tokens: torch.Tensor,
+        state: tuple[torch.Tensor, ...],
+        features: torch.Tensor,
+        projected: torch.Tensor,
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...], torch.Tensor]:
+        """One word: log-probabilities of the next token (vocabulary and copy mixed), the new
+        state and the attention weights."""
+        h, c, slot_words, slot_log_probs, slot_vectors, labels = state
+        embedded = self.embed(tokens)  # (batch, embed_dim)
+        context, alpha = self.attention(features, projected, h)  # (batch, D), (batch, pixels)
+        context = torch.sigmoid(self.gate(h)) * context  # (batch, encoder_dim)
+        h, c = self.lstm(torch.cat([embedded, context, labels], dim=1), (h, c))  # 2 × (batch, H)
+        out = self.dropout(h)  # (batch, hidden_dim)
+        logits = self.output(out)  # (batch, vocab)
+        usable = torch.isfinite(slot_log_probs)  # (batch, k)
+        if self.training and self.hide_slot_words > 0:
+            hide = torch.rand(len(tokens), 1, device=tokens.device) < self.hide_slot_words
+            said = slot_words.masked_fill(~(usable & hide), 0)  # (batch, k); 0: none
+            hidden = torch.zeros_like(logits, dtype=torch.bool)  # (batch, vocab)
+            hidden.scatter_(1, said, True)
+            hidden[:, 0] = False  # `<pad>` stands for "no word", never a slot
+            logits = logits.masked_fill(hidden, float("-inf"))
+        vocab_probs = logits.float().softmax(dim=1)  # (batch, vocab)
+        query = self.copy_query(out)  # (batch, embed_dim)
+        scores = torch.bmm(slot_vectors, query.unsqueeze(2)).squeeze(2)  # (batch, k)
+        scores = scores + self.copy_prior * slot_log_probs.clamp(min=-30.0)
+        scores = scores.masked_fill(~usable, float("-inf"))
+        any_slot = usable.any(dim=1, keepdim=True)  # (batch, 1)
+        attention = torch.softmax(scores.masked_fill(~any_slot, 0.0), dim=1)  # (batch, k)
+        attention = attention * usable  # rows without a slot: all zero
+        attended = (attention * slot_log_probs.exp()).sum(dim=1, keepdim=True)  # (batch, 1)
+        copied = torch.bmm(attention.unsqueeze(1), slot_vectors).squeeze(1)  # (batch, embed_dim)
+        gate_in = torch.cat([out, context, copied, attended], dim=1)
+        gate = self.copy_gate(gate_in) + (0.0 if self.training else self.copy_bias)  # (batch, 1)
+        p_copy = torch.sigmoid(gate) * any_slot  # (batch, 1)
+        copy_probs = torch.zeros_like(vocab_probs).scatter_add_(1, slot_words, attention)
+        probs = (1 - p_copy) * vocab_probs + p_copy * copy_probs  # (batch, vocab)
+        log_probs = probs.clamp(min=1e-30).log()  # (batch, vocab)
+        return log_probs, (h, c, slot_words, slot_log_probs, slot_vectors, labels), alpha
