@@ -238,3 +238,22 @@ def test_pickle_and_corrupt_model_files_are_refused(tmp_path):
         load_model(garbage)
     with pytest.raises(ModelError, match="not found"):
         load_model(tmp_path / "missing.safetensors")
+
+
+def test_a_header_length_that_starts_like_a_pickle_is_still_safetensors(tmp_path):
+    """A safetensors file's first byte is its header length's low byte: 0x80 is a pickle's first
+    byte too, and such a model file must load all the same."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    path, _, _ = _tiny_model_file(tmp_path)
+    with safe_open(str(path), "pt") as f:
+        metadata = f.metadata()
+    tensors = load_file(str(path))
+    padded = tmp_path / "padded.safetensors"
+    for pad in range(256):
+        save_file(tensors, str(padded), metadata=metadata | {"pad": "x" * pad})
+        if padded.read_bytes()[0] == 0x80:
+            break
+    assert padded.read_bytes()[0] == 0x80
+    assert read_info(padded).name == "tiny" and load_model(padded).model_id.startswith("tiny@")

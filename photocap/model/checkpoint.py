@@ -107,20 +107,21 @@ def save_model(
 
 def _read_header(path: Path) -> dict[str, str]:
     with open(path, "rb") as f:
-        head = f.read(8)
-        if head[:2] == b"PK" or head[:1] == b"\x80":
+        head = f.read(9)  # safetensors: the header's length (8 bytes), then its JSON, "{" first
+        safetensors = len(head) == 9 and head[8:] == b"{"
+        if not safetensors and (head[:2] == b"PK" or head[:1] == b"\x80"):  # zip or pickle
             raise ModelError(
                 "this is a pickle-based PyTorch file; photocap only loads .safetensors model files",
                 path=path,
                 hint="pickle files can run code when loaded; convert it with the tool that made it",
             )
-        if len(head) < 8:
+        if len(head) < 9:
             raise ModelError("not a photocap model file (too short)", path=path)
-        size = int.from_bytes(head, "little")
-        if size > 100_000_000:
+        size = int.from_bytes(head[:8], "little")
+        if not 2 <= size <= 100_000_000:
             raise ModelError("not a photocap model file (bad header)", path=path)
         try:
-            header = json.loads(f.read(size))
+            header = json.loads(head[8:] + f.read(size - 1))
         except (ValueError, UnicodeDecodeError):
             raise ModelError("not a photocap model file (unreadable header)", path=path) from None
     metadata = header.get("__metadata__") if isinstance(header, dict) else None
