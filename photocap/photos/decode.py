@@ -17,6 +17,7 @@ from photocap.photos.degenerate import transparent_share
 from photocap.photos.kinds import (
     AVIF,
     BMP,
+    BROKEN_HINT,
     DECODABLE,
     GIF,
     HEIF,
@@ -32,6 +33,7 @@ from photocap.photos.kinds import (
     read_head,
     sniff,
 )
+from photocap.photos.orientation import SIDEWAYS, upright
 
 MAX_PIXELS = 89_478_485  # Pillow's own default limit (about 89 megapixels)
 
@@ -48,16 +50,6 @@ _PIL_FORMATS = {
     JXL: ["JXL"],  # pillow-jxl-plugin
 }
 _ORIENTATION_TAG = 0x0112
-_TRANSPOSE = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
-_BROKEN_HINT = "the copy or download may have failed; restore the file from a backup"
 
 
 @dataclass(frozen=True)
@@ -131,7 +123,7 @@ def decode_photo(
     path = Path(path)
     st = check_regular_file(path)
     if st.st_size == 0:
-        raise ImageError("empty file (0 bytes)", path=path, hint=_BROKEN_HINT)
+        raise ImageError("empty file (0 bytes)", path=path, hint=BROKEN_HINT)
     head = read_head(path)
     fmt = sniff(head, path.name)
     if fmt not in DECODABLE:
@@ -152,9 +144,8 @@ def decode_photo(
         orientation = _orientation(image)
         transparent = transparent_share(image)
         rgb = _convert(image, path, min_side)
-    if orientation in _TRANSPOSE:
-        rgb = rgb.transpose(_TRANSPOSE[orientation])
-    if orientation in (5, 6, 7, 8):
+    rgb = upright(rgb, orientation)
+    if orientation in SIDEWAYS:
         width, height = height, width
     return DecodedPhoto(rgb, fmt, width, height, transparent)
 
@@ -213,9 +204,9 @@ def _corrupt(path: Path, fmt: str, exc: BaseException) -> ImageError:
         return ImageError(
             f"truncated {fmt.upper()}: the file ends before the image does ({detail})",
             path=path,
-            hint=_BROKEN_HINT,
+            hint=BROKEN_HINT,
         )
-    return ImageError(f"corrupt {fmt.upper()} data: {detail}", path=path, hint=_BROKEN_HINT)
+    return ImageError(f"corrupt {fmt.upper()} data: {detail}", path=path, hint=BROKEN_HINT)
 
 
 def _load(image: Image.Image, path: Path, fmt: str) -> None:

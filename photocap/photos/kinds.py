@@ -15,6 +15,8 @@ from pathlib import Path
 
 from photocap.errors import ImageError
 
+BROKEN_HINT = "the copy or download may have failed; restore the file from a backup"
+
 JPEG, PNG, WEBP, TIFF, BMP, GIF, HEIF, AVIF, JXL, RAW = (
     "jpeg", "png", "webp", "tiff", "bmp", "gif", "heif", "avif", "jxl", "raw",
 )  # fmt: skip

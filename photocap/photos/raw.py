@@ -25,22 +25,14 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from photocap.errors import ImageError
+from photocap.photos.kinds import BROKEN_HINT
+from photocap.photos.orientation import SIDEWAYS, upright
 
 if TYPE_CHECKING:
     import rawpy
 
-BROKEN_HINT = "the copy or download may have failed; restore the file from a backup"
 # LibRaw's `flip` (dcraw's numbering) as the EXIF orientation it stands for.
 _FLIP_TO_EXIF = {0: 1, 1: 2, 2: 4, 3: 3, 4: 5, 5: 8, 6: 6, 7: 7}
-_TRANSPOSE = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
 # TIFF tags whose values point at image data: (offsets, byte counts).
 _DATA_TAGS = ((273, 279), (324, 325), (513, 514))
 _SUB_IFDS, _EXIF_IFD = 330, 34665
@@ -94,7 +86,7 @@ def open_raw(path: Path) -> Iterator[rawpy.RawPy]:
 def oriented_size(raw: rawpy.RawPy) -> tuple[int, int]:
     """The photo's full width and height as shown (after the RAW's orientation)."""
     sizes = raw.sizes
-    if _orientation(raw) in (5, 6, 7, 8):
+    if _orientation(raw) in SIDEWAYS:
         return sizes.height, sizes.width
     return sizes.width, sizes.height
 
@@ -109,16 +101,12 @@ def picture(
     wanted = min_side if min_side else min(width, height) // 2
     preview = _preview(raw, wanted, max_pixels)
     if preview is not None:
-        return _oriented(preview, _orientation(raw)), "preview"
+        return upright(preview, _orientation(raw)), "preview"
     return _render(raw, path), "render"
 
 
 def _orientation(raw: rawpy.RawPy) -> int:
     return _FLIP_TO_EXIF.get(raw.sizes.flip, 1)
-
-
-def _oriented(image: Image.Image, orientation: int) -> Image.Image:
-    return image.transpose(_TRANSPOSE[orientation]) if orientation in _TRANSPOSE else image
 
 
 def _preview(raw: rawpy.RawPy, min_side: int, max_pixels: int) -> Image.Image | None:
