@@ -47,11 +47,12 @@ if TYPE_CHECKING:
 
     from photocap.captioner import Caption, Captioner
     from photocap.indexing.loader import LoadedPhoto, PhotoBatch
-    from photocap.indexing.ray_captioning import RayCaptioning, RayOptions
+    from photocap.indexing.ray_captioning import RayCaptioning, RayOptions, RemoteBatch
     from photocap.model.beam import DecodeOptions
     from photocap.model.labels import Label
 
     Labels = tuple[Label, ...]
+    Job = tuple[PendingPhoto, LoadedPhoto]
 
 CHUNK = 256  # discovered paths planned together (one index query)
 DEFAULT_OPTIONS = IndexOptions()
@@ -226,13 +227,7 @@ class IndexRun:
         with torch_threads(self.options.threads), ThreadPoolExecutor(1) as second:
             try:
                 for batch in batches:
-                    failed: list[PhotoRecord] = []
-                    for item in batch.failed:
-                        self._fail(by_path[str(item.path)], _reason(item), failed)
-                        if (twin := self._twins.pop(str(item.path), None)) is not None:
-                            orphans.append(twin)
-                    jobs = [(by_path[str(item.path)], item) for item in batch.ok]
-                    decided = [(by_path[str(item.path)], item) for item in batch.decided]
+                    failed, jobs, decided = self._sorted(batch, by_path, orphans)
                     features = captioner.encode(batch.tensors) if jobs else None
                     if in_flight is not None:
                         done, in_flight = in_flight, None
@@ -248,6 +243,23 @@ class IndexRun:
                     self._finish(*in_flight)
                 self.summary.caption_seconds += time.monotonic() - started
         return orphans
+
+    def _sorted(
+        self,
+        batch: PhotoBatch | RemoteBatch,
+        by_path: dict[str, PendingPhoto],
+        orphans: list[PendingPhoto],
+    ) -> tuple[list[PhotoRecord], list[Job], list[Job]]:
+        """A batch's failed photos reported (their error rows returned; a failed JPEG's RAW twin
+        goes to `orphans`), and its photos for the model and decided ones, with their plans."""
+        failed: list[PhotoRecord] = []
+        for item in batch.failed:
+            self._fail(by_path[str(item.path)], _reason(item), failed)
+            if (twin := self._twins.pop(str(item.path), None)) is not None:
+                orphans.append(twin)
+        jobs = [(by_path[str(item.path)], item) for item in batch.ok]
+        decided = [(by_path[str(item.path)], item) for item in batch.decided]
+        return failed, jobs, decided
 
     def _loader(
         self, paths: list[str], preparation: Preparation, options: IndexOptions
@@ -355,13 +367,7 @@ class IndexRun:
         writers = ThreadPoolExecutor(REMOTE_WRITERS)  # the cluster captions faster than one writes
         try:
             for batch in self.remote.describe(batched(wanted, self.options.batch_size)):
-                failed: list[PhotoRecord] = []
-                for item in batch.failed:
-                    self._fail(by_path[str(item.path)], _reason(item), failed)
-                    if (twin := self._twins.pop(str(item.path), None)) is not None:
-                        orphans.append(twin)
-                jobs = [(by_path[str(item.path)], item) for item in batch.ok]
-                decided = [(by_path[str(item.path)], item) for item in batch.decided]
+                failed, jobs, decided = self._sorted(batch, by_path, orphans)
                 results = self._results(jobs, decided, batch.captions, batch.labels, writers)
                 self._commit(failed + [record for record, _ in results])
                 for _, outcome in results:
