@@ -42,7 +42,7 @@ def review(db_url, under, port, browser, write):
       photocap review
       photocap review --under ~/Pictures/2024 --no-browser --port 8765
     """
-    from photocap.review.app import HOST, bind, create_app, serve
+    from photocap.review.app import HOST, bind, catch_stop_signals, create_app, serve
     from photocap.review.guard import new_token
     from photocap.store.index import open_index
 
@@ -53,12 +53,13 @@ def review(db_url, under, port, browser, write):
         token = new_token()
         app = create_app(index, token=token, port=port, scope=under, write=write)
         url = f"http://{HOST}:{port}/?token={token}"
+        stop_asked = catch_stop_signals()  # from the moment the URL is out
         click.echo(url)  # the first line of stdout: scripts and tests read it
         click.echo("Ctrl-C stops the server.", err=True)
         if browser:
             import webbrowser
 
             threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
-        serve(app, sock)
+        serve(app, sock, stop_asked)
     finally:
         index.close()

@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -102,13 +103,30 @@ def bind(port: int = 0) -> socket.socket:
     return sock
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def catch_stop_signals() -> threading.Event:
+    """From now on Ctrl-C or SIGTERM only set the returned event, which `serve` honours: a stop
+    asked for before the server runs (just after the URL is printed) still ends it cleanly."""
+    asked = threading.Event()
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, lambda *_: asked.set())
+    return asked
+
+
 class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, stop_asked: threading.Event):
+        super().__init__(config)
+        self.stop_asked = stop_asked
+
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         # uvicorn re-raises the signal after a graceful stop (the process then dies of it);
         # `photocap review` stops on Ctrl-C or SIGTERM and exits 0 instead.
-        handled = (signal.SIGINT, signal.SIGTERM)
-        previous = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in STOP_SIGNALS}
+        if self.stop_asked.is_set():
+            self.should_exit = True
         try:
             yield
         finally:
@@ -116,7 +134,8 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def serve(app: Guard, sock: socket.socket) -> None:
-    """Serves `app` on `sock` until SIGINT or SIGTERM, then returns (requests in flight finish)."""
+def serve(app: Guard, sock: socket.socket, stop_asked: threading.Event) -> None:
+    """Serves `app` on `sock` until SIGINT or SIGTERM (or `stop_asked`, from
+    `catch_stop_signals`), then returns (requests in flight finish)."""
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-    _Server(config).run(sockets=[sock])
+    _Server(config, stop_asked).run(sockets=[sock])
