@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import select
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -16,11 +15,11 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from metadata_helpers import EXIFTOOL, exiftool  # noqa: F401 - the tests import them from here
 from PIL import Image
 from skimage import data
 
 REPO = Path(__file__).resolve().parents[1]
-EXIFTOOL = shutil.which("exiftool")
 HOSTILE = '"><img src=x onerror="window.pwned=1"><script>window.pwned=2</script> & <b>bold</b>'
 
 
@@ -36,19 +35,6 @@ def photocap(*args: str | Path, **extra_env: str) -> subprocess.CompletedProcess
         env=env(**extra_env),
         timeout=300,
     )
-
-
-def exiftool(*args: str | Path) -> str:
-    done = subprocess.run(
-        [EXIFTOOL, "-charset", "filename=utf8", *map(str, args)],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        check=False,
-    )
-    if done.returncode != 0 and not done.stdout:
-        raise AssertionError(f"exiftool {args} failed: {done.stderr}")
-    return done.stdout
 
 
 def exif_fields(path: Path) -> dict[str, str]:
