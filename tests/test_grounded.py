@@ -14,7 +14,12 @@ from photocap.model.beam import DecodeOptions, beam_search
 from photocap.model.checkpoint import ModelInfo, load_model, read_info, save_model
 from photocap.model.decoder import AttentionDecoder, DecoderConfig
 from photocap.model.encoders import Encoder, get_spec
-from photocap.model.grounded import GroundedDecoder, build_decoder, grounded_config
+from photocap.model.grounded import (
+    GroundedDecoder,
+    build_decoder,
+    grounded_config,
+    grounded_from_plain,
+)
 from photocap.model.grounding import class_copy_words, class_word_ids, grounded_vocabulary
 from photocap.model.labels import imagenet_classes
 from photocap.model.vocab import Vocabulary
@@ -200,3 +205,47 @@ def test_growing_the_vocabulary_keeps_a_grounded_decoder_grounded():
     assert isinstance(grown, GroundedDecoder) and grown.config.vocab_size == len(vocab) + 3
     assert torch.equal(grown.class_words, decoder.class_words)
     assert torch.equal(grown.head_weight, decoder.head_weight)
+
+
+def test_a_warm_start_from_a_plain_decoder_captions_as_it_did(shipped_model):
+    """`grounded_from_plain` copies the shipped decoder: with the copy gate shut, every step's
+    distribution over the old words is the plain decoder's, and the copy words are never said."""
+    plain = load_model(shipped_model)
+    vocab = grounded_vocabulary(plain.info.vocabulary)
+    head = plain.encoder.backbone.classifier
+    grounded = grounded_from_plain(plain.decoder, len(vocab), head, class_word_ids(vocab)).eval()
+    assert grounded.config.embed_dim == plain.decoder.config.embed_dim
+    grounded.copy_bias = -100.0
+    torch.manual_seed(0)
+    features = torch.rand(2, 81, plain.decoder.config.encoder_dim)  # (2, pixels, D)
+    projected = plain.decoder.attention.encoder_proj(features)
+    tokens = torch.full((2,), vocab.start)
+    old = len(plain.info.vocabulary)
+    with torch.no_grad():
+        p_state, g_state = plain.decoder.init_state(features), grounded.init_state(features)
+        for _ in range(4):
+            logits, p_state, _ = plain.decoder.step(tokens, p_state, features, projected)
+            log_probs, g_state, _ = grounded.step(tokens, g_state, features, projected)
+            want = torch.log_softmax(logits, dim=1)  # (2, old)
+            assert torch.allclose(log_probs[:, :old], want, atol=1e-4)
+            assert float(log_probs[:, old:].max()) < -15  # the appended copy words
+            tokens = want.argmax(dim=1)
+    with pytest.raises(ValueError, match="warm start"):
+        grounded_from_plain(plain.decoder, old - 1, head, class_word_ids(vocab))
+
+
+def test_beam_search_names_each_recognised_object_once():
+    """A copy gate forced open offers the photo's label word at every step: the beam still says
+    it once, where a decoder without the rule repeats it."""
+    vocab = grounded_vocabulary(Vocabulary.build(TRAIN, min_count=1))
+    decoder = tiny(vocab)
+    train_tiny(decoder, vocab)
+    decoder.copy_bias = 8.0
+    options = DecodeOptions(max_length=8, no_repeat_ngram=0, no_word_twice=False)
+    banned = (vocab.pad, vocab.start, vocab.unk)
+    cat = vocab.words.index("cat")
+    decoded = beam_search(decoder, photo(2), options, banned, vocab.start, vocab.end)
+    assert decoded.tokens[0].count(cat) == 1, vocab.decode(decoded.tokens[0])
+    decoder.mask_said_ = AttentionDecoder.mask_said_.__get__(decoder)  # the rule off
+    decoded = beam_search(decoder, photo(2), options, banned, vocab.start, vocab.end)
+    assert decoded.tokens[0].count(cat) > 1, vocab.decode(decoded.tokens[0])

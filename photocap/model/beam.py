@@ -74,6 +74,7 @@ def beam_search(
         log_probs[:, list(banned) + ([end] if step == 0 else [])] = float("-inf")  # ≥ 1 word
         if options.no_repeat_ngram or options.no_word_twice:
             mask_repeats_(log_probs, history, options.no_repeat_ngram, options.no_word_twice)
+        decoder.mask_said_(log_probs, history, state)  # a grounded decoder names a label once
         log_probs[finished] = frozen
         candidates = scores.view(-1, 1) + log_probs  # (n*k, vocab)
         scores, top_index = candidates.view(n, k * vocab).topk(k, dim=1)  # (n, k)

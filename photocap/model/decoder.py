@@ -93,6 +93,13 @@ class AttentionDecoder(nn.Module):
         logits = self.output(self.dropout(h))  # (batch, vocab_size)
         return logits, (h, c), alpha
 
+    def mask_said_(
+        self, log_probs: torch.Tensor, history: torch.Tensor, state: tuple[torch.Tensor, ...]
+    ) -> torch.Tensor:
+        """Decoding: set to -inf, in place, words this decoder says at most once per caption and
+        each beam (`history` (rows, t)) has said. The plain decoder has none."""
+        return log_probs
+
     def forward(
         self, features: torch.Tensor, captions: torch.Tensor, lengths: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:

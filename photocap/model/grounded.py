@@ -130,6 +130,19 @@ class GroundedDecoder(AttentionDecoder):
         grounded = self.label_proj(rows[tokens]) * named[tokens].unsqueeze(1)  # (batch, embed_dim)
         return embedded + grounded
 
+    def mask_said_(
+        self, log_probs: torch.Tensor, history: torch.Tensor, state: tuple[torch.Tensor, ...]
+    ) -> torch.Tensor:
+        """A photo's slot words (its recognised objects) at most once per caption: the copy path
+        offers the same word at every step, and "a bird and a white bird on a bird" is what a
+        strong copy gate says without this rule."""
+        if history.shape[1] == 0:
+            return log_probs
+        slot_words = state[2]  # (rows, k)
+        said = (slot_words.unsqueeze(2) == history.unsqueeze(1)).any(dim=2)  # (rows, k)
+        log_probs.scatter_(1, slot_words.masked_fill(~said, 0), float("-inf"))  # 0: `<pad>`
+        return log_probs  # (rows, vocab)
+
     def step(
         self,
         tokens: torch.Tensor,
@@ -171,3 +184,51 @@ class GroundedDecoder(AttentionDecoder):
         probs = (1 - p_copy) * vocab_probs + p_copy * copy_probs  # (batch, vocab)
         log_probs = probs.clamp(min=1e-30).log()  # (batch, vocab)
         return log_probs, (h, c, slot_words, slot_log_probs, slot_vectors, labels), alpha
+
+
+def grounded_from_plain(
+    plain: AttentionDecoder, vocab_size: int, head: nn.Linear, class_words: torch.Tensor
+) -> GroundedDecoder:
+    """A grounded decoder that starts out captioning as `plain` does (warm start).
+
+    Shared weights are copied; the label inputs of `init_h`, `init_c` and the LSTM start at
+    zero, so the labels change nothing until training teaches them to; the copy words appended
+    to the vocabulary (`vocab_size` ≥ plain's) get the mean embedding and output rows the
+    vocabulary path never picks (their only way out is the copy path); the copy gate starts
+    nearly shut (p_copy ≈ 0.05).
+    """
+    old = plain.config
+    if old.kind != "attention" or vocab_size < old.vocab_size:
+        raise ValueError("a warm start needs a plain decoder and a vocabulary that extends its own")
+    decoder = GroundedDecoder(replace(grounded_config(vocab_size, old.encoder_dim), **_sizes(old)))
+    decoder.set_head(head, class_words)
+    source = plain.state_dict()
+    with torch.no_grad():
+        for name, target in decoder.state_dict().items():
+            if name not in source or name.startswith(("head_", "class_words")):
+                continue
+            value = source[name]
+            if value.shape == target.shape:
+                target.copy_(value)
+            elif name in ("embedding.weight", "output.weight", "output.bias"):
+                n = value.shape[0]  # (old_vocab, …)
+                target[:n] = value
+                if name == "embedding.weight":
+                    target[n:] = value.mean(dim=0)
+                elif name == "output.weight":
+                    target[n:] = 0.0
+                else:
+                    target[n:] = value.min() - 10.0  # never the vocabulary path's pick
+            elif name in ("init_h.weight", "init_c.weight", "lstm.weight_ih"):
+                target.zero_()
+                target[:, : value.shape[1]] = value  # the label columns come last
+            else:
+                raise ValueError(f"no warm start for {name} {tuple(value.shape)}")
+        decoder.copy_gate.bias.fill_(-3.0)
+    return decoder
+
+
+def _sizes(config: DecoderConfig) -> dict:
+    """The layer sizes of a config (so a warm start keeps them)."""
+    names = ("embed_dim", "hidden_dim", "attention_dim", "dropout")
+    return {n: getattr(config, n) for n in names}

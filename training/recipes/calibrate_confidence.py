@@ -169,12 +169,27 @@ def main() -> None:
     parser.add_argument("--split", default="dev")
     parser.add_argument("--model", default=None)
     parser.add_argument("--beam", type=int, default=3)
+    parser.add_argument(
+        "--write", action="store_true", help="store the curve in the --model file's metadata"
+    )
     args = parser.parse_args()
     captioner = load_captioner(args.model, "cpu")
     result = caption_split(captioner, args.split, DecodeOptions(beam_size=args.beam))
     calibration, figures = calibrate(result)
     print(json.dumps({"model": captioner.model_id, **figures}, indent=2))
     print(f"SHIPPED = {calibration!r}")
+    if args.write and args.model:
+        store_calibration(Path(args.model), calibration)
+        print(f"stored in {args.model} (metrics.confidence)")
+
+
+def store_calibration(path: Path, calibration: Calibration) -> None:
+    """Rewrite a model file with `calibration` as its own curve (weights unchanged)."""
+    from photocap.model.checkpoint import load_model, save_model
+
+    model = load_model(path)
+    model.info.metrics["confidence"] = calibration.to_dict()
+    save_model(path, model.info, model.encoder, model.decoder)
 
 
 if __name__ == "__main__":

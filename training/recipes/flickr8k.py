@@ -5,6 +5,10 @@
 Caches encoder features under `--cache` (one pass over 8091 images), trains the decoder with
 early stopping on dev CIDEr, then evaluates the saved file end to end on the test split
 (photos → shipped model file → captions → COCO metrics) and records the figures in the file.
+
+`--grounded` trains the grounded decoder (photocap.model.grounded: the ImageNet labels as input,
+a copy path over their words); with `--init PLAIN_MODEL` it starts from that plain model's
+weights (`grounded_from_plain`) instead of from scratch.
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ from photocap.training.data import CaptionSet, read_flickr8k
 from photocap.training.features import FeatureCache
 from photocap.training.train import TrainConfig, train_decoder
 
-from photocap.model.checkpoint import ModelInfo, save_model
+from photocap.model.checkpoint import ModelInfo, load_model, save_model
 from photocap.model.decoder import AttentionDecoder, DecoderConfig
 from photocap.model.encoders import load_pretrained_encoder
+from photocap.model.grounded import GroundedDecoder, grounded_config, grounded_from_plain
+from photocap.model.grounding import class_word_ids, grounded_vocabulary
 from photocap.model.vocab import Vocabulary
 from photocap.photos.digest import file_sha256
 
@@ -106,6 +112,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--scst-lr", type=float, default=5e-5)
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--grounded", action="store_true", help="the grounded decoder")
+    parser.add_argument("--init", type=Path, help="grounded: start from this plain model file")
+    parser.add_argument("--lr", type=float, default=4e-4)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     args = parser.parse_args(argv)
     if args.threads:
@@ -113,7 +122,15 @@ def main(argv: list[str] | None = None) -> None:
 
     captions, splits = read_flickr8k(args.data)
     sets = {name: caption_set(args.data, names, captions) for name, names in splits.items()}
-    vocab = Vocabulary.build((c for refs in sets["train"].references for c in refs), args.min_count)
+    if args.init:
+        base = load_model(args.init)
+        vocab = base.info.vocabulary
+    else:
+        vocab = Vocabulary.build(
+            (c for refs in sets["train"].references for c in refs), args.min_count
+        )
+    if args.grounded:
+        vocab = grounded_vocabulary(vocab)
     log(f"vocabulary: {len(vocab)} words (min count {args.min_count})")
 
     encoder = load_pretrained_encoder(args.encoder)
@@ -128,9 +145,18 @@ def main(argv: list[str] | None = None) -> None:
     features = {name: cache.load(data.keys) for name, data in sets.items() if name != "test"}
     log(f"features: train {tuple(features['train'].shape)}, dev {tuple(features['dev'].shape)}")
 
-    decoder_config = DecoderConfig(vocab_size=len(vocab), encoder_dim=encoder.spec.feature_dim)
-    decoder = AttentionDecoder(decoder_config)
-    config = TrainConfig(epochs=args.epochs)
+    dim, head = encoder.spec.feature_dim, encoder.backbone.classifier
+    if args.grounded and args.init:
+        decoder = grounded_from_plain(base.decoder, len(vocab), head, class_word_ids(vocab))
+    elif args.grounded:
+        decoder = GroundedDecoder(grounded_config(len(vocab), dim))
+        decoder.set_head(head, class_word_ids(vocab))
+    elif args.init:
+        decoder = base.decoder
+    else:
+        decoder = AttentionDecoder(DecoderConfig(vocab_size=len(vocab), encoder_dim=dim))
+    decoder_config = decoder.config
+    config = TrainConfig(epochs=args.epochs, lr=args.lr)
     state = train_decoder(
         decoder,
         vocab,
@@ -153,12 +179,15 @@ def main(argv: list[str] | None = None) -> None:
         scst_history = self_critical(decoder, vocab, features, sets, args, state.best_cider)
 
     info = ModelInfo(
-        name=f"photocap-{args.encoder.replace('efficientnet_', '')}-flickr8k",
+        name=f"photocap-{args.encoder.replace('efficientnet_', '')}-flickr8k"
+        + ("-grounded" if args.grounded else ""),
         encoder=args.encoder,
         decoder=decoder_config,
         vocabulary=vocab,
         training={
-            "recipe": "python -m photocap.training.recipes.flickr8k",
+            "recipe": "python -m photocap.training.recipes.flickr8k"
+            + (" --grounded" if args.grounded else "")
+            + (f" --init {args.init.name}" if args.init else ""),
             "data": "Flickr8k (Hodosh, Young & Hockenmaier 2013), standard train split, "
             "6000 images × 5 captions; research and non-commercial terms",
             "config": asdict(config),

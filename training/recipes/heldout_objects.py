@@ -198,6 +198,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--copy-bias", type=float, default=0.0, help="grounded decoding: copy gate shift (dev)"
     )
+    parser.add_argument(
+        "--tune", default="", help="grounded: copy biases to try on all of dev, e.g. 0,1,2"
+    )
     parser.add_argument("--report", action="store_true", help="only print the table")
     parser.add_argument("--samples", type=int, default=12)
     args = parser.parse_args(argv)
@@ -233,6 +236,8 @@ def main(argv: list[str] | None = None) -> None:
         features = {"train": cache.load(train.keys), "dev": cache.load(dev.keys)}
         for kind in kinds:
             train_kind(kind, vocabs[kind], encoder, features, train, dev, config, args)
+    if args.tune:
+        tune_copy_bias(sets["dev"], cache, vocabs["grounded"], encoder, args)
     test_features = cache.load(test.keys)
     results = {}
     for kind in KINDS:
@@ -293,6 +298,23 @@ def train_kind(kind, vocab, encoder, features, train, dev, config, args) -> None
         },
     )
     save_model(work.with_suffix(".safetensors"), info, encoder, decoder.eval())
+
+
+def tune_copy_bias(dev: CaptionSet, cache: FeatureCache, vocab, encoder, args) -> None:
+    """Dev mean mention F1 and quick CIDEr of the grounded decoder at each copy bias."""
+    from photocap.metrics import quick_scores
+
+    decoder = load_trained("grounded", vocab, encoder, args.work)
+    features = cache.load(dev.keys)
+    refs = {str(i): r for i, r in enumerate(dev.references)}
+    print("| copy bias | dev mean mention F1 | dev CIDEr |\n|---|---|---|")
+    for bias in (float(b) for b in args.tune.split(",")):
+        decoder.copy_bias = bias
+        _, hyps = evaluate_decoder(decoder, features, dev, vocab, beam=3)
+        said = [hyps[str(i)] for i in range(len(dev.keys))]
+        f1 = [mention_f1(said, dev.references, MentionMatcher(o))["F1"] for o in HELD_OUT]
+        cider = quick_scores(hyps, refs)["CIDEr"]
+        print(f"| {bias:g} | {sum(f1) / len(f1):.3f} | {cider:.3f} |", flush=True)
 
 
 def load_trained(kind, vocab, encoder, work: Path) -> AttentionDecoder:
