@@ -207,31 +207,37 @@ def test_growing_the_vocabulary_keeps_a_grounded_decoder_grounded():
     assert torch.equal(grown.head_weight, decoder.head_weight)
 
 
-def test_a_warm_start_from_a_plain_decoder_captions_as_it_did(shipped_model):
-    """`grounded_from_plain` copies the shipped decoder: with the copy gate shut, every step's
-    distribution over the old words is the plain decoder's, and the copy words are never said."""
-    plain = load_model(shipped_model)
-    vocab = grounded_vocabulary(plain.info.vocabulary)
-    head = plain.encoder.backbone.classifier
-    grounded = grounded_from_plain(plain.decoder, len(vocab), head, class_word_ids(vocab)).eval()
-    assert grounded.config.embed_dim == plain.decoder.config.embed_dim
-    grounded.copy_bias = -100.0
-    torch.manual_seed(0)
-    features = torch.rand(2, 81, plain.decoder.config.encoder_dim)  # (2, pixels, D)
-    projected = plain.decoder.attention.encoder_proj(features)
-    tokens = torch.full((2,), vocab.start)
-    old = len(plain.info.vocabulary)
+def test_a_warm_start_from_a_plain_decoder_captions_as_it_did():
+    """`grounded_from_plain` copies a plain decoder: with the copy gate shut, each step's
+    distribution over the old words is the plain decoder's, and the copy words are never said
+    (after words that are not copy words: a copy word's input also carries its label vector)."""
+    base = Vocabulary.build(TRAIN, min_count=1)
+    vocab = grounded_vocabulary(base)
+    torch.manual_seed(3)
+    plain = AttentionDecoder(replace_sizes(DecoderConfig(len(base), DIM))).eval()
+    head = tiny(vocab).head_weight  # (1000, DIM) a head that sees DOG, HORSE or CAT
+    linear = nn.Linear(DIM, 1000)
     with torch.no_grad():
-        p_state, g_state = plain.decoder.init_state(features), grounded.init_state(features)
-        for _ in range(4):
-            logits, p_state, _ = plain.decoder.step(tokens, p_state, features, projected)
+        linear.weight.copy_(head)
+        linear.bias.zero_()
+    grounded = grounded_from_plain(plain, len(vocab), linear, class_word_ids(vocab)).eval()
+    assert grounded.config.hidden_dim == plain.config.hidden_dim == 32
+    grounded.copy_bias = -100.0
+    features = torch.cat([photo(0), photo(2)])  # (2, 4, DIM): a dog, a cat
+    projected = plain.attention.encoder_proj(features)
+    old = len(base)
+    with torch.no_grad():
+        p_state, g_state = plain.init_state(features), grounded.init_state(features)
+        for word in ("<start>", "a", "runs", "on", "the"):  # no copy word: their input differs
+            tokens = torch.full((2,), vocab.words.index(word))
+            logits, p_state, _ = plain.step(tokens, p_state, features, projected)
             log_probs, g_state, _ = grounded.step(tokens, g_state, features, projected)
             want = torch.log_softmax(logits, dim=1)  # (2, old)
-            assert torch.allclose(log_probs[:, :old], want, atol=1e-4)
-            assert float(log_probs[:, old:].max()) < -15  # the appended copy words
-            tokens = want.argmax(dim=1)
+            assert torch.allclose(log_probs[:, :old].log_softmax(dim=1), want, atol=1e-5)
+            assert float(log_probs[:, old:].exp().sum(dim=1).max()) < 0.02  # appended words
+            assert float(log_probs[:, old:].max()) < log_probs[:, :old].min() - 9
     with pytest.raises(ValueError, match="warm start"):
-        grounded_from_plain(plain.decoder, old - 1, head, class_word_ids(vocab))
+        grounded_from_plain(plain, old - 1, linear, class_word_ids(vocab))
 
 
 def test_beam_search_names_each_recognised_object_once():

@@ -20,12 +20,13 @@ class DecoderConfig:
     dropout: float = 0.5
     kind: str = "attention"  # "grounded": photocap.model.grounded.GroundedDecoder
     label_slots: int = 5  # grounded only: the most probable ImageNet classes it may copy from
+    copy_bias: float = 0.0  # grounded only: decoding shifts the copy gate's logit by this (dev)
 
     def to_dict(self) -> dict:
         """The sizes as saved; a plain decoder's as before grounded decoders existed."""
         raw = asdict(self)
         if self.kind == "attention":
-            del raw["kind"], raw["label_slots"]
+            del raw["kind"], raw["label_slots"], raw["copy_bias"]
         return raw
 
 

@@ -71,7 +71,7 @@ class GroundedDecoder(AttentionDecoder):
         # vocabulary id of each class's copy word; 0 (`<pad>`): the class offers none
         self.register_buffer("class_words", torch.zeros(NUM_CLASSES, dtype=torch.long))
         self.hide_slot_words = HIDE_SLOT_WORDS
-        self.copy_bias = 0.0  # decoding: added to the copy gate's logit (tuned on dev, not saved)
+        self.copy_bias = config.copy_bias  # decoding: added to the copy gate's logit (dev-tuned)
         self._word_rows_key: tuple | None = None
         self._word_rows: tuple[torch.Tensor, torch.Tensor] | None = None
 
@@ -189,13 +189,14 @@ class GroundedDecoder(AttentionDecoder):
 def grounded_from_plain(
     plain: AttentionDecoder, vocab_size: int, head: nn.Linear, class_words: torch.Tensor
 ) -> GroundedDecoder:
-    """A grounded decoder that starts out captioning as `plain` does (warm start).
+    """A grounded decoder that starts out captioning almost as `plain` does (warm start).
 
     Shared weights are copied; the label inputs of `init_h`, `init_c` and the LSTM start at
     zero, so the labels change nothing until training teaches them to; the copy words appended
     to the vocabulary (`vocab_size` ≥ plain's) get the mean embedding and output rows the
     vocabulary path never picks (their only way out is the copy path); the copy gate starts
-    nearly shut (p_copy ≈ 0.05).
+    nearly shut (p_copy ≈ 0.05). The one input that differs from the start: a copy word the
+    plain vocabulary has ("dog") carries its label vector in its embedding (`embed`).
     """
     old = plain.config
     if old.kind != "attention" or vocab_size < old.vocab_size:

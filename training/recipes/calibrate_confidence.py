@@ -33,8 +33,9 @@ from photocap.evaluation import read_references
 from photocap.model.beam import DecodeOptions
 from photocap.model.confidence import Calibration
 
-FLICKR8K = Path(__file__).resolve().parents[2] / "shared" / "data" / "flickr8k"
-CACHE = Path(__file__).resolve().parents[1] / "runs" / "features"
+REPO = Path(__file__).resolve().parents[2]  # training/recipes/ is two folders down
+FLICKR8K = REPO.parent / "shared" / "data" / "flickr8k"
+CACHE = REPO / "runs" / "features"
 
 
 @dataclass
@@ -62,7 +63,7 @@ def split_features(
         saved = torch.load(cache, weights_only=True)
         if saved["names"] == [p.name for p in images]:
             return saved["features"]
-    from photocap.loader import photo_loader
+    from photocap.indexing.loader import photo_loader
 
     parts = []
     for batch in photo_loader(list(images), captioner.prepare, batch_size=batch_size, workers=1):

@@ -17,7 +17,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -115,6 +115,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--grounded", action="store_true", help="the grounded decoder")
     parser.add_argument("--init", type=Path, help="grounded: start from this plain model file")
     parser.add_argument("--lr", type=float, default=4e-4)
+    parser.add_argument(
+        "--copy-bias", type=float, default=0.0, help="grounded: the copy gate's decoding shift"
+    )
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     args = parser.parse_args(argv)
     if args.threads:
@@ -174,6 +177,9 @@ def main(argv: list[str] | None = None) -> None:
         ),
     )
     log(f"best epoch {state.best_epoch}: dev CIDEr {state.best_cider:.4f}")
+    if args.grounded:  # chosen on dev; stored in the file, used by every decoding
+        decoder.config = replace(decoder.config, copy_bias=args.copy_bias)
+        decoder.copy_bias, decoder_config = args.copy_bias, decoder.config
     scst_history = []
     if args.scst_epochs:
         scst_history = self_critical(decoder, vocab, features, sets, args, state.best_cider)
