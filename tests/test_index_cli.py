@@ -52,6 +52,13 @@ def _env(extra: dict[str, str]) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(REPO), **extra}
 
 
+def default_sigint() -> None:
+    """preexec_fn: SIGINT at its default, as in a terminal's foreground job. A test runner started
+    in the background by a non-interactive shell (`bash .ci/run &`) ignores SIGINT, the child would
+    inherit that, and Python keeps an inherited SIG_IGN instead of raising KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def drop_file_permission_override() -> None:
     """preexec_fn: as root, take CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH out of the bounding set,
     so the exec'd photocap (and its workers) really cannot read a chmod-000 file."""
@@ -406,6 +413,7 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_resumes(tmp_path: Path, tiny_model: 
         text=True,
         env=_env({}),
         start_new_session=True,  # its own process group, as a shell's foreground job
+        preexec_fn=default_sigint,  # a foreground job's SIGINT is live even under a `cmd &` runner
     )
     done_before = wait_for_rows(db, 24, proc)
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole group gets SIGINT
