@@ -25,25 +25,22 @@ from PIL import Image, ImageOps
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from photocap.training.recipes.heldout_objects import mentions_any, plural  # noqa: E402
+
 from photocap.captioner import load_captioner  # noqa: E402
 from photocap.model.beam import DecodeOptions  # noqa: E402
 from photocap.model.grounding import CATEGORY_WORDS, class_copy_words  # noqa: E402
 from photocap.model.labels import class_logits, imagenet_classes  # noqa: E402
-from photocap.model.vocab import tokenize  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 32
-
-
-def names_it(caption: str, words: set[str]) -> bool:
-    return any(t in words for t in tokenize(caption))
 
 
 def class_terms(index: int, copy: str) -> set[str]:
     """The single words that name class `index`: its copy word, row words, and plurals."""
     row = {w.lower() for w in imagenet_classes()[index].words if w.isalpha()} - CATEGORY_WORDS
     terms = row | {copy}
-    return terms | {t + ("es" if t.endswith(("s", "sh", "ch", "x")) else "s") for t in terms}
+    return terms | {plural(t) for t in terms}
 
 
 def main() -> None:
@@ -93,7 +90,7 @@ def main() -> None:
     print("|---|---|---|---|")
     for path, said in zip(args.model, texts, strict=True):
         hits = [
-            names_it(t, class_terms(truth[i], copies[truth[i]]))
+            mentions_any(t, class_terms(truth[i], copies[truth[i]]))
             for t, i in zip(said, chosen, strict=True)
         ]
         known = [h for h, i in zip(hits, chosen, strict=True) if copies[truth[i]] in base_words]

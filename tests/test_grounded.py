@@ -255,3 +255,25 @@ def test_beam_search_names_each_recognised_object_once():
     decoder.mask_said_ = AttentionDecoder.mask_said_.__get__(decoder)  # the rule off
     decoded = beam_search(decoder, photo(2), options, banned, vocab.start, vocab.end)
     assert decoded.tokens[0].count(cat) > 1, vocab.decode(decoded.tokens[0])
+
+
+def test_constrained_beam_search_names_a_sure_label_even_with_the_copy_path_shut():
+    """With the copy gate shut the decoder cannot say "cat" for a tabby; once labels this sure must
+    be named, constrained beam search puts "cat" in the caption, exactly once. A photo in the same
+    batch whose labels are unsure is decoded exactly as without the rule."""
+    vocab = grounded_vocabulary(Vocabulary.build(TRAIN, min_count=1))
+    decoder = tiny(vocab)
+    train_tiny(decoder, vocab)
+    decoder.copy_bias = -30.0  # p_copy ≈ 0: only the vocabulary path speaks
+    unsure = torch.rand(1, 4, DIM) * 0.1  # no class near 0.5
+    batch = torch.cat([photo(2), unsure])  # (2, 4, DIM)
+    cat_before, unsure_before = caption(decoder, vocab, batch)
+    assert "cat" not in cat_before.split(), cat_before
+    decoder.name_label_above = 0.5
+    cat_after, unsure_after = caption(decoder, vocab, batch)
+    assert cat_after.split().count("cat") == 1, cat_after
+    assert unsure_after == unsure_before
+    assert decoder.required_words(decoder.init_state(batch)).tolist() == [
+        vocab.words.index("cat"),
+        -1,
+    ]

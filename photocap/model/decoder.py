@@ -21,12 +21,13 @@ class DecoderConfig:
     kind: str = "attention"  # "grounded": photocap.model.grounded.GroundedDecoder
     label_slots: int = 5  # grounded only: the most probable ImageNet classes it may copy from
     copy_bias: float = 0.0  # grounded only: decoding shifts the copy gate's logit by this (dev)
+    name_label_above: float = 0.0  # grounded only: a top label this probable must be named (0: off)
 
     def to_dict(self) -> dict:
         """The sizes as saved; a plain decoder's as before grounded decoders existed."""
         raw = asdict(self)
         if self.kind == "attention":
-            del raw["kind"], raw["label_slots"], raw["copy_bias"]
+            del raw["kind"], raw["label_slots"], raw["copy_bias"], raw["name_label_above"]
         return raw
 
 
@@ -100,6 +101,11 @@ class AttentionDecoder(nn.Module):
         """Decoding: set to -inf, in place, words this decoder says at most once per caption and
         each beam (`history` (rows, t)) has said. The plain decoder has none."""
         return log_probs
+
+    def required_words(self, state: tuple[torch.Tensor, ...]) -> torch.Tensor | None:
+        """Decoding: per image (`init_state`'s rows), a word its caption must contain (-1: none),
+        or None when this decoder requires none. The plain decoder requires none."""
+        return None
 
     def forward(
         self, features: torch.Tensor, captions: torch.Tensor, lengths: torch.Tensor

@@ -72,6 +72,7 @@ class GroundedDecoder(AttentionDecoder):
         self.register_buffer("class_words", torch.zeros(NUM_CLASSES, dtype=torch.long))
         self.hide_slot_words = HIDE_SLOT_WORDS
         self.copy_bias = config.copy_bias  # decoding: added to the copy gate's logit (dev-tuned)
+        self.name_label_above = config.name_label_above  # decoding: name a label this sure (0: off)
         self._word_rows_key: tuple | None = None
         self._word_rows: tuple[torch.Tensor, torch.Tensor] | None = None
 
@@ -143,6 +144,19 @@ class GroundedDecoder(AttentionDecoder):
         log_probs.scatter_(1, slot_words.masked_fill(~said, 0), float("-inf"))  # 0: `<pad>`
         return log_probs  # (rows, vocab)
 
+    def required_words(self, state: tuple[torch.Tensor, ...]) -> torch.Tensor | None:
+        """Per image (batch,), the copy word its labels give at least `name_label_above` in all
+        (tabby 0.3 + Egyptian cat 0.3: "cat" 0.6), which constrained beam search then names
+        (Anderson et al. 2017); -1 where no word is that sure."""
+        if self.name_label_above <= 0:
+            return None
+        slot_words, slot_probs = state[2], state[3].exp()  # (batch, k) each; no slot: p = 0
+        same = slot_words.unsqueeze(2) == slot_words.unsqueeze(1)  # (batch, k, k)
+        word_probs = (same * slot_probs.unsqueeze(1)).sum(dim=2)  # (batch, k) each slot's word
+        best_p, best = word_probs.max(dim=1)  # (batch,)
+        word = slot_words.gather(1, best.unsqueeze(1)).squeeze(1)  # (batch,)
+        return word.masked_fill(best_p < self.name_label_above, -1)
+
     def step(
         self,
         tokens: torch.Tensor,
@@ -201,7 +215,7 @@ def grounded_from_plain(
     old = plain.config
     if old.kind != "attention" or vocab_size < old.vocab_size:
         raise ValueError("a warm start needs a plain decoder and a vocabulary that extends its own")
-    decoder = GroundedDecoder(replace(grounded_config(vocab_size, old.encoder_dim), **_sizes(old)))
+    decoder = GroundedDecoder(replace(old, vocab_size=vocab_size, kind=GROUNDED))
     decoder.set_head(head, class_words)
     source = plain.state_dict()
     with torch.no_grad():
@@ -227,9 +241,3 @@ def grounded_from_plain(
                 raise ValueError(f"no warm start for {name} {tuple(value.shape)}")
         decoder.copy_gate.bias.fill_(-3.0)
     return decoder
-
-
-def _sizes(config: DecoderConfig) -> dict:
-    """The layer sizes of a config (so a warm start keeps them)."""
-    names = ("embed_dim", "hidden_dim", "attention_dim", "dropout")
-    return {n: getattr(config, n) for n in names}
