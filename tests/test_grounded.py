@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -46,8 +47,6 @@ def tiny(vocab: Vocabulary, seed: int = 0) -> GroundedDecoder:
 
 
 def replace_sizes(config: DecoderConfig) -> DecoderConfig:
-    from dataclasses import replace
-
     return replace(config, embed_dim=32, attention_dim=32, hidden_dim=32, dropout=0.0)
 
 
@@ -273,7 +272,18 @@ def test_constrained_beam_search_names_a_sure_label_even_with_the_copy_path_shut
     cat_after, unsure_after = caption(decoder, vocab, batch)
     assert cat_after.split().count("cat") == 1, cat_after
     assert unsure_after == unsure_before
-    assert decoder.required_words(decoder.init_state(batch)).tolist() == [
-        vocab.words.index("cat"),
-        -1,
-    ]
+    cat = vocab.words.index("cat")
+    assert decoder.required_words(decoder.init_state(batch)).tolist() == [cat, -1]
+    decoder.never_required = (cat,)  # a label people rarely name is not forced
+    assert caption(decoder, vocab, batch) == [cat_before, unsure_before]
+
+
+def test_the_naming_rule_travels_in_the_model_file(tmp_path):
+    vocab = grounded_vocabulary(Vocabulary.build(TRAIN, min_count=1))
+    decoder = tiny(vocab)
+    config = replace(decoder.config, name_label_above=0.6, never_required=(5, 9))
+    decoder = GroundedDecoder(config)
+    path = tiny_file(tmp_path, decoder, vocab, "rule")
+    loaded = load_model(path).decoder
+    assert loaded.config == config
+    assert (loaded.name_label_above, loaded.never_required) == (0.6, (5, 9))

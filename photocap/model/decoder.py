@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+GROUNDED_ONLY = ("kind", "label_slots", "copy_bias", "name_label_above", "never_required")
+
 
 @dataclass(frozen=True)
 class DecoderConfig:
@@ -22,12 +24,17 @@ class DecoderConfig:
     label_slots: int = 5  # grounded only: the most probable ImageNet classes it may copy from
     copy_bias: float = 0.0  # grounded only: decoding shifts the copy gate's logit by this (dev)
     name_label_above: float = 0.0  # grounded only: a top label this probable must be named (0: off)
+    never_required: tuple[int, ...] = ()  # grounded only: copy words the rule above never forces
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "never_required", tuple(self.never_required))  # JSON gives a list
 
     def to_dict(self) -> dict:
         """The sizes as saved; a plain decoder's as before grounded decoders existed."""
         raw = asdict(self)
         if self.kind == "attention":
-            del raw["kind"], raw["label_slots"], raw["copy_bias"], raw["name_label_above"]
+            for grounded_only in GROUNDED_ONLY:
+                del raw[grounded_only]
         return raw
 
 

@@ -73,6 +73,7 @@ class GroundedDecoder(AttentionDecoder):
         self.hide_slot_words = HIDE_SLOT_WORDS
         self.copy_bias = config.copy_bias  # decoding: added to the copy gate's logit (dev-tuned)
         self.name_label_above = config.name_label_above  # decoding: name a label this sure (0: off)
+        self.never_required = config.never_required  # …unless its word is one of these
         self._word_rows_key: tuple | None = None
         self._word_rows: tuple[torch.Tensor, torch.Tensor] | None = None
 
@@ -147,7 +148,8 @@ class GroundedDecoder(AttentionDecoder):
     def required_words(self, state: tuple[torch.Tensor, ...]) -> torch.Tensor | None:
         """Per image (batch,), the copy word its labels give at least `name_label_above` in all
         (tabby 0.3 + Egyptian cat 0.3: "cat" 0.6), which constrained beam search then names
-        (Anderson et al. 2017); -1 where no word is that sure."""
+        (Anderson et al. 2017); -1 where no word is that sure or the word is `never_required`
+        (a label people rarely name: "helmet", "playground")."""
         if self.name_label_above <= 0:
             return None
         slot_words, slot_probs = state[2], state[3].exp()  # (batch, k) each; no slot: p = 0
@@ -155,7 +157,8 @@ class GroundedDecoder(AttentionDecoder):
         word_probs = (same * slot_probs.unsqueeze(1)).sum(dim=2)  # (batch, k) each slot's word
         best_p, best = word_probs.max(dim=1)  # (batch,)
         word = slot_words.gather(1, best.unsqueeze(1)).squeeze(1)  # (batch,)
-        return word.masked_fill(best_p < self.name_label_above, -1)
+        exempt = torch.isin(word, torch.tensor(self.never_required, dtype=word.dtype))  # (batch,)
+        return word.masked_fill((best_p < self.name_label_above) | exempt, -1)
 
     def step(
         self,
