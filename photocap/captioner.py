@@ -126,16 +126,24 @@ class Captioner:
             self.decoder, features.to(self.device), options, self._banned, vocab.start, vocab.end
         )
         side = int(features.shape[1] ** 0.5)
+        tops = self._top_label_probabilities(features)
         captions = []
-        for tokens, log_prob, alphas in zip(
-            decoded.tokens, decoded.log_probs, decoded.alphas, strict=True
+        for tokens, log_prob, alphas, top in zip(
+            decoded.tokens, decoded.log_probs, decoded.alphas, tops, strict=True
         ):
             words = vocab.decode(tokens)
             grid = alphas.view(len(tokens), side, side) if attention else None
             score = log_prob / (len(tokens) + 1)  # per emitted token, `<end>` included
-            sure = confidence(score, self.calibration)
+            sure = confidence(score, self.calibration, top)
             captions.append(Caption(to_alt_text(words), words, score, grid, sure))
         return captions
+
+    def _top_label_probabilities(self, features: torch.Tensor) -> list[float | None]:
+        """Per photo, its top ImageNet class's probability where the confidence curve weighs it."""
+        if self.head is None or not self.calibration.label_slope:
+            return [None] * len(features)
+        logits = class_logits(self.head, features.to(self.device))  # (batch, 1000)
+        return logits.float().softmax(dim=-1).max(dim=-1).values.tolist()
 
     @torch.inference_mode()
     def label_features(

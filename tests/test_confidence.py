@@ -54,3 +54,35 @@ def test_captions_carry_the_confidence_of_their_score(tiny_model, real_photos, t
     for caption in own.caption_images(photos):
         expected = confidence(caption.score, Calibration(0.5, 3.0))
         assert caption.confidence == pytest.approx(expected)
+
+
+def test_a_curve_may_weigh_how_sure_the_labels_are(tiny_model, real_photos, tmp_path):
+    """A curve with a label term: at the same score, a photo whose top ImageNet class is surer
+    gets more confidence; each caption's confidence uses its own photo's top class."""
+    from dataclasses import replace
+
+    import torch
+    from PIL import Image
+
+    from photocap.model.beam import DecodeOptions
+    from photocap.model.labels import IMAGENET_1K, class_logits
+
+    curve = Calibration(0.5, 3.0, "test", label_slope=0.4)
+    assert confidence(-1.0, curve, 0.9) > confidence(-1.0, curve, 0.05)
+    assert confidence(-1.0, curve, None) == confidence(-1.0, Calibration(0.5, 3.0))
+    assert Calibration.from_dict(curve.to_dict()) == curve
+
+    model = load_model(tiny_model)  # a ResNet-18 with its (random) 1000-class head
+    info = replace(model.info, classifier=IMAGENET_1K, metrics={"confidence": curve.to_dict()})
+    path = save_model(tmp_path / "labelled.safetensors", info, model.encoder, model.decoder)
+    captioner = load_captioner(path, "cpu")
+    assert captioner.head is not None and captioner.calibration == curve
+    photos = [Image.open(p).convert("RGB") for p in real_photos.values()]
+    features = captioner.encode(torch.stack([captioner.prepare(p) for p in photos]))
+    tops = class_logits(captioner.head, features).softmax(dim=-1).max(dim=-1).values.tolist()
+    captions = captioner.caption_features(features, DecodeOptions())
+    for caption, top in zip(captions, tops, strict=True):
+        assert caption.confidence == pytest.approx(confidence(caption.score, curve, top))
+        assert caption.confidence != pytest.approx(
+            confidence(caption.score, replace(curve, label_slope=0.0))
+        )

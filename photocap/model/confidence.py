@@ -6,6 +6,10 @@ probability that the caption is better than the typical one: that its CIDEr agai
 photo's reference captions beats the median CIDEr of the model's dev captions. Refit with
 `python -m photocap.training.recipes.calibrate_confidence` (it prints the constants below).
 
+A curve may also weigh how sure the encoder's ImageNet head is of the photo's top class
+(`label_slope` × its log-probability): a photo the classifier recognises nothing in (a synthetic
+landscape, an abstract) is captioned worse at the same score. Curves without it ignore the labels.
+
 A model file may carry its own curve in its metadata (`metrics["confidence"]`, same keys as
 `Calibration`); files without one (every file made before this) use the shipped model's curve.
 """
@@ -19,18 +23,24 @@ from dataclasses import asdict, dataclass
 
 @dataclass(frozen=True)
 class Calibration:
-    """confidence = 1 / (1 + exp(-(intercept + slope · score)))."""
+    """confidence = 1 / (1 + exp(-(intercept + slope · score + label_slope · log p_top)))."""
 
     intercept: float
     slope: float
     fitted_on: str = ""  # what the curve was fitted on, for the record
+    label_slope: float = 0.0  # weight of the log-probability of the photo's top ImageNet class
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, raw: Mapping) -> Calibration:
-        return cls(float(raw["intercept"]), float(raw["slope"]), str(raw.get("fitted_on", "")))
+        return cls(
+            float(raw["intercept"]),
+            float(raw["slope"]),
+            str(raw.get("fitted_on", "")),
+            float(raw.get("label_slope", 0.0)),
+        )
 
 
 # Fitted by training/recipes/calibrate_confidence.py on Flickr8k dev (1000 photos, beam 3, repetition
@@ -48,9 +58,14 @@ SHIPPED = Calibration(
 DEFAULT_MIN_CONFIDENCE = 0.25
 
 
-def confidence(score: float, calibration: Calibration = SHIPPED) -> float:
-    """The probability (0–1) that a caption with this `score` beats the median caption."""
+def confidence(
+    score: float, calibration: Calibration = SHIPPED, top_label: float | None = None
+) -> float:
+    """The probability (0–1) that a caption with this `score` beats the median caption;
+    `top_label`: the probability of the photo's top ImageNet class, for curves that weigh it."""
     z = calibration.intercept + calibration.slope * score
+    if calibration.label_slope and top_label is not None:
+        z += calibration.label_slope * math.log(max(top_label, 1e-6))
     if z >= 0:
         return 1.0 / (1.0 + math.exp(-z))
     e = math.exp(z)  # no overflow for very negative z

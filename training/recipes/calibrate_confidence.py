@@ -2,8 +2,9 @@
 
 Captions every `dev` photo with beam search, scores each caption with CIDEr against its five
 references (COCO code, as `photocap evaluate`), and fits a logistic regression of
-"CIDEr beats the dev median" on the caption's score (mean log-probability per token). Prints
-the constants to paste into `SHIPPED`, with the fit's figures.
+"CIDEr beats the dev median" on the caption's score (mean log-probability per token) and, for a
+model with an ImageNet head, the log-probability of the photo's top class (`--score-only`: the
+score alone). Prints the constants to paste into `SHIPPED`, with the fit's figures.
 
 The encoder's features of each split are cached under runs/ (git-ignored; derived from the
 research-only images, never commit them), so a refit or a benchmark rerun only decodes.
@@ -32,6 +33,7 @@ from photocap.captioner import Caption, Captioner, load_captioner
 from photocap.evaluation import read_references
 from photocap.model.beam import DecodeOptions
 from photocap.model.confidence import Calibration
+from photocap.model.labels import class_logits
 
 REPO = Path(__file__).resolve().parents[2]  # training/recipes/ is two folders down
 FLICKR8K = REPO.parent / "shared" / "data" / "flickr8k"
@@ -46,6 +48,7 @@ class SplitCaptions:
     captions: list[Caption]
     cider: np.ndarray  # (photos,)
     references: list[list[str]]
+    top_labels: np.ndarray | None = None  # (photos,) top ImageNet class probability, if any
 
     @property
     def scores(self) -> np.ndarray:
@@ -112,22 +115,30 @@ def caption_split(
     features = split_features(captioner, images, CACHE / f"{split}-{tag}.pt")
     captions = decode(captioner, features, options)
     cider = per_caption_cider([c.text for c in captions], references)
-    return SplitCaptions([p.name for p in images], captions, cider, [list(r) for r in references])
+    tops = None
+    if captioner.head is not None:
+        with torch.inference_mode():
+            logits = class_logits(captioner.head, features)  # (photos, 1000)
+        tops = logits.float().softmax(dim=-1).max(dim=-1).values.numpy()  # (photos,)
+    names, refs = [p.name for p in images], [list(r) for r in references]
+    return SplitCaptions(names, captions, cider, refs, tops)
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, steps: int = 50) -> tuple[float, float]:
-    """Intercept and slope of a one-feature logistic regression (Newton's method, no penalty)."""
-    design = np.stack([np.ones_like(x), x], axis=1)  # (n, 2)
-    w = np.zeros(2)
+def fit_logistic(x: np.ndarray, y: np.ndarray, steps: int = 50) -> np.ndarray:
+    """Intercept and weights of a logistic regression on features `x` (n,) or (n, d)
+    (Newton's method, no penalty): (1 + d,)."""
+    x = x.reshape(len(x), -1)  # (n, d)
+    design = np.concatenate([np.ones((len(x), 1)), x], axis=1)  # (n, 1 + d)
+    w = np.zeros(design.shape[1])
     for _ in range(steps):
         p = 1.0 / (1.0 + np.exp(-(design @ w)))  # (n,)
-        gradient = design.T @ (y - p)  # (2,)
-        hessian = (design * (p * (1 - p))[:, None]).T @ design  # (2, 2)
-        step = np.linalg.solve(hessian + 1e-9 * np.eye(2), gradient)
+        gradient = design.T @ (y - p)  # (1 + d,)
+        hessian = (design * (p * (1 - p))[:, None]).T @ design  # (1 + d, 1 + d)
+        step = np.linalg.solve(hessian + 1e-9 * np.eye(len(w)), gradient)
         w += step
         if np.abs(step).max() < 1e-10:
             break
-    return float(w[0]), float(w[1])
+    return w
 
 
 def auc(score: np.ndarray, positive: np.ndarray) -> float:
@@ -142,25 +153,35 @@ def auc(score: np.ndarray, positive: np.ndarray) -> float:
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def calibrate(result: SplitCaptions) -> tuple[Calibration, dict]:
-    """The curve for P(CIDEr > median | score), with its figures on the same split."""
+def calibrate(result: SplitCaptions, with_labels: bool = True) -> tuple[Calibration, dict]:
+    """The curve for P(CIDEr > median | score[, log p_top]), with its figures on the same split.
+    The labels' term is fitted when the model has an ImageNet head and `with_labels`."""
     median = float(np.median(result.cider))
     positive = result.cider > median
-    intercept, slope = fit_logistic(result.scores, positive.astype(float))
-    p = 1.0 / (1.0 + np.exp(-(intercept + slope * result.scores)))
+    columns = [result.scores]
+    if with_labels and result.top_labels is not None:
+        columns.append(np.log(np.clip(result.top_labels, 1e-6, None)))
+    x = np.stack(columns, axis=1)  # (photos, 1 or 2)
+    w = fit_logistic(x, positive.astype(float))
+    z = w[0] + x @ w[1:]  # (photos,)
+    p = 1.0 / (1.0 + np.exp(-z))
     eps = 1e-12
     log_loss = float(-np.mean(positive * np.log(p + eps) + (~positive) * np.log(1 - p + eps)))
     figures = {
         "photos": len(result.cider),
         "median_cider": median,
-        "auc": auc(result.scores, positive),
+        "auc": auc(z, positive),
+        "auc_score_alone": auc(result.scores, positive),
         "log_loss": log_loss,
         "log_loss_constant": math.log(2),
         "mean_confidence": float(p.mean()),
         "share_positive": float(positive.mean()),
     }
     calibration = Calibration(
-        round(intercept, 4), round(slope, 4), f"flickr8k dev: P(CIDEr > {median:.3f}), beam 3"
+        round(float(w[0]), 4),
+        round(float(w[1]), 4),
+        f"flickr8k dev: P(CIDEr > {median:.3f}), beam 3",
+        round(float(w[2]), 4) if len(w) > 2 else 0.0,
     )
     return calibration, figures
 
@@ -171,12 +192,15 @@ def main() -> None:
     parser.add_argument("--model", default=None)
     parser.add_argument("--beam", type=int, default=3)
     parser.add_argument(
+        "--score-only", action="store_true", help="fit on the score alone, not the top label too"
+    )
+    parser.add_argument(
         "--write", action="store_true", help="store the curve in the --model file's metadata"
     )
     args = parser.parse_args()
     captioner = load_captioner(args.model, "cpu")
     result = caption_split(captioner, args.split, DecodeOptions(beam_size=args.beam))
-    calibration, figures = calibrate(result)
+    calibration, figures = calibrate(result, with_labels=not args.score_only)
     print(json.dumps({"model": captioner.model_id, **figures}, indent=2))
     print(f"SHIPPED = {calibration!r}")
     if args.write and args.model:
