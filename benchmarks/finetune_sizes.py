@@ -100,10 +100,11 @@ def _heldout(csv_path: Path, images: Path) -> tuple[list[Path], list[list[str]]]
 
 def _features(model_path: Path, paths: list[Path], cache_root: Path):
     """The photos' encoder features, as `photocap train` caches them for this model's encoder."""
-    from photocap.training.features import FeatureCache, encoder_fingerprint, file_sha256
+    from photocap.training.features import FeatureCache, encoder_fingerprint
 
     from photocap.model.checkpoint import load_model
     from photocap.model.transforms import TRAINING_SQUARE, to_tensor
+    from photocap.photos.digest import file_sha256
 
     loaded = load_model(model_path)
     encoder = loaded.encoder.eval()

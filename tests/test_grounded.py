@@ -187,8 +187,9 @@ def test_plain_model_files_are_written_and_read_as_before(tmp_path, shipped_mode
     assert meta["format_version"] == "1"
     assert "kind" not in json.loads(meta["info"])["decoder"]  # older photocaps read it
     assert type(load_model(path).decoder) is AttentionDecoder
-    shipped = load_model(shipped_model)  # a file from before grounded decoders
-    assert type(shipped.decoder) is AttentionDecoder and shipped.info.decoder.kind == "attention"
+    shipped = load_model(shipped_model)  # the shipped model is grounded, with its naming rule
+    assert type(shipped.decoder) is GroundedDecoder and shipped.info.decoder.kind == "grounded"
+    assert shipped.decoder.name_label_above == 0.5 and shipped.decoder.never_required
 
 
 def test_an_unknown_decoder_kind_is_refused():
