@@ -157,7 +157,7 @@ class GroundedDecoder(AttentionDecoder):
         word_probs = (same * slot_probs.unsqueeze(1)).sum(dim=2)  # (batch, k) each slot's word
         best_p, best = word_probs.max(dim=1)  # (batch,)
         word = slot_words.gather(1, best.unsqueeze(1)).squeeze(1)  # (batch,)
-        exempt = torch.isin(word, torch.tensor(self.never_required, dtype=word.dtype))  # (batch,)
+        exempt = torch.isin(word, word.new_tensor(self.never_required))  # (batch,)
         return word.masked_fill((best_p < self.name_label_above) | exempt, -1)
 
     def step(
