@@ -15,7 +15,14 @@ from photocap.model.beam import DecodeOptions, beam_search
 from photocap.model.checkpoint import LoadedModel, ModelInfo, load_model
 from photocap.model.confidence import calibration_for, confidence
 from photocap.model.inference import Precision, fold_batchnorm, use_bf16
-from photocap.model.labels import Label, LabelOptions, class_logits, imagenet_head, top_labels
+from photocap.model.labels import (
+    Label,
+    LabelOptions,
+    class_logits,
+    imagenet_head,
+    top_class_probabilities,
+    top_labels,
+)
 from photocap.model.transforms import to_tensor
 from photocap.model.vocab import to_alt_text
 from photocap.paths import model_file
@@ -142,8 +149,7 @@ class Captioner:
         """Per photo, its top ImageNet class's probability where the confidence curve weighs it."""
         if self.head is None or not self.calibration.label_slope:
             return [None] * len(features)
-        logits = class_logits(self.head, features.to(self.device))  # (batch, 1000)
-        return logits.float().softmax(dim=-1).max(dim=-1).values.tolist()
+        return top_class_probabilities(self.head, features.to(self.device)).tolist()
 
     @torch.inference_mode()
     def label_features(

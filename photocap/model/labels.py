@@ -96,6 +96,12 @@ def class_logits(head: nn.Linear, features: torch.Tensor) -> torch.Tensor:
     return head(pooled)  # (batch, 1000)
 
 
+def top_class_probabilities(head: nn.Linear, features: torch.Tensor) -> torch.Tensor:
+    """Each photo's most probable ImageNet class's probability: (batch,) from features
+    (batch, num_pixels, encoder_dim)."""
+    return class_logits(head, features).float().softmax(dim=-1).max(dim=-1).values
+
+
 def top_labels(
     logits: torch.Tensor, options: LabelOptions = LabelOptions()
 ) -> list[tuple[Label, ...]]:

@@ -33,7 +33,7 @@ from photocap.captioner import Caption, Captioner, load_captioner
 from photocap.evaluation import read_references
 from photocap.model.beam import DecodeOptions
 from photocap.model.confidence import Calibration
-from photocap.model.labels import class_logits
+from photocap.model.labels import top_class_probabilities
 
 REPO = Path(__file__).resolve().parents[2]  # training/recipes/ is two folders down
 FLICKR8K = REPO.parent / "shared" / "data" / "flickr8k"
@@ -118,8 +118,7 @@ def caption_split(
     tops = None
     if captioner.head is not None:
         with torch.inference_mode():
-            logits = class_logits(captioner.head, features)  # (photos, 1000)
-        tops = logits.float().softmax(dim=-1).max(dim=-1).values.numpy()  # (photos,)
+            tops = top_class_probabilities(captioner.head, features).numpy()  # (photos,)
     names, refs = [p.name for p in images], [list(r) for r in references]
     return SplitCaptions(names, captions, cider, refs, tops)
 
