@@ -213,6 +213,31 @@ def test_train_cli_end_to_end_and_the_model_captions_photos(workspace, tmp_path)
     assert "computing encoder features" not in again.stderr  # the cache served every photo
 
 
+def test_tune_words_keeps_the_base_attention_and_recurrence_and_tune_all_trains_them(workspace):
+    ws = workspace
+    base = load_model(ws / "base.safetensors").decoder
+    e, d, old = base.config.embed_dim, base.config.encoder_dim, base.config.vocab_size
+    before = base.state_dict()
+    recurrence = ("attention.encoder_proj.weight", "attention.score.weight", "gate.weight")
+    for tune, kept in (("words", True), ("all", False)):
+        out = f"tune-{tune}.safetensors"
+        result = run_cli(train_args(ws, out, "--epochs", "1", "--tune", tune, "--keep-worse"))
+        assert result.exit_code in (0, 3), result.output
+        after = load_model(ws / "out" / out).decoder.state_dict()
+        for name in (*recurrence, "lstm.weight_hh"):
+            assert torch.equal(after[name], before[name]) == kept, (tune, name)
+        context = slice(e, e + d)  # the LSTM's input columns fed by the attention context
+        assert (
+            torch.equal(after["lstm.weight_ih"][:, context], before["lstm.weight_ih"][:, context])
+            == kept
+        )
+        # the words side learns either way
+        assert not torch.equal(after["lstm.weight_ih"][:, :e], before["lstm.weight_ih"][:, :e])
+        assert not torch.equal(after["output.weight"][:old], before["output.weight"])
+        assert not torch.equal(after["embedding.weight"][:old], before["embedding.weight"])
+        assert load_model(ws / "out" / out).info.training["tune"] == tune
+
+
 @pytest.mark.slow
 def test_train_runs_without_pycocoevalcap(workspace, tmp_path):
     """A plain `pip install .` has no pycocoevalcap (the `eval` extra): `photocap train` still

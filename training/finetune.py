@@ -61,7 +61,7 @@ from photocap.training.user_images import (
 from photocap.training.vocab_growth import extend_decoder
 
 from photocap.captioner import resolve_device
-from photocap.errors import DataError
+from photocap.errors import DataError, PhotocapError
 from photocap.model.checkpoint import ModelInfo, load_model, save_model
 from photocap.model.decoder import AttentionDecoder, DecoderConfig
 from photocap.model.encoders import load_pretrained_encoder
@@ -84,6 +84,7 @@ class FinetuneOptions:
     encoder: str = "efficientnet_lite2"  # with scratch
     encoder_weights: Path | None = None
     fine_tune_encoder: bool = False
+    tune: str = "words"  # fine-tuning: "words" keeps the base's attention and recurrence; "all"
     epochs: int | None = None  # 10 fine-tuning, 20 from scratch
     batch_size: int = 32
     lr: float | None = None  # 2e-4 fine-tuning, 4e-4 from scratch; the encoder gets a tenth
@@ -175,6 +176,8 @@ def finetune(options: FinetuneOptions, events: TrainEvents | None = None) -> Fin
     """Run `photocap train`: read the data, train, write the model, metrics and plot."""
     events = events or TrainEvents()
     started = time.monotonic()
+    if options.tune not in ("words", "all"):
+        raise PhotocapError(f"unknown --tune {options.tune!r}: 'words' or 'all'")
     device = resolve_device(options.device)
     out = Path(options.out) if options.out else default_out(options.data)
     train_data = read_caption_csv(options.data, options.images_dir, options.strict)
@@ -236,6 +239,8 @@ def finetune(options: FinetuneOptions, events: TrainEvents | None = None) -> Fin
         decoder = AttentionDecoder(DecoderConfig(len(vocab), encoder.spec.feature_dim))
         words_added = list(vocab.words[4:])
     decoder = decoder.to(device)
+    if base_info is not None and options.tune == "words":
+        decoder.freeze_recurrence()
     events.message(
         f"{len(train_set.keys)} training photos ({len(captions)} captions), "
         f"{len(val_set.keys)} validation photos; vocabulary {len(vocab)} words"
@@ -256,7 +261,8 @@ def finetune(options: FinetuneOptions, events: TrainEvents | None = None) -> Fin
         new_rows_from=len(base_info.vocabulary) if base_info and words_added else None,
         new_rows_lr_scale=options.new_words_lr_scale if base_info else 1.0,
     )
-    groups: list[dict] = [{"params": list(decoder.parameters()), "lr": lr}]
+    trained = [p for p in decoder.parameters() if p.requires_grad]
+    groups: list[dict] = [{"params": trained, "lr": lr}]
     if options.fine_tune_encoder:
         for p in encoder.parameters():
             p.requires_grad_(False)
@@ -279,6 +285,7 @@ def finetune(options: FinetuneOptions, events: TrainEvents | None = None) -> Fin
         "mode": "scratch" if options.scratch else "fine-tune",
         "encoder": encoder.spec.name,
         "fine_tune_encoder": options.fine_tune_encoder,
+        "tune": "all" if options.scratch else options.tune,
         "val_fraction": options.val_fraction,
         "min_word_count": options.min_word_count,
         "vocabulary": len(vocab),
@@ -367,6 +374,7 @@ def finetune(options: FinetuneOptions, events: TrainEvents | None = None) -> Fin
             "train_captions": len(captions),
             "words_added": words_added if base_info else len(words_added),
             "fine_tune_encoder": options.fine_tune_encoder,
+            "tune": fingerprint["tune"],
             "config": asdict(config),
             "best_epoch": state.best_epoch,
             "history": history,

@@ -32,14 +32,22 @@ def context_guesses(
     data: CaptionSet,
     max_words: int = 30,
     batch_size: int = 64,
-    max_captions: int = 2000,
+    per_word: int = 24,
 ) -> dict[int, torch.Tensor]:
-    """{new word id: the base's mean probability over old words (first_new,) where it occurs}."""
+    """{new word id: the base's mean probability over old words (first_new,) where it occurs}.
+
+    Reads the captions that use a new word until each new word was seen in `per_word` of them
+    (the guess is an average; "product" in all 600 captions needs no 600 forward passes)."""
     device = next(decoder.parameters()).device
     decoder.eval()
-    pairs = [
-        (i, c) for i, c in data.pairs() if any(t >= first_new for t in vocab.encode(c, max_words))
-    ][:max_captions]
+    seen: dict[int, int] = {}
+    pairs = []
+    for i, caption in data.pairs():
+        new = {t for t in vocab.encode(caption, max_words) if t >= first_new}
+        if any(seen.get(t, 0) < per_word for t in new):
+            pairs.append((i, caption))
+            for t in new:
+                seen[t] = seen.get(t, 0) + 1
     sums: dict[int, torch.Tensor] = {}
     for lo in range(0, len(pairs), batch_size):
         batch = pairs[lo : lo + batch_size]

@@ -266,6 +266,15 @@ def _reporter(stop: _StopOnCtrlC, quiet: bool):
     is_flag=True,
     help="Also train the encoder's last stage (slow on a CPU; features are then not cached).",
 )
+@click.option(
+    "--tune",
+    type=click.Choice(["words", "all"]),
+    default="words",
+    show_default=True,
+    help="Fine-tuning: 'words' trains the decoder's words side (embeddings, output and copy "
+    "layers, the LSTM's word inputs) and keeps the base's attention and recurrence, a third "
+    "faster and steadier on a few photos; 'all' trains every decoder weight.",
+)
 @click.option("--epochs", type=click.IntRange(1), help="[default: 10 fine-tuning, 20 --scratch]")
 @batch_size_option(32)
 @click.option(
@@ -337,6 +346,7 @@ def train(
     encoder,
     encoder_weights,
     fine_tune_encoder,
+    tune,
     epochs,
     batch_size,
     lr,
@@ -410,6 +420,7 @@ def train(
         encoder=encoder or "efficientnet_lite2",
         encoder_weights=encoder_weights,
         fine_tune_encoder=fine_tune_encoder,
+        tune=tune,
         epochs=epochs,
         batch_size=batch_size,
         lr=lr,

@@ -76,6 +76,7 @@ class AttentionDecoder(nn.Module):
         nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
         nn.init.uniform_(self.output.weight, -0.1, 0.1)
         nn.init.zeros_(self.output.bias)
+        self.train_recurrence = True  # False: see `freeze_recurrence`
 
     def init_state(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Initial LSTM state from the mean feature of each image."""
@@ -84,23 +85,88 @@ class AttentionDecoder(nn.Module):
             self.init_c(mean)
         )  # 2 × (batch, hidden_dim)
 
+    def freeze_recurrence(self) -> None:
+        """Training from now on leaves the attention and the LSTM's recurrence (its context and
+        hidden weights) as they are: the words side (embeddings, the LSTM's word columns, the
+        output and copy layers, the initial state) still learns. A third cheaper per step, and
+        fewer weights to overfit a small collection with."""
+        self.train_recurrence = False
+        for name, parameter in self.named_parameters():
+            if name.startswith(("attention.", "gate.", "lstm.weight_hh")):
+                parameter.requires_grad_(False)
+
+    def embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Word embeddings: (..., embed_dim) for token ids of any shape."""
+        return self.embedding(tokens)
+
+    def input_gates(self, tokens: torch.Tensor, state: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """The LSTM gates' terms that do not depend on the recurrence: the input word's, with both
+        biases. tokens (batch,) or, teacher-forced, every step at once (batch, T): (..., 4·hidden)."""
+        words = self.lstm.weight_ih[:, : self.config.embed_dim]  # (4·hidden, embed_dim)
+        return nn.functional.linear(
+            self.embed(tokens), words, self.lstm.bias_ih + self.lstm.bias_hh
+        )
+
+    def recurrent_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The LSTM's context columns (4·hidden, encoder_dim), contiguous, and its hidden weights:
+        taken once per caption batch, so backward gathers their gradient once, not every step."""
+        e, d = self.config.embed_dim, self.config.encoder_dim
+        weights = self.lstm.weight_ih[:, e : e + d].contiguous(), self.lstm.weight_hh
+        if not self.train_recurrence:
+            return weights[0].detach(), weights[1].detach()
+        return weights
+
+    def recur(
+        self,
+        gates: torch.Tensor,
+        h: torch.Tensor,
+        c: torch.Tensor,
+        features: torch.Tensor,
+        projected: torch.Tensor,
+        weights: tuple[torch.Tensor, torch.Tensor],
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One LSTM step (`self.lstm`'s weights) on `input_gates` plus the gated attention context.
+
+        Returns h, c (batch, hidden_dim), the gated context (batch, encoder_dim) and the attention
+        weights (batch, num_pixels). Splitting the LSTM's input weights by input lets teacher
+        forcing apply the word columns to all steps in one product (training's cost);
+        `weights` is `recurrent_weights()`.
+        """
+        context, alpha = self.attention(features, projected, h)  # (batch, D), (batch, pixels)
+        context = torch.sigmoid(self.gate(h)) * context  # (batch, encoder_dim)
+        from_context, from_hidden = weights
+        gates = (
+            gates
+            + nn.functional.linear(context, from_context)
+            + nn.functional.linear(h, from_hidden)
+        )  # (batch, 4·hidden): input, forget, cell, output as nn.LSTMCell orders them
+        i, f, g, o = gates.chunk(4, dim=1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)  # (batch, hidden_dim)
+        h = torch.sigmoid(o) * torch.tanh(c)  # (batch, hidden_dim)
+        return h, c, context, alpha
+
+    def word_scores(
+        self, h: torch.Tensor, context: torch.Tensor, state: tuple[torch.Tensor, ...]
+    ) -> torch.Tensor:
+        """Scores of the next word from the LSTM outputs h (batch, T, hidden_dim) and contexts
+        (batch, T, encoder_dim): (batch, T, vocab) logits. `state` is `init_state`'s."""
+        return self.output(self.dropout(h))
+
     def step(
         self,
         tokens: torch.Tensor,
-        state: tuple[torch.Tensor, torch.Tensor],
+        state: tuple[torch.Tensor, ...],
         features: torch.Tensor,
         projected: torch.Tensor,
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
-        """One word: logits for the next token, the new state and the attention weights."""
-        h, c = state
-        embedded = self.embedding(tokens)  # (batch, embed_dim)
-        context, alpha = self.attention(
-            features, projected, h
-        )  # (batch, encoder_dim), (batch, num_pixels)
-        context = torch.sigmoid(self.gate(h)) * context  # (batch, encoder_dim)
-        h, c = self.lstm(torch.cat([embedded, context], dim=1), (h, c))  # 2 × (batch, hidden_dim)
-        logits = self.output(self.dropout(h))  # (batch, vocab_size)
-        return logits, (h, c), alpha
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...], torch.Tensor]:
+        """One word: scores of the next token (batch, vocab), the new state and the attention."""
+        h, c = state[0], state[1]
+        gates = self.input_gates(tokens, state)  # (batch, 4·hidden)
+        weights = self.recurrent_weights()
+        h, c, context, alpha = self.recur(gates, h, c, features, projected, weights)
+        state = (h, c, *state[2:])
+        scores = self.word_scores(h.unsqueeze(1), context.unsqueeze(1), state)  # (batch, 1, V)
+        return scores.squeeze(1), state, alpha
 
     def mask_said_(
         self, log_probs: torch.Tensor, history: torch.Tensor, state: tuple[torch.Tensor, ...]
@@ -131,15 +197,21 @@ class AttentionDecoder(nn.Module):
         decode_lengths = (lengths[order] - 1).tolist()
         projected = self.attention.encoder_proj(features)  # (batch, num_pixels, attention_dim)
         state = self.init_state(features)  # (h, c, …): every tensor's first dimension is batch
-        logits = features.new_zeros(batch, steps, self.config.vocab_size)
+        gates = self.input_gates(captions[:, :steps], state)  # (batch, steps, 4·hidden)
+        h, c = state[0], state[1]
+        weights = self.recurrent_weights()
+        outputs = features.new_zeros(batch, steps, self.config.hidden_dim)
+        contexts = features.new_zeros(batch, steps, features.shape[2])
         alphas = features.new_zeros(batch, steps, num_pixels)
         for t in range(steps):
             n = sum(length > t for length in decode_lengths)  # captions still running at step t
             # rows past n have ended and never come back (sorted), so the state shrinks with them
-            step_logits, state, alpha = self.step(
-                captions[:n, t], tuple(s[:n] for s in state), features[:n], projected[:n]
+            h, c, context, alpha = self.recur(
+                gates[:n, t], h[:n], c[:n], features[:n], projected[:n], weights
             )
-            logits[:n, t] = step_logits
-            alphas[:n, t] = alpha
+            outputs[:n, t], contexts[:n, t], alphas[:n, t] = h, context, alpha
+        scores = self.word_scores(outputs, contexts, state)  # (batch, steps, vocab)
+        running = torch.arange(steps, device=lengths.device) < lengths[order].unsqueeze(1) - 1
+        logits = scores.masked_fill(~running.unsqueeze(2), 0.0)  # (batch, steps, vocab)
         unsort = torch.argsort(order)
         return logits[unsort], alphas[unsort]

@@ -128,8 +128,8 @@ class GroundedDecoder(AttentionDecoder):
     def embed(self, tokens: torch.Tensor) -> torch.Tensor:
         """A word's embedding, plus its classes' projected head row when it is a copy word."""
         rows, named = self.word_rows()
-        embedded = self.embedding(tokens)  # (batch, embed_dim)
-        grounded = self.label_proj(rows[tokens]) * named[tokens].unsqueeze(1)  # (batch, embed_dim)
+        embedded = self.embedding(tokens)  # (…, embed_dim) for tokens of any shape
+        grounded = self.label_proj(rows[tokens]) * named[tokens].unsqueeze(-1)  # (…, embed_dim)
         return embedded + grounded
 
     def mask_said_(
@@ -160,47 +160,51 @@ class GroundedDecoder(AttentionDecoder):
         exempt = torch.isin(word, word.new_tensor(self.never_required))  # (batch,)
         return word.masked_fill((best_p < self.name_label_above) | exempt, -1)
 
-    def step(
-        self,
-        tokens: torch.Tensor,
-        state: tuple[torch.Tensor, ...],
-        features: torch.Tensor,
-        projected: torch.Tensor,
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...], torch.Tensor]:
-        """One word: log-probabilities of the next token (vocabulary and copy mixed), the new
-        state and the attention weights."""
-        h, c, slot_words, slot_log_probs, slot_vectors, labels = state
-        embedded = self.embed(tokens)  # (batch, embed_dim)
-        context, alpha = self.attention(features, projected, h)  # (batch, D), (batch, pixels)
-        context = torch.sigmoid(self.gate(h)) * context  # (batch, encoder_dim)
-        h, c = self.lstm(torch.cat([embedded, context, labels], dim=1), (h, c))  # 2 × (batch, H)
-        out = self.dropout(h)  # (batch, hidden_dim)
-        logits = self.output(out)  # (batch, vocab)
-        usable = torch.isfinite(slot_log_probs)  # (batch, k)
+    def input_gates(self, tokens: torch.Tensor, state: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """The word's gate terms (as the plain decoder's) plus the labels' (the LSTM's last input
+        columns), the same at every step: (batch, 4·hidden) or, tokens (batch, T), (batch, T, 4·hidden)."""
+        labels = state[5]  # (batch, embed_dim)
+        columns = self.lstm.weight_ih[:, self.config.embed_dim + self.config.encoder_dim :]
+        from_labels = nn.functional.linear(labels, columns)  # (batch, 4·hidden)
+        if tokens.dim() == 2:
+            from_labels = from_labels.unsqueeze(1)  # (batch, 1, 4·hidden)
+        return super().input_gates(tokens, state) + from_labels
+
+    def word_scores(
+        self, h: torch.Tensor, context: torch.Tensor, state: tuple[torch.Tensor, ...]
+    ) -> torch.Tensor:
+        """Log-probabilities of the next word (batch, T, vocab), the vocabulary softmax and the copy
+        path over the photo's slot words mixed, from h (batch, T, hidden) and contexts (batch, T, D)."""
+        slot_words, slot_log_probs, slot_vectors = state[2], state[3], state[4]  # (batch, k[, E])
+        steps = h.shape[1]
+        out = self.dropout(h)  # (batch, T, hidden_dim)
+        logits = self.output(out)  # (batch, T, vocab)
+        usable = torch.isfinite(slot_log_probs).unsqueeze(1)  # (batch, 1, k)
+        slots = slot_words.unsqueeze(1).expand(-1, steps, -1)  # (batch, T, k)
         if self.training and self.hide_slot_words > 0:
-            hide = torch.rand(len(tokens), 1, device=tokens.device) < self.hide_slot_words
-            said = slot_words.masked_fill(~(usable & hide), 0)  # (batch, k); 0: none
-            hidden = torch.zeros_like(logits, dtype=torch.bool)  # (batch, vocab)
-            hidden.scatter_(1, said, True)
-            hidden[:, 0] = False  # `<pad>` stands for "no word", never a slot
+            hide = torch.rand(*slots.shape[:2], 1, device=h.device) < self.hide_slot_words
+            said = slots.masked_fill(~(usable & hide), 0)  # (batch, T, k); 0: none
+            hidden = torch.zeros_like(logits, dtype=torch.bool)  # (batch, T, vocab)
+            hidden.scatter_(2, said, True)
+            hidden[..., 0] = False  # `<pad>` stands for "no word", never a slot
             logits = logits.masked_fill(hidden, float("-inf"))
-        vocab_probs = logits.float().softmax(dim=1)  # (batch, vocab)
-        query = self.copy_query(out)  # (batch, embed_dim)
-        scores = torch.bmm(slot_vectors, query.unsqueeze(2)).squeeze(2)  # (batch, k)
-        scores = scores + self.copy_prior * slot_log_probs.clamp(min=-30.0)
+        vocab_probs = logits.float().softmax(dim=2)  # (batch, T, vocab)
+        query = self.copy_query(out)  # (batch, T, embed_dim)
+        scores = torch.bmm(query, slot_vectors.transpose(1, 2))  # (batch, T, k)
+        scores = scores + self.copy_prior * slot_log_probs.clamp(min=-30.0).unsqueeze(1)
         scores = scores.masked_fill(~usable, float("-inf"))
-        any_slot = usable.any(dim=1, keepdim=True)  # (batch, 1)
-        attention = torch.softmax(scores.masked_fill(~any_slot, 0.0), dim=1)  # (batch, k)
+        any_slot = usable.any(dim=2, keepdim=True)  # (batch, 1, 1)
+        attention = torch.softmax(scores.masked_fill(~any_slot, 0.0), dim=2)  # (batch, T, k)
         attention = attention * usable  # rows without a slot: all zero
-        attended = (attention * slot_log_probs.exp()).sum(dim=1, keepdim=True)  # (batch, 1)
-        copied = torch.bmm(attention.unsqueeze(1), slot_vectors).squeeze(1)  # (batch, embed_dim)
-        gate_in = torch.cat([out, context, copied, attended], dim=1)
-        gate = self.copy_gate(gate_in) + (0.0 if self.training else self.copy_bias)  # (batch, 1)
-        p_copy = torch.sigmoid(gate) * any_slot  # (batch, 1)
-        copy_probs = torch.zeros_like(vocab_probs).scatter_add_(1, slot_words, attention)
-        probs = (1 - p_copy) * vocab_probs + p_copy * copy_probs  # (batch, vocab)
-        log_probs = probs.clamp(min=1e-30).log()  # (batch, vocab)
-        return log_probs, (h, c, slot_words, slot_log_probs, slot_vectors, labels), alpha
+        slot_probs = slot_log_probs.exp().unsqueeze(1)  # (batch, 1, k)
+        attended = (attention * slot_probs).sum(dim=2, keepdim=True)  # (batch, T, 1)
+        copied = torch.bmm(attention, slot_vectors)  # (batch, T, embed_dim)
+        gate_in = torch.cat([out, context, copied, attended], dim=2)
+        gate = self.copy_gate(gate_in) + (0.0 if self.training else self.copy_bias)  # (batch, T, 1)
+        p_copy = torch.sigmoid(gate) * any_slot  # (batch, T, 1)
+        copy_probs = torch.zeros_like(vocab_probs).scatter_add_(2, slots, attention)
+        probs = (1 - p_copy) * vocab_probs + p_copy * copy_probs  # (batch, T, vocab)
+        return probs.clamp(min=1e-30).log()
 
 
 def grounded_from_plain(
