@@ -9,8 +9,9 @@ Two house styles on Flickr8k dev/test photos (never seen by the shipped model):
   exactly the domain test's, and every size is held out against the same photos.
 
 For each style and size it writes the training CSV, runs the real command (`photocap train`, in
-a subprocess, features cached beforehand so the time is training alone), then captions the
-held-out photos (beam 3, from the same cached features `photocap caption` would compute) with
+a subprocess, features cached beforehand so the time is training alone) with `--tune words` (the
+default) and `--tune all` (every decoder weight trains: the baseline of the speed), then captions
+the held-out photos (beam 3, from the same cached features `photocap caption` would compute) with
 the base and the fine-tuned model: the share captioned in the style and CIDEr etc. against the
 house-style references. Writes `<out>/sizes.json` and prints a Markdown table.
 """
@@ -38,6 +39,7 @@ from photocap.training.recipes.house_style import DOG, house_style  # noqa: E402
 PRODUCT = "Product shot:"
 SIZES = (50, 120, 500)
 STYLES = ("prefix", "pupper")
+TUNES = ("words", "all")
 
 
 def product_style(caption: str) -> str:
@@ -203,38 +205,29 @@ def train(
 
 def table(report: dict) -> str:
     lines = [
-        "| style | photos | wall s | CPU s | steps | model | in style | CIDEr | BLEU-4 | others CIDEr | others in style |",  # noqa: E501
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| style | photos | tune | wall s | CPU s | steps | model | in style | CIDEr | BLEU-4 | others CIDEr | others in style |",  # noqa: E501
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for style, by_size in report["runs"].items():
-        base = report["base"][style]
-        lines.append(
-            f"| {style} | - | - | - | - | base | {base['style']['in_style']:.0%} | "
-            f"{base['style']['scores']['CIDEr']:.3f} | {base['style']['scores']['BLEU-4']:.3f} | "
-            + (
-                f"{base['others']['scores']['CIDEr']:.3f} | {base['others']['in_style']:.0%} |"
-                if "others" in base
-                else "- | - |"
-            )
+
+    def scores(result: dict) -> str:
+        style = result["style"]
+        cells = f"{style['in_style']:.0%} | {style['scores']['CIDEr']:.3f} | {style['scores']['BLEU-4']:.3f} | "
+        others = result.get("others")
+        return cells + (
+            f"{others['scores']['CIDEr']:.3f} | {others['in_style']:.0%} |" if others else "- | - |"
         )
-        for size, run in by_size.items():
-            tuned = run.get("tuned")
-            if tuned is None:
-                lines.append(
-                    f"| {style} | {size} | {run['seconds']} | {run['cpu_seconds']} | - | no model | | | | | |"
-                )
-                continue
-            lines.append(
-                f"| {style} | {size} | {run['seconds']} | {run['cpu_seconds']} | "
-                f"{run['summary'].get('steps', '-')} | "
-                f"fine-tuned | {tuned['style']['in_style']:.0%} | "
-                f"{tuned['style']['scores']['CIDEr']:.3f} | {tuned['style']['scores']['BLEU-4']:.3f} | "
-                + (
-                    f"{tuned['others']['scores']['CIDEr']:.3f} | {tuned['others']['in_style']:.0%} |"
-                    if "others" in tuned
-                    else "- | - |"
-                )
-            )
+
+    for style, by_size in report["runs"].items():
+        lines.append(f"| {style} | - | - | - | - | - | base | " + scores(report["base"][style]))
+        for size, by_tune in by_size.items():
+            for tune, run in by_tune.items():
+                cells = f"| {style} | {size} | {tune} | {run['seconds']} | {run['cpu_seconds']} | "
+                tuned = run.get("tuned")
+                if tuned is None:
+                    lines.append(cells + "- | no model | | | | | |")
+                else:
+                    steps = run["summary"].get("steps", "-")
+                    lines.append(cells + f"{steps} | fine-tuned | " + scores(tuned))
     return "\n".join(lines)
 
 
@@ -247,6 +240,14 @@ def main() -> None:
     parser.add_argument("--styles", nargs="+", choices=STYLES, default=list(STYLES))
     parser.add_argument("--report", default="sizes.json", help="file name of the report in --out")
     parser.add_argument("--warm-only", action="store_true", help="build the CSVs, cache features")
+    parser.add_argument(
+        "--tunes",
+        nargs="+",
+        choices=TUNES,
+        default=list(TUNES),
+        help="`photocap train --tune` of the runs: 'words' (the default) and 'all' (every decoder "
+        "weight, the baseline of its speed)",
+    )
     parser.add_argument("--train-args", default="", help="extra `photocap train` options")
     parser.add_argument(
         "--threads",
@@ -280,27 +281,30 @@ def main() -> None:
             for g in groups
         }
         for size in args.sizes:
-            model = args.out / style / f"model-{size}.safetensors"
-            model.unlink(missing_ok=True)
-            run = train(
-                Path(plan[style][size]),
-                images,
-                model,
-                cache,
-                ["--base", str(base), *args.train_args.split()],
-                args.threads,
-            )
-            run["uptime"] = subprocess.run(
-                ["uptime"], capture_output=True, text=True
-            ).stdout.strip()
-            if model.exists():
-                run["tuned"] = {
-                    g: score(model, args.out / style / f"heldout-{g}.csv", images, cache, style)
-                    for g in groups
-                }
-            report["runs"].setdefault(style, {})[str(size)] = run
-            saved.write_text(json.dumps(report, ensure_ascii=False, indent=2))
-            print(f"{style} {size}: {run['seconds']} s", file=sys.stderr, flush=True)
+            for tune in args.tunes:
+                model = args.out / style / f"model-{size}-{tune}.safetensors"
+                model.unlink(missing_ok=True)
+                run = train(
+                    Path(plan[style][size]),
+                    images,
+                    model,
+                    cache,
+                    ["--base", str(base), "--tune", tune, *args.train_args.split()],
+                    args.threads,
+                )
+                run["uptime"] = subprocess.run(
+                    ["uptime"], capture_output=True, text=True
+                ).stdout.strip()
+                if model.exists():
+                    run["tuned"] = {
+                        g: score(model, args.out / style / f"heldout-{g}.csv", images, cache, style)
+                        for g in groups
+                    }
+                report["runs"].setdefault(style, {}).setdefault(str(size), {})[tune] = run
+                saved.write_text(json.dumps(report, ensure_ascii=False, indent=2))
+                print(
+                    f"{style} {size} --tune {tune}: {run['seconds']} s", file=sys.stderr, flush=True
+                )
     saved.write_text(json.dumps(report, ensure_ascii=False, indent=2))
     print(table(report))
 

@@ -5,16 +5,18 @@ frequent words, train the decoder on cached frozen-encoder features with a lower
 Retrain (`scratch`): a new vocabulary and decoder on an ImageNet encoder. Either way the result
 is a model file in the shipped format, with `<model>.metrics.json` and a plot beside it.
 
-Small collections: a run takes at least `min_steps` optimiser steps (an epoch then spans several
-passes over the captions); new words start from the words the base model expects in their place
-and learn `new_words_lr_scale` times faster (training/new_words.py); the LR decays only when
-neither validation CIDEr nor validation loss improved, never below `min_lr_fraction` of its start.
+Small collections: the epochs span at least `min_steps` optimiser steps (an epoch then makes
+several passes over the captions; early stopping may end the run sooner); new words start from
+the words the base model expects in their place and learn `new_words_lr_scale` times faster
+(training/new_words.py); with `tune="words"` (the default) the base's attention and recurrence
+stay as they are (`AttentionDecoder.freeze_recurrence`); the LR decays only when neither
+validation CIDEr nor validation loss improved, never below `min_lr_fraction` of its start.
 
 Not better than the base: when the best epoch's validation CIDEr does not beat the base model's
-(epoch 0; on a tie, its validation loss decides), no model is written unless `keep_worse` (the result says so: `improved` is False and
-`model_path` None; the metrics and plot are written, and `--set-default` changes nothing): using
-the base model keeps its behaviour. Rerun with `keep_worse` and `resume` to save it without
-training again.
+(epoch 0; on a tie, its validation loss decides), no model is written unless `keep_worse` (the
+result says so: `improved` is False and `model_path` None; the metrics and plot are written, and
+`--set-default` changes nothing): using the base model keeps its behaviour. Rerun with
+`keep_worse` and `resume` to save it without training again.
 """
 
 from __future__ import annotations
@@ -97,7 +99,7 @@ class FinetuneOptions:
     device: str = "auto"
     workers: int = 1
     set_default: bool = False
-    min_steps: int = 300  # optimiser steps at least (small data: epochs span several passes)
+    min_steps: int = 150  # the epochs span this many steps at least (small data: several passes)
     new_words_lr_scale: float = 10.0  # new words' rows learn this much faster (fine-tuning)
     min_lr_fraction: float = 0.05  # the LR never decays below this share of its start
     keep_worse: bool = False  # write the model even when it is not better than the base

@@ -316,9 +316,10 @@ def _reporter(stop: _StopOnCtrlC, quiet: bool):
 @click.option(
     "--min-steps",
     type=click.IntRange(0),
-    default=300,
+    default=150,
     show_default=True,
-    help="Optimiser steps at least: with few photos each epoch makes several passes.",
+    help="Optimiser steps the --epochs span at least: with few photos each epoch makes several "
+    "passes (early stopping may end the run sooner).",
 )
 @click.option(
     "--keep-worse",
@@ -370,8 +371,9 @@ def train(
     By default the default model is fine-tuned: it keeps its vocabulary, gains the
     new captions' frequent words, and its decoder trains on cached encoder features.
     Validation BLEU-4/CIDEr are printed each epoch; the best epoch is kept.
-    A few photos are enough: the run takes at least --min-steps optimiser
-    steps, and new words start from the words they stand in for.
+    A few photos are enough: the epochs span at least --min-steps optimiser
+    steps, new words start from the words they stand in for, and (--tune words)
+    the base's attention and recurrence stay as they are.
     Ctrl-C saves and stops; run the same command with --resume to continue.
 
     \b

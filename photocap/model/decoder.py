@@ -88,8 +88,9 @@ class AttentionDecoder(nn.Module):
     def freeze_recurrence(self) -> None:
         """Training from now on leaves the attention and the LSTM's recurrence (its context and
         hidden weights) as they are: the words side (embeddings, the LSTM's word columns, the
-        output and copy layers, the initial state) still learns. A third cheaper per step, and
-        fewer weights to overfit a small collection with."""
+        output and copy layers, the initial state) still learns. The attention is then an input:
+        no gradient flows back through it (only through the LSTM's hidden weights). A step costs
+        about a third less, and a small collection has fewer weights to overfit."""
         self.train_recurrence = False
         for name, parameter in self.named_parameters():
             if name.startswith(("attention.", "gate.", "lstm.weight_hh")):
@@ -132,8 +133,9 @@ class AttentionDecoder(nn.Module):
         forcing apply the word columns to all steps in one product (training's cost);
         `weights` is `recurrent_weights()`.
         """
-        context, alpha = self.attention(features, projected, h)  # (batch, D), (batch, pixels)
-        context = torch.sigmoid(self.gate(h)) * context  # (batch, encoder_dim)
+        looks = h if self.train_recurrence else h.detach()  # frozen: the attention is an input
+        context, alpha = self.attention(features, projected, looks)  # (batch, D), (batch, pixels)
+        context = torch.sigmoid(self.gate(looks)) * context  # (batch, encoder_dim)
         from_context, from_hidden = weights
         gates = (
             gates
@@ -200,16 +202,21 @@ class AttentionDecoder(nn.Module):
         gates = self.input_gates(captions[:, :steps], state)  # (batch, steps, 4·hidden)
         h, c = state[0], state[1]
         weights = self.recurrent_weights()
-        outputs = features.new_zeros(batch, steps, self.config.hidden_dim)
-        contexts = features.new_zeros(batch, steps, features.shape[2])
-        alphas = features.new_zeros(batch, steps, num_pixels)
+        by_step = gates.unbind(
+            1
+        )  # steps × (batch, 4·hidden): one backward gather, not one per step
+        outputs, contexts, alphas = [], [], []
         for t in range(steps):
             n = sum(length > t for length in decode_lengths)  # captions still running at step t
             # rows past n have ended and never come back (sorted), so the state shrinks with them
             h, c, context, alpha = self.recur(
-                gates[:n, t], h[:n], c[:n], features[:n], projected[:n], weights
+                by_step[t][:n], h[:n], c[:n], features[:n], projected[:n], weights
             )
-            outputs[:n, t], contexts[:n, t], alphas[:n, t] = h, context, alpha
+            for rows, done in ((h, outputs), (context, contexts), (alpha, alphas)):
+                done.append(nn.functional.pad(rows, (0, 0, 0, batch - n)))  # ended rows: zero
+        outputs = torch.stack(outputs, dim=1)  # (batch, steps, hidden_dim)
+        contexts = torch.stack(contexts, dim=1)  # (batch, steps, encoder_dim)
+        alphas = torch.stack(alphas, dim=1)  # (batch, steps, num_pixels)
         scores = self.word_scores(outputs, contexts, state)  # (batch, steps, vocab)
         running = torch.arange(steps, device=lengths.device) < lengths[order].unsqueeze(1) - 1
         logits = scores.masked_fill(~running.unsqueeze(2), 0.0)  # (batch, steps, vocab)
