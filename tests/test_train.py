@@ -223,7 +223,8 @@ def test_tune_words_keeps_the_base_attention_and_recurrence_and_tune_all_trains_
         out = f"tune-{tune}.safetensors"
         result = run_cli(train_args(ws, out, "--epochs", "1", "--tune", tune, "--keep-worse"))
         assert result.exit_code in (0, 3), result.output
-        after = load_model(ws / "out" / out).decoder.state_dict()
+        tuned = load_model(ws / "out" / out)
+        after = tuned.decoder.state_dict()
         for name in (*recurrence, "lstm.weight_hh"):
             assert torch.equal(after[name], before[name]) == kept, (tune, name)
         context = slice(e, e + d)  # the LSTM's input columns fed by the attention context
@@ -235,7 +236,7 @@ def test_tune_words_keeps_the_base_attention_and_recurrence_and_tune_all_trains_
         assert not torch.equal(after["lstm.weight_ih"][:, :e], before["lstm.weight_ih"][:, :e])
         assert not torch.equal(after["output.weight"][:old], before["output.weight"])
         assert not torch.equal(after["embedding.weight"][:old], before["embedding.weight"])
-        assert load_model(ws / "out" / out).info.training["tune"] == tune
+        assert tuned.info.training["tune"] == tune
 
 
 @pytest.mark.slow
