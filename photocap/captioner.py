@@ -13,7 +13,8 @@ from PIL import Image
 from photocap.errors import ModelError
 from photocap.model.beam import DecodeOptions, beam_search
 from photocap.model.checkpoint import LoadedModel, ModelInfo, load_model
-from photocap.model.confidence import calibration_for, confidence
+from photocap.model.confidence import Calibration, calibration_for, confidence
+from photocap.model.evidence import Evidence, head_fingerprint, load_evidence
 from photocap.model.inference import Precision, fold_batchnorm, use_bf16
 from photocap.model.labels import (
     Label,
@@ -25,7 +26,7 @@ from photocap.model.labels import (
 )
 from photocap.model.transforms import to_tensor
 from photocap.model.vocab import to_alt_text
-from photocap.paths import model_file
+from photocap.paths import evidence_file, model_file
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class Caption:
     score: float  # mean log-probability per word (higher is more confident; ≤ 0)
     attention: torch.Tensor | None = None  # (num_words, grid_h, grid_w) when asked for
     confidence: float | None = None  # 0–1, calibrated from the score (photocap.model.confidence)
+    objects: dict[str, float] | None = None  # evidence per object group (photocap.model.evidence)
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,12 @@ class Captioner:
         self._banned = (vocab.pad, vocab.start, vocab.unk)
         self.head = imagenet_head(self.encoder, self.info)  # None: this model gives no labels
         self.calibration = calibration_for(self.info.metrics)  # score → confidence
+        self.evidence = _evidence_for(self.head, device)  # None: no detectors for this encoder
+        steered = self.evidence.confidence.get(self.model_id) if self.evidence else None
+        self.steered_calibration = calibration_for({"confidence": steered}) if steered else None
+        self._word_groups = (
+            self.evidence.word_groups(vocab.words).to(device) if self.evidence else None
+        )
 
     @property
     def min_side(self) -> int:
@@ -129,25 +137,64 @@ class Captioner:
     ) -> list[Caption]:
         """Decode encoder features (batch, num_pixels, encoder_dim) into captions."""
         vocab = self.info.vocabulary
+        features = features.to(self.device)
+        evidence = self.object_evidence(features)  # (batch, groups) or None
+        bias = None
+        if evidence is not None and options.evidence:
+            assert self.evidence is not None and self._word_groups is not None
+            bias = self.evidence.word_bias(evidence, self._word_groups)  # (batch, vocab)
         decoded = beam_search(
-            self.decoder, features.to(self.device), options, self._banned, vocab.start, vocab.end
+            self.decoder, features, options, self._banned, vocab.start, vocab.end, bias
         )
         side = int(features.shape[1] ** 0.5)
-        tops = self._top_label_probabilities(features)
+        calibration = self._calibration(steered=bias is not None)
+        tops = self._top_label_probabilities(features, calibration)
         captions = []
-        for tokens, log_prob, alphas, top in zip(
-            decoded.tokens, decoded.log_probs, decoded.alphas, tops, strict=True
+        for i, (tokens, log_prob, alphas, top) in enumerate(
+            zip(decoded.tokens, decoded.log_probs, decoded.alphas, tops, strict=True)
         ):
             words = vocab.decode(tokens)
             grid = alphas.view(len(tokens), side, side) if attention else None
             score = log_prob / (len(tokens) + 1)  # per emitted token, `<end>` included
-            sure = confidence(score, self.calibration, top)
-            captions.append(Caption(to_alt_text(words), words, score, grid, sure))
+            text = to_alt_text(words)
+            least = None
+            if evidence is not None and self.evidence is not None:
+                least = self.evidence.least_evidence(text, evidence[i])
+            sure = confidence(score, calibration, top, least)
+            objects = self._objects(evidence[i]) if evidence is not None else None
+            captions.append(Caption(text, words, score, grid, sure, objects))
         return captions
 
-    def _top_label_probabilities(self, features: torch.Tensor) -> list[float | None]:
+    def _calibration(self, steered: bool) -> Calibration:
+        """The confidence curve for these captions: the one fitted on this model's steered
+        captions when they are steered and the evidence file has one, else the model's own."""
+        return (
+            self.steered_calibration if steered and self.steered_calibration else self.calibration
+        )
+
+    def object_evidence(self, features: torch.Tensor) -> torch.Tensor | None:
+        """(batch, groups) evidence of each object group from features (batch, num_pixels, dim);
+        None for a model without detectors."""
+        if self.evidence is None or self.head is None:
+            return None
+        with torch.inference_mode():
+            probs = class_logits(self.head, features).float().softmax(dim=-1)  # (batch, 1000)
+            return self.evidence.probabilities(features, probs)
+
+    def _objects(self, evidence: torch.Tensor) -> dict[str, float]:
+        """A photo's evidence (groups,) as {group: p} for the groups at least 5% likely."""
+        assert self.evidence is not None
+        return {
+            g: round(p, 3)
+            for g, p in zip(self.evidence.groups, evidence.tolist(), strict=True)
+            if p >= 0.05
+        }
+
+    def _top_label_probabilities(
+        self, features: torch.Tensor, calibration: Calibration
+    ) -> list[float | None]:
         """Per photo, its top ImageNet class's probability where the confidence curve weighs it."""
-        if self.head is None or not self.calibration.label_slope:
+        if self.head is None or not calibration.label_slope:
             return [None] * len(features)
         return top_class_probabilities(self.head, features.to(self.device)).tolist()
 
@@ -205,6 +252,17 @@ class Captioner:
             return []
         batch = torch.stack([self.prepare(image) for image in images])  # (batch, 3, S, S)
         return self.caption_tensors(batch, options, attention)
+
+
+def _evidence_for(head, device: torch.device) -> Evidence | None:
+    """The shipped object detectors when they fit this encoder's head, else None."""
+    path = evidence_file()
+    if head is None or not path.exists():
+        return None
+    try:
+        return load_evidence(path, head_fingerprint(head)).to(device)
+    except ModelError:
+        return None  # made for another encoder: this model decodes unsteered
 
 
 def load_captioner(

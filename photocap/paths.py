@@ -12,12 +12,19 @@ from photocap.errors import ModelError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 SHIPPED_MODEL_NAME = "photocap-lite2-flickr8k.safetensors"
+EVIDENCE_NAME = "photocap-lite2-evidence.safetensors"  # object detectors for the shipped encoder
 
 
 def shipped_model_path() -> Path:
     """The model file shipped in `weights/` (installed as `photocap/weights`, or the source tree's)."""
     installed = PACKAGE_DIR / "weights" / SHIPPED_MODEL_NAME
     return installed if installed.exists() else PACKAGE_DIR.parent / "weights" / SHIPPED_MODEL_NAME
+
+
+def evidence_file() -> Path:
+    """The shipped object-evidence detectors (`photocap.model.evidence`), beside the model."""
+    installed = PACKAGE_DIR / "weights" / EVIDENCE_NAME
+    return installed if installed.exists() else PACKAGE_DIR.parent / "weights" / EVIDENCE_NAME
 
 
 def data_dir() -> Path:

@@ -8,6 +8,7 @@ from typing import TypeVar
 
 import click
 
+from photocap.alt_text import LabelLineOptions
 from photocap.model.confidence import DEFAULT_MIN_CONFIDENCE
 
 F = TypeVar("F", bound=Callable)
@@ -111,6 +112,30 @@ min_confidence_option = click.option(
     "with another value writes or withdraws photocap's captions, never a person's. 0 writes all.",
 )
 
+label_alt_option = click.option(
+    "--label-alt/--no-label-alt",
+    default=True,
+    show_default=True,
+    help="A photo whose caption is held back gets a short label line instead of no alt text, "
+    'naming only objects photocap is sure of ("May show: a cat, a laptop."); marked label-based '
+    "in the photo's metadata. --no-label-alt writes nothing for held-back photos.",
+)
+
+label_alt_min_option = click.option(
+    "--label-alt-min",
+    type=click.FloatRange(0, 1),
+    default=LabelLineOptions.min_evidence,
+    show_default=True,
+    help="How sure (0-1) photocap must be of an object to name it in a label line. A rerun with "
+    "another value rewrites or withdraws photocap's label lines.",
+)
+
+
+def label_lines(label_alt: bool, label_alt_min: float) -> LabelLineOptions | None:
+    """The label-line settings the two options ask for (None: no label lines)."""
+    return LabelLineOptions(min_evidence=label_alt_min) if label_alt else None
+
+
 # `photocap index` and `photocap watch`: which index, which model, how it runs ...
 captioning_options = compose(
     db_option,
@@ -121,4 +146,11 @@ captioning_options = compose(
     batch_size_option(16, "Photos per batch."),
 )
 # ... and what is written into the photos
-writing_options = compose(write_option, overwrite_option, keywords_option, min_confidence_option)
+writing_options = compose(
+    write_option,
+    overwrite_option,
+    keywords_option,
+    min_confidence_option,
+    label_alt_option,
+    label_alt_min_option,
+)

@@ -110,6 +110,12 @@ def print_summary(summary: IndexSummary, dry_run: bool = False) -> None:
             f"Held back (unsure: indexed, not written; photocap search --held-back): "
             f"{summary.held_back}"
         )
+    if summary.label_lines:
+        lines.append(
+            f"Label lines written instead (only objects it is sure of): {summary.label_lines}"
+        )
+    if summary.relabelled:
+        lines.append(f"Held back, label line changed: {summary.relabelled}")
     if summary.released:
         lines.append(f"Held back before, written now: {summary.released}")
     if summary.withdrawn:

@@ -44,6 +44,8 @@ def _table(results: SearchResults) -> Table:
         caption = caption_text(hit.caption, hit.highlights)
         if hit.held_back and hit.confidence is not None:
             caption.append(f" (held back: {hit.confidence:.0%} sure)", style="dim")
+        if hit.alt_text:
+            caption.append(f" written instead: {hit.alt_text}", style="italic")
         cells.append(caption)
         cells.append(", ".join(f"{x.name} {x.probability:.0%}" for x in hit.labels[:3]))
         cells.append(Text(hit.path, style=Style(link=Path(hit.path).as_uri())))

@@ -14,6 +14,10 @@ from photocap.cli._options import (
     beam_option,
     device_option,
     json_option,
+    label_alt_min_option,
+    label_alt_option,
+    label_lines,
+    min_confidence_option,
     model_option,
     precision_option,
 )
@@ -37,13 +41,30 @@ def _attention_path(out: Path, photo: Path, many: bool) -> Path:
     help="Save each word's attention over the photo as a PNG grid (OUT-<photo>.png for several).",
 )
 @batch_size_option(16)
-def caption(images, beam, model_path, device, precision, as_json, attention_out, batch_size):
+@min_confidence_option
+@label_alt_option
+@label_alt_min_option
+def caption(
+    images,
+    beam,
+    model_path,
+    device,
+    precision,
+    as_json,
+    attention_out,
+    batch_size,
+    min_confidence,
+    label_alt,
+    label_alt_min,
+):
     """Print a caption for each IMAGE (nothing is written into the photos).
 
     A blank, one-colour or see-through image gets a plain description ("A plain black image.")
     instead of a caption, an extreme panorama or strip is captioned from its centre, and an
     image too small to caption gets none: its reason goes to stderr (and to --json), and it does
-    not make the command fail. --json also gives each caption's confidence (0–1).
+    not make the command fail. --json also gives each caption's confidence (0–1), the evidence
+    for each object group, and the alt text `photocap index` would write: the caption, a label
+    line for a held-back caption ("May show: a cat."), or none.
 
     \b
     Examples:
@@ -51,6 +72,7 @@ def caption(images, beam, model_path, device, precision, as_json, attention_out,
       photocap caption --beam 5 --json *.jpg
       photocap caption cat.jpg --attention cat-attention.png
     """
+    from photocap.alt_text import label_line
     from photocap.captioner import load_captioner
     from photocap.cli._attention import save_attention_grid
     from photocap.errors import PhotocapError
@@ -60,6 +82,7 @@ def caption(images, beam, model_path, device, precision, as_json, attention_out,
 
     captioner = load_captioner(model_path, device, precision)
     options = DecodeOptions(beam_size=beam)
+    lines = label_lines(label_alt, label_alt_min)
     results, failures = [], 0
     for start in range(0, len(images), batch_size):
         photos, paths, batch = [], [], []  # batch: each readable photo's record, in order
@@ -90,6 +113,13 @@ def caption(images, beam, model_path, device, precision, as_json, attention_out,
                 {"name": x.name, "probability": round(x.probability, 3), "words": x.words}
                 for x in description.labels
             ]
+            record["objects"] = cap.objects or {}
+            record["held_back"] = cap.confidence < min_confidence
+            record["alt_text"] = (
+                (label_line(cap.objects, description.labels, lines) if lines else None)
+                if record["held_back"]
+                else cap.text
+            )
             if attention_out is not None:
                 out = _attention_path(attention_out, path, len(images) > 1)
                 save_attention_grid(photo, cap.words, cap.attention, out)

@@ -10,7 +10,13 @@ from pathlib import Path
 import click
 
 from photocap.cli import cli
-from photocap.cli._options import captioning_options, json_option, workers_option, writing_options
+from photocap.cli._options import (
+    captioning_options,
+    json_option,
+    label_lines,
+    workers_option,
+    writing_options,
+)
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
@@ -71,6 +77,8 @@ def index_command(
     overwrite,
     keywords,
     min_confidence,
+    label_alt,
+    label_alt_min,
     use_ray,
     ray_workers,
     prune,
@@ -107,6 +115,7 @@ def index_command(
         overwrite=overwrite,
         keywords=keywords,
         min_confidence=min_confidence,
+        label_lines=label_lines(label_alt, label_alt_min),
         dry_run=dry_run,
         beam=beam,
         batch_size=batch_size,

@@ -173,6 +173,7 @@ def _json(results: SearchResults) -> str:
             "score": hit.score,
             "confidence": hit.confidence,
             "held_back": hit.held_back,
+            "alt_text": hit.alt_text,
             "labels": [
                 {"name": x.name, "probability": round(x.probability, 3)} for x in hit.labels
             ],

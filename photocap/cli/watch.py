@@ -13,7 +13,12 @@ from pathlib import Path
 import click
 
 from photocap.cli import cli
-from photocap.cli._options import captioning_options, workers_option, writing_options
+from photocap.cli._options import (
+    captioning_options,
+    label_lines,
+    workers_option,
+    writing_options,
+)
 
 
 def _timestamp(created: float) -> str:
@@ -151,6 +156,8 @@ def watch_command(
     overwrite,
     keywords,
     min_confidence,
+    label_alt,
+    label_alt_min,
     settle,
     debounce,
     poll,
@@ -212,6 +219,7 @@ def watch_command(
                 overwrite=overwrite,
                 keywords=keywords,
                 min_confidence=min_confidence,
+                label_lines=label_lines(label_alt, label_alt_min),
                 beam=beam,
                 batch_size=batch_size,
                 workers=default_workers() if workers is None else workers,

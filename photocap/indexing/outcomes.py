@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
+from photocap.alt_text import LabelLineOptions, label_line
 from photocap.metadata import WriteMode
 from photocap.model.confidence import DEFAULT_MIN_CONFIDENCE
+
+if TYPE_CHECKING:
+    from photocap.store.records import PhotoRecord
 
 Outcome = Literal[
     "captioned",
     "held_back",
     "released",
     "withdrawn",
+    "relabelled",
     "declined",
     "unchanged",
     "moved",
@@ -36,11 +41,24 @@ class IndexOptions:
     keywords: bool = True  # write the labels' words into the photos' XMP dc:subject
     # captions less sure than this are indexed, marked held back, and not written into the photo
     min_confidence: float = DEFAULT_MIN_CONFIDENCE
+    # a held-back photo gets a label line of the objects it surely shows (None: nothing written)
+    label_lines: LabelLineOptions | None = LabelLineOptions()
 
     def holds_back(self, confidence: float | None) -> bool:
         """Whether a caption of this confidence stays out of the photo (None: not the decoder's,
         such as a person's caption or a plain description: never held back)."""
         return confidence is not None and confidence < self.min_confidence
+
+    def label_line(self, record: PhotoRecord) -> str | None:
+        """The label line a photocap caption held back by this run gets ("May show: a cat."),
+        None when it is written, when no object is sure enough, or with label lines off."""
+        if (
+            self.label_lines is None
+            or record.source != "model"
+            or not self.holds_back(record.confidence)
+        ):
+            return None
+        return label_line(record.objects, record.labels or (), self.label_lines)
 
 
 @dataclass(frozen=True)
@@ -56,6 +74,7 @@ class PhotoOutcome:
     moved_from: str | None = None
     labels: tuple[str, ...] = ()  # the names of the classes the encoder sees, most probable first
     labelled: bool = False  # labels were added to a photo that was not captioned now
+    alt_text: str | None = None  # the label line written instead of a held-back caption
 
 
 @dataclass
@@ -66,6 +85,7 @@ class OutcomeCounts:
     held_back: int = 0  # captioned now, indexed, kept out of the photo: unsure
     released: int = 0  # held back before, written now (a lower --min-confidence)
     withdrawn: int = 0  # written before, taken out of the photo now (a higher --min-confidence)
+    relabelled: int = 0  # held back; its label line written, changed or taken out now
     declined: int = 0  # no honest caption possible (tiny, mostly transparent): none written
     unchanged: int = 0
     moved: int = 0
@@ -73,11 +93,13 @@ class OutcomeCounts:
     reused: int = 0
     paired: int = 0  # given the caption of the other file of their RAW + JPEG pair
     labelled: int = 0  # photos given labels without being captioned (indexed before labels)
+    label_lines: int = 0  # held back, a label line of sure objects written instead
 
     def count(self, outcome: PhotoOutcome) -> None:
         """Counts a photo that did not fail."""
         setattr(self, outcome.outcome, getattr(self, outcome.outcome) + 1)
         self.labelled += outcome.labelled
+        self.label_lines += outcome.alt_text is not None
 
 
 @dataclass

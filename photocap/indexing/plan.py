@@ -160,20 +160,33 @@ class Planner:
             and self.options.write != "none"
             and row.source == "model"
             and row.caption is not None
-            and row.held_back != self.options.holds_back(row.confidence)
+            and (
+                row.held_back != self.options.holds_back(row.confidence)
+                or row.alt_text != self.options.label_line(row)
+            )
         )
 
     def _regate(self, path: str, row: PhotoRecord) -> tuple[PhotoRecord, PhotoOutcome]:
         """Write a caption held back before (released), or take one written before out of the
-        photo (withdrawn), as this run's --min-confidence says; a person's caption stays."""
-        if row.held_back:
-            record = replace(row, held_back=False)
-            model_id = row.model_id or "unknown"
+        photo (withdrawn), as this run's --min-confidence says; a held-back caption's label line
+        is written, changed or taken out as this run's label-line settings say (relabelled). A
+        person's caption stays."""
+        model_id = row.model_id or "unknown"
+        line = self.options.label_line(row)
+        if not self.options.holds_back(row.confidence):
+            record = replace(row, held_back=False, alt_text=None)
             record, written, error = write_into_photo(record, row.caption, model_id, self.options)
             outcome = PhotoOutcome(path, "released", row.caption, "model", written=written)
+        elif line is not None:
+            kind = "relabelled" if row.held_back else "withdrawn"
+            record = replace(row, held_back=True, alt_text=line)
+            record, written, error = write_into_photo(record, line, model_id, self.options)
+            outcome = PhotoOutcome(path, kind, row.caption, "model", written=written, alt_text=line)
         else:
-            record, where, error = withdraw_from_photo(replace(row, held_back=True), self.options)
-            outcome = PhotoOutcome(path, "withdrawn", row.caption, "model", written=where)
+            kind = "relabelled" if row.held_back else "withdrawn"
+            record = replace(row, held_back=True, alt_text=None)
+            record, where, error = withdraw_from_photo(record, self.options)
+            outcome = PhotoOutcome(path, kind, row.caption, "model", written=where)
         if error is not None:
             return record, replace(outcome, outcome="failed", error=error)
         if record.source == "human":  # a person captioned it meanwhile

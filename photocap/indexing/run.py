@@ -407,10 +407,17 @@ class IndexRun:
             score=caption.score,
             confidence=caption.confidence,
             held_back=held,
+            objects=caption.objects,
             **found,
         )
+        record = replace(record, alt_text=self.options.label_line(record))
         outcome = PhotoOutcome(
-            pending.path, "held_back" if held else "captioned", caption.text, "model", labels=names
+            pending.path,
+            "held_back" if held else "captioned",
+            caption.text,
+            "model",
+            labels=names,
+            alt_text=record.alt_text,
         )
         return self._write(record, outcome, words)
 
@@ -442,9 +449,22 @@ class IndexRun:
     ) -> tuple[PhotoRecord, PhotoOutcome]:
         """Write a new caption and photocap's keywords `words` into the photo. A caption held back
         (or none at all) is not written, and photocap's older caption, if the photo still has
-        one, is taken out; the keywords are written either way."""
+        one, is taken out, unless a label line is written in its place; the keywords are written
+        either way."""
         if self.options.dry_run:
             return record, replace(outcome, written="none")
+        if record.held_back and record.alt_text is not None:
+            record, written, error = write_into_photo(
+                record, record.alt_text, record.model_id or "unknown", self.options, words
+            )
+            if error is not None:
+                return record, replace(outcome, outcome="failed", error=error, alt_text=None)
+            if record.source == "human":
+                path = record.path
+                return record, PhotoOutcome(
+                    path, "human", record.caption, "human", labels=outcome.labels
+                )
+            return record, replace(outcome, written=written)
         if record.caption is None or record.held_back:
             record, _, error = withdraw_from_photo(record, self.options)
             if error is None:

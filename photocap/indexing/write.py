@@ -29,8 +29,8 @@ def write_into_photo(
     keywords: list[str] | None = None,
 ) -> tuple[PhotoRecord, str | None, str | None]:
     """Write the caption (and, unless `options.keywords` is off, photocap's `keywords`) into the
-    photo, with the record's confidence in the provenance: (record as it is now, where written,
-    error)."""
+    photo, with the record's confidence in the provenance, marked label-based when `text` is the
+    record's label line: (record as it is now, where written, error)."""
     path = record.path
     try:
         result = write_caption(
@@ -41,6 +41,7 @@ def write_into_photo(
             overwrite=options.overwrite,
             keywords=keywords if options.keywords else None,
             confidence=record.confidence,
+            basis="labels" if record.held_back and text == record.alt_text else None,
         )
     except HumanCaptionExists:  # a person captioned it while we were working
         sidecar = sidecars_mtime_ns(path)  # before reading: a later edit is seen next time
@@ -53,6 +54,7 @@ def write_into_photo(
             source="human",
             model_id=None,
             score=None,
+            alt_text=None,
         )
         return human, None, None
     except PhotocapError as exc:

@@ -141,12 +141,14 @@ def write_caption(
     keep_mtime: bool = True,
     keywords: Sequence[str] | None = None,
     confidence: float | None = None,
+    basis: str | None = None,
 ) -> WriteResult:
     """Write `caption` as alt text (XMP Iptc4xmpCore:AltTextAccessibility and dc:description, and
     EXIF ImageDescription in JPEG/WebP), with photocap's provenance.
 
     With `keywords`, photocap's keywords in XMP dc:subject become these (see `write_keywords`), in
-    the same write; None leaves the keywords alone. `confidence` (0-1) goes into the provenance.
+    the same write; None leaves the keywords alone. `confidence` (0-1) goes into the provenance, and
+    `basis` ("labels" for a label line of sure objects rather than a sentence).
 
     `auto` embeds into JPEG and writes a `<name>.<ext>.xmp` sidecar for everything else; `embed`
     works for JPEG, PNG (XMP only) and WebP. A camera RAW is never written: both mean its sidecar,
@@ -170,7 +172,7 @@ def write_caption(
         _refuse_human(path, _all_records(photo, sidecars))
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     sure = None if confidence is None else f"{confidence:.2f}"
-    prov = Provenance(caption, model_id, _version(), now, sure)
+    prov = Provenance(caption, model_id, _version(), now, sure, basis)
     for side in also:
         _write(photo, sidecars, side, caption, prov, keep_mtime=keep_mtime, keywords=words)
     result = _write(photo, sidecars, target, caption, prov, keep_mtime=keep_mtime, keywords=words)

@@ -55,7 +55,7 @@ DESCRIPTION = (NS_DC, "description", "dc")
 SUBJECT = (NS_DC, "subject", "dc")  # keywords (rdf:Bag), shared with the people who tag photos
 OWN_KEYWORDS = (NS_PHOTOCAP, "Keywords", "photocap")  # which of dc:subject photocap put there
 HAS_EXTENDED = (NS_XMP_NOTE, "HasExtendedXMP", "xmpNote")
-PROVENANCE_FIELDS = ("Caption", "ModelId", "Version", "CaptionedAt", "Confidence")
+PROVENANCE_FIELDS = ("Caption", "ModelId", "Version", "CaptionedAt", "Confidence", "Basis")
 OWNED = {ALT_TEXT[:2], DESCRIPTION[:2], HAS_EXTENDED[:2], OWN_KEYWORDS[:2]} | {
     (NS_PHOTOCAP, f) for f in PROVENANCE_FIELDS
 }
@@ -80,6 +80,9 @@ class Provenance:
     version: str | None = None
     captioned_at: str | None = None
     confidence: str | None = None  # the caption's calibrated confidence, 0-1, as written ("0.82")
+    basis: str | None = (
+        None  # "labels": a label line of sure objects, not a sentence; None: sentence
+    )
 
 
 class XmpDocument:
@@ -229,7 +232,14 @@ class XmpDocument:
             self.remove(ns, name)
 
     def set_provenance(self, prov: Provenance) -> None:
-        values = (prov.caption, prov.model_id, prov.version, prov.captioned_at, prov.confidence)
+        values = (
+            prov.caption,
+            prov.model_id,
+            prov.version,
+            prov.captioned_at,
+            prov.confidence,
+            prov.basis,
+        )
         for name, value in zip(PROVENANCE_FIELDS, values, strict=True):
             if value is None:
                 self.remove(NS_PHOTOCAP, name)

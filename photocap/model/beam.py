@@ -21,6 +21,7 @@ class DecodeOptions:
     )
     no_repeat_ngram: int = 3  # a caption never repeats a word n-gram (0: allowed)
     no_word_twice: bool = True  # nor the same word twice in a row
+    evidence: bool = True  # steer away from object words the photo shows no evidence of
 
 
 @dataclass
@@ -40,6 +41,7 @@ def beam_search(
     banned: tuple[int, ...],
     start: int,
     end: int,
+    word_bias: torch.Tensor | None = None,
 ) -> Decoded:
     """Decode `features` (batch, num_pixels, encoder_dim) with beam search, all images at once.
 
@@ -51,6 +53,10 @@ def beam_search(
     names the object its labels are sure of), that image keeps two groups of k beams, those that
     still owe the word and those that said it, and its caption comes from the second group
     unless no finished hypothesis there has it (constrained beam search, Anderson et al. 2017).
+
+    `word_bias` (batch, vocab), added to every step's log-probabilities, steers each image's
+    beams (evidence: an object word the photo gives no evidence for costs log-probability); it
+    counts in the caption's score.
     """
     batch, num_pixels, _ = features.shape
     k, vocab = options.beam_size, decoder.config.vocab_size
@@ -74,6 +80,8 @@ def beam_search(
     lengths = torch.zeros(batch * width, dtype=torch.long, device=device)
     history = torch.empty(batch * width, 0, dtype=torch.long, device=device)
     alpha_history = features.new_empty(batch * width, 0, num_pixels)
+    if word_bias is not None:
+        word_bias = word_bias.to(device).repeat_interleave(width, dim=0)  # (rows, vocab)
     frozen = torch.full((vocab,), float("-inf"), device=device)
     frozen[end] = 0.0  # a finished beam can only repeat `<end>`, at no cost
     alive = list(range(batch))  # images still decoding, in row order
@@ -83,6 +91,8 @@ def beam_search(
         n = len(alive)
         logits, state, alpha = decoder.step(tokens, state, features, projected)
         log_probs = torch.log_softmax(logits.float(), dim=1)  # (n*width, vocab)
+        if word_bias is not None:
+            log_probs += word_bias
         log_probs[:, list(banned) + ([end] if step == 0 else [])] = float("-inf")  # ≥ 1 word
         if options.no_repeat_ngram or options.no_word_twice:
             mask_repeats_(log_probs, history, options.no_repeat_ngram, options.no_word_twice)
@@ -128,6 +138,8 @@ def beam_search(
         history, alpha_history = history[rows], alpha_history[rows]
         state = tuple(s[rows] for s in state)
         features, projected = features[rows], projected[rows]
+        if word_bias is not None:
+            word_bias = word_bias[rows]
 
     tokens_out, scores_out, alphas_out = zip(*results, strict=True)
     return Decoded(list(tokens_out), list(scores_out), list(alphas_out))

@@ -13,80 +13,16 @@ from __future__ import annotations
 
 import torch
 
-from photocap.model.labels import imagenet_classes
-from photocap.model.vocab import Vocabulary, tokenize
+from photocap.model.vocab import Vocabulary
+from photocap.model.words import CATEGORY_WORDS, class_copy_words, copy_word
 
-CATEGORY_WORDS = frozenset(
-    [
-        "animal",
-        "mammal",
-        "pet",
-        "wildlife",
-        "reptile",
-        "amphibian",
-        "insect",
-        "bug",
-        "arachnid",
-        "crustacean",
-        "mollusk",
-        "primate",
-        "rodent",
-        "marsupial",
-        "waterbird",
-        "seabird",
-        "fungus",
-        "plant",
-        "nature",
-        "landscape",
-        "vehicle",
-        "food",
-        "drink",
-        "seafood",
-        "fruit",
-        "vegetable",
-        "dish",
-        "dessert",
-        "bread",
-        "alcohol",
-        "flowers",
-        "snow",
-        "toy",
-        "computer",
-        "clothing",
-        "clothes",
-        "footwear",
-        "armor",
-        "music",
-        "electronics",
-        "furniture",
-        "kitchen",
-        "cookware",
-        "tableware",
-        "appliance",
-        "tool",
-        "weapon",
-        "sports",
-        "building",
-        "store",
-        "shop",
-        "monument",
-    ]
-)
-
-
-def copy_word(words: tuple[str, ...]) -> str | None:
-    """The copy word of a class from its table words (most preferred first), or None."""
-    candidates = [
-        w
-        for w in words
-        if tokenize(w) == [w.lower()] and w.lower() not in CATEGORY_WORDS and w.isalpha()
-    ]
-    return candidates[-1].lower() if candidates else None
-
-
-def class_copy_words() -> list[str | None]:
-    """The copy word of each of the 1000 classes, in class order."""
-    return [copy_word(c.words) for c in imagenet_classes()]
+__all__ = [
+    "CATEGORY_WORDS",
+    "class_copy_words",
+    "class_word_ids",
+    "copy_word",
+    "grounded_vocabulary",
+]
 
 
 def grounded_vocabulary(vocab: Vocabulary) -> Vocabulary:

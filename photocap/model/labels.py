@@ -15,33 +15,20 @@ captioning pass alone.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
-from importlib import resources
 
 import torch
 from torch import nn
 
-from photocap.errors import ModelError
 from photocap.model.checkpoint import IMAGENET_1K, ModelInfo
 from photocap.model.encoders import Encoder
+from photocap.model.words import NUM_CLASSES, imagenet_classes
 
 TOP_K = 5  # classes looked at per photo
 # A class below this is not a label. Chosen on the ImageNet samples and Flickr8k dev: at 0.10 the
 # words written are 80% right / 91% of the true class's words found (ImageNet; 0.05: 66% / 95%,
 # 0.15: 87% / 88%), and 74% of Flickr8k dev photos get a label (0.15: 61%).
 MIN_PROBABILITY = 0.1
-NUM_CLASSES = 1000
-
-
-@dataclass(frozen=True)
-class ImageNetClass:
-    """One row of the word table: a class of the classifier and the words people search it by."""
-
-    index: int
-    wnid: str  # WordNet 3.0 noun synset ("n02123045")
-    name: str
-    words: tuple[str, ...]  # most preferred first: the class's own names, then broader ones
 
 
 @dataclass(frozen=True)
@@ -60,21 +47,6 @@ class LabelOptions:
 
     top_k: int = TOP_K
     min_probability: float = MIN_PROBABILITY
-
-
-@functools.cache
-def imagenet_classes() -> tuple[ImageNetClass, ...]:
-    """The shipped word table, row i for class i (the sorted wnids, as every ImageNet-1k head)."""
-    text = resources.files("photocap.model").joinpath("imagenet_words.tsv").read_text("utf-8")
-    classes = []
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        index, wnid, name, words = line.split("\t")
-        classes.append(ImageNetClass(int(index), wnid, name, tuple(words.split(", "))))
-    if [c.index for c in classes] != list(range(NUM_CLASSES)):
-        raise ModelError("the shipped ImageNet word table is damaged; reinstall photocap")
-    return tuple(classes)
 
 
 def imagenet_head(encoder: Encoder, info: ModelInfo) -> nn.Linear | None:

@@ -64,6 +64,7 @@ def save_caption(
         score=None,
         confidence=None,
         held_back=False,
+        alt_text=None,
         status="ok",
         error=None,
     )

@@ -168,6 +168,7 @@ def photo_json(row: Any) -> dict[str, Any]:
         "model_id": row.model_id,
         "confidence": None if row.confidence is None else round(row.confidence, 4),
         "held_back": bool(row.held_back),
+        "alt_text": row.alt_text,  # a label line written instead of the held-back caption
         "labels": [{"name": x.name, "probability": round(x.probability, 4)} for x in labels],
         "status": row.status,
         "error": row.error,

@@ -50,6 +50,8 @@ from photocap.store.records import (
     folder_range,
     labels_from_json,
     labels_to_json,
+    objects_from_json,
+    objects_to_json,
     storable,
 )
 from photocap.store.schema import (
@@ -84,6 +86,7 @@ def _record(row: Any) -> PhotoRecord:
     values = {name: getattr(row, name) for name in COLUMNS}
     values["indexed_at"] = _utc(values["indexed_at"])
     values["labels"] = labels_from_json(values["labels"])
+    values["objects"] = objects_from_json(values["objects"])
     values["held_back"] = bool(values["held_back"])
     return PhotoRecord(**values)
 
@@ -210,7 +213,11 @@ class Index:
             now = _now()
             rows = [
                 {name: getattr(r, name) for name in COLUMNS}
-                | {"indexed_at": now, "labels": labels_to_json(r.labels)}
+                | {
+                    "indexed_at": now,
+                    "labels": labels_to_json(r.labels),
+                    "objects": objects_to_json(r.objects),
+                }
                 for r in chunk
             ]
             if self.postgres:  # several indexers may upsert at once: see postgres.py

@@ -230,9 +230,16 @@ def _migrate_to_5(conn: Connection) -> None:
     )
 
 
+def _migrate_to_6(conn: Connection) -> None:
+    """Object evidence and label lines (as SQLite's version 6)."""
+    conn.exec_driver_sql("ALTER TABLE photos ADD COLUMN objects TEXT")
+    conn.exec_driver_sql("ALTER TABLE photos ADD COLUMN alt_text TEXT")
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     BASELINE: _create_baseline,
     5: _migrate_to_5,
+    6: _migrate_to_6,
 }
 
 

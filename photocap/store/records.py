@@ -31,6 +31,14 @@ def labels_to_json(labels: tuple[StoredLabel, ...] | None) -> str | None:
     return json.dumps([[x.index, x.name, round(x.probability, 4)] for x in labels])
 
 
+def objects_to_json(objects: dict[str, float] | None) -> str | None:
+    return None if objects is None else json.dumps(objects, sort_keys=True)
+
+
+def objects_from_json(text: str | None) -> dict[str, float] | None:
+    return None if text is None else {str(k): float(v) for k, v in json.loads(text).items()}
+
+
 def labels_from_json(text: str | None) -> tuple[StoredLabel, ...] | None:
     if text is None:
         return None
@@ -60,6 +68,8 @@ class PhotoRecord:
     held_back: bool = False  # indexed, but not written into the photo: below --min-confidence
     labels: tuple[StoredLabel, ...] | None = None  # most probable first; None: not labelled yet
     label_words: str | None = None  # the labels' everyday words, space-separated, for search
+    objects: dict[str, float] | None = None  # evidence per object group; None: no detectors
+    alt_text: str | None = None  # the label line written instead of a held-back caption
     status: Status = "ok"
     error: str | None = None
     indexed_at: datetime | None = None

@@ -26,7 +26,7 @@ from sqlalchemy import (
     text,
 )
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 META_TABLE = "photocap_meta"
 FTS_TABLE = "photos_fts"
 
@@ -64,6 +64,8 @@ photos = Table(
     Column("held_back", Boolean, nullable=False, server_default=text("0")),  # not written: unsure
     Column("labels", Text),  # JSON [{"index", "name", "probability"}]; None: not labelled yet
     Column("label_words", Text),  # the labels' everyday words, for full-text search
+    Column("objects", Text),  # JSON {object group: evidence 0-1}; None: no detectors
+    Column("alt_text", Text),  # a label line written instead of a held-back caption
     Column("status", String(8), nullable=False, server_default="ok"),  # "ok" | "error"
     Column("error", Text),
     Column("indexed_at", DateTime, nullable=False),  # UTC, naive in the database
@@ -199,6 +201,12 @@ def _migrate_to_5(conn: Connection) -> None:
     )
 
 
+def _migrate_to_6(conn: Connection) -> None:
+    """The evidence of each object group, and the label line written for a held-back caption."""
+    conn.exec_driver_sql("ALTER TABLE photos ADD COLUMN objects TEXT")
+    conn.exec_driver_sql("ALTER TABLE photos ADD COLUMN alt_text TEXT")
+
+
 # MIGRATIONS[n] takes a database at version n - 1 to version n. Append, never edit.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _migrate_to_1,
@@ -206,4 +214,5 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     3: _migrate_to_3,
     4: _migrate_to_4,
     5: _migrate_to_5,
+    6: _migrate_to_6,
 }

@@ -117,6 +117,7 @@ class SearchHit:
     labels: tuple[StoredLabel, ...] = ()  # what the encoder sees, most probable first
     confidence: float | None = None  # the caption's, 0-1; None for human captions
     held_back: bool = False  # indexed but not written into the photo (unsure)
+    alt_text: str | None = None  # the label line written instead of a held-back caption
 
 
 @dataclass(frozen=True)
@@ -208,7 +209,7 @@ def held_back_photos(
         where = " AND path >= :lo AND path < :hi"
     sql = text(
         f"""
-        SELECT path, caption, source, labels, confidence FROM photos
+        SELECT path, caption, source, labels, confidence, alt_text FROM photos
         WHERE held_back{where} ORDER BY confidence, id LIMIT :limit
         """
     )
@@ -226,6 +227,7 @@ def held_back_photos(
             labels=labels_from_json(row.labels) or (),
             confidence=row.confidence,
             held_back=True,
+            alt_text=row.alt_text,
         )
         for i, row in enumerate(rows, 1)
     )
@@ -371,7 +373,7 @@ def _hits(
         return ()
     listed = ", ".join(str(int(row.id)) for row in ranked)
     sql = f"""
-        SELECT p.id, p.path, p.caption, p.source, p.labels, p.confidence, p.held_back,
+        SELECT p.id, p.path, p.caption, p.source, p.labels, p.confidence, p.held_back, p.alt_text,
                highlight({FTS_TABLE}, 0, char(2), char(3)) AS marked
         FROM {FTS_TABLE} JOIN photos AS p ON p.id = {FTS_TABLE}.rowid
         WHERE {FTS_TABLE} MATCH :match AND {FTS_TABLE}.rowid IN ({listed})
@@ -389,6 +391,7 @@ def _hits(
             labels=labels_from_json(rows[r.id].labels) or (),
             confidence=rows[r.id].confidence,
             held_back=bool(rows[r.id].held_back),
+            alt_text=rows[r.id].alt_text,
         )
         for i, r in enumerate(ranked, 1)
     )
@@ -446,6 +449,7 @@ def _run_search_postgres(
             labels=labels_from_json(hit.labels) or (),
             confidence=hit.confidence,
             held_back=hit.held_back,
+            alt_text=hit.alt_text,
         )
         for i, hit in enumerate(found.hits, 1)
     )

@@ -42,6 +42,7 @@ class Hit:
     labels: str | None
     confidence: float | None
     held_back: bool
+    alt_text: str | None
     score: float
     highlights: tuple[tuple[int, int], ...]
     matched: int
@@ -207,7 +208,7 @@ def _hits(conn: Connection, query: str, ranked: list[Any], matched: dict[int, in
         return []
     sql = text(
         f"""
-        SELECT id, path, caption, source, labels, confidence, held_back,
+        SELECT id, path, caption, source, labels, confidence, held_back, alt_text,
                ts_headline('{TS_CONFIG}'::regconfig, {searchable("caption")},
                            CAST(:query AS tsquery), :options) AS marked
         FROM photos WHERE id = ANY(:ids)
@@ -223,6 +224,7 @@ def _hits(conn: Connection, query: str, ranked: list[Any], matched: dict[int, in
             labels=rows[r.id].labels,
             confidence=rows[r.id].confidence,
             held_back=bool(rows[r.id].held_back),
+            alt_text=rows[r.id].alt_text,
             score=float(r.score),
             highlights=_spans(rows[r.id].marked or "", rows[r.id].caption or ""),
             matched=matched[r.id],

@@ -34,6 +34,7 @@ from photocap.evaluation import read_references
 from photocap.model.beam import DecodeOptions
 from photocap.model.confidence import Calibration
 from photocap.model.labels import top_class_probabilities
+from photocap.paths import evidence_file
 
 REPO = Path(__file__).resolve().parents[2]  # training/recipes/ is two folders down
 FLICKR8K = REPO.parent / "shared" / "data" / "flickr8k"
@@ -49,6 +50,7 @@ class SplitCaptions:
     cider: np.ndarray  # (photos,)
     references: list[list[str]]
     top_labels: np.ndarray | None = None  # (photos,) top ImageNet class probability, if any
+    least_evidence: np.ndarray | None = None  # (photos,) least supported object's evidence
 
     @property
     def scores(self) -> np.ndarray:
@@ -115,12 +117,21 @@ def caption_split(
     features = split_features(captioner, images, CACHE / f"{split}-{tag}.pt")
     captions = decode(captioner, features, options)
     cider = per_caption_cider([c.text for c in captions], references)
-    tops = None
+    tops = least = None
     if captioner.head is not None:
         with torch.inference_mode():
-            tops = top_class_probabilities(captioner.head, features).numpy()  # (photos,)
+            tops = top_class_probabilities(captioner.head, features.float()).numpy()  # (photos,)
+    if captioner.evidence is not None and options.evidence:
+        evidence = captioner.object_evidence(features.float())  # (photos, groups)
+        assert evidence is not None
+        least = np.array(
+            [
+                captioner.evidence.least_evidence(c.text, e)
+                for c, e in zip(captions, evidence, strict=True)
+            ]
+        )
     names, refs = [p.name for p in images], [list(r) for r in references]
-    return SplitCaptions(names, captions, cider, refs, tops)
+    return SplitCaptions(names, captions, cider, refs, tops, least)
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, steps: int = 50) -> np.ndarray:
@@ -160,6 +171,8 @@ def calibrate(result: SplitCaptions, with_labels: bool = True) -> tuple[Calibrat
     columns = [result.scores]
     if with_labels and result.top_labels is not None:
         columns.append(np.log(np.clip(result.top_labels, 1e-6, None)))
+    if with_labels and result.least_evidence is not None:
+        columns.append(np.log(np.clip(result.least_evidence, 1e-3, None)))
     x = np.stack(columns, axis=1)  # (photos, 1 or 2)
     w = fit_logistic(x, positive.astype(float))
     z = w[0] + x @ w[1:]  # (photos,)
@@ -181,6 +194,7 @@ def calibrate(result: SplitCaptions, with_labels: bool = True) -> tuple[Calibrat
         round(float(w[1]), 4),
         f"flickr8k dev: P(CIDEr > {median:.3f}), beam 3",
         round(float(w[2]), 4) if len(w) > 2 else 0.0,
+        round(float(w[3]), 4) if len(w) > 3 else 0.0,
     )
     return calibration, figures
 
@@ -202,9 +216,32 @@ def main() -> None:
     calibration, figures = calibrate(result, with_labels=not args.score_only)
     print(json.dumps({"model": captioner.model_id, **figures}, indent=2))
     print(f"SHIPPED = {calibration!r}")
-    if args.write and args.model:
+    if args.write and captioner.evidence is not None:
+        store_steered_calibration(captioner.model_id, calibration)
+        print(f"stored in {evidence_file()} (confidence of {captioner.model_id}, steered)")
+    elif args.write and args.model:
         store_calibration(Path(args.model), calibration)
         print(f"stored in {args.model} (metrics.confidence)")
+
+
+def store_steered_calibration(model_id: str, calibration: Calibration) -> None:
+    """Keep `calibration` in the shipped evidence file as the curve of `model_id`'s steered
+    captions (detectors and steering unchanged)."""
+    from photocap.model.evidence import load_evidence, save_evidence
+
+    path = evidence_file()
+    evidence = load_evidence(path)
+    evidence.confidence[model_id] = calibration.to_dict()
+    fingerprint = load_evidence_fingerprint(path)
+    save_evidence(path, evidence, fingerprint)
+
+
+def load_evidence_fingerprint(path: Path) -> str:
+    """The encoder-head fingerprint an evidence file was made for."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        return json.loads(f.metadata()["photocap"])["head"]
 
 
 def store_calibration(path: Path, calibration: Calibration) -> None:

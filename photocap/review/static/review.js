@@ -159,6 +159,7 @@
       photo.confidence === null ? "confidence —" : `confidence ${Math.round(photo.confidence * 100)}%`,
     ]);
     if (photo.held_back) badges.push(["badge held", "held back"]);
+    if (photo.alt_text) badges.push(["badge plain", `written instead: ${photo.alt_text}`]);
     if (photo.status === "error") badges.push(["badge held", `error: ${photo.error}`]);
     p.meta.replaceChildren(...badges.map(([cls, text]) => element("span", cls, text)));
     const names = photo.labels.map((label) => label.name);
