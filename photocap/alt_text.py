@@ -51,7 +51,7 @@ class LabelLineOptions:
     """When a held-back photo gets a label line: objects at least `min_evidence` likely, and an
     ImageNet class named by its own word when at least `min_label` probable."""
 
-    min_evidence: float = 0.85
+    min_evidence: float = 0.7
     min_label: float = 0.5
 
 

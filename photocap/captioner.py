@@ -24,8 +24,10 @@ from photocap.model.labels import (
     top_class_probabilities,
     top_labels,
 )
+from photocap.model.objects import object_table
 from photocap.model.transforms import to_tensor
 from photocap.model.vocab import to_alt_text
+from photocap.model.words import imagenet_classes
 from photocap.paths import evidence_file, model_file
 
 
@@ -100,6 +102,7 @@ class Captioner:
         self._word_groups = (
             self.evidence.word_groups(vocab.words).to(device) if self.evidence else None
         )
+        self._nouns = noun_mask(vocab.words).to(device)  # where a required word may go
 
     @property
     def min_side(self) -> int:
@@ -139,12 +142,14 @@ class Captioner:
         vocab = self.info.vocabulary
         features = features.to(self.device)
         evidence = self.object_evidence(features)  # (batch, groups) or None
-        bias = None
-        if evidence is not None and options.evidence:
-            assert self.evidence is not None and self._word_groups is not None
-            bias = self.evidence.word_bias(evidence, self._word_groups)  # (batch, vocab)
+        bias = nouns = None
+        if options.evidence:
+            nouns = self._nouns
+            if evidence is not None:
+                assert self.evidence is not None and self._word_groups is not None
+                bias = self.evidence.word_bias(evidence, self._word_groups)  # (batch, vocab)
         decoded = beam_search(
-            self.decoder, features, options, self._banned, vocab.start, vocab.end, bias
+            self.decoder, features, options, self._banned, vocab.start, vocab.end, bias, nouns
         )
         side = int(features.shape[1] ** 0.5)
         calibration = self._calibration(steered=bias is not None)
@@ -157,10 +162,7 @@ class Captioner:
             grid = alphas.view(len(tokens), side, side) if attention else None
             score = log_prob / (len(tokens) + 1)  # per emitted token, `<end>` included
             text = to_alt_text(words)
-            least = None
-            if evidence is not None and self.evidence is not None:
-                least = self.evidence.least_evidence(text, evidence[i])
-            sure = confidence(score, calibration, top, least)
+            sure = confidence(score, calibration, top)
             objects = self._objects(evidence[i]) if evidence is not None else None
             captions.append(Caption(text, words, score, grid, sure, objects))
         return captions
@@ -252,6 +254,31 @@ class Captioner:
             return []
         batch = torch.stack([self.prepare(image) for image in images])  # (batch, 3, S, S)
         return self.caption_tensors(batch, options, attention)
+
+
+# words of the tables that captions mostly use as adjectives ("an orange shirt", "a grassy field")
+NOT_NOUNS = frozenset(
+    [
+        "orange",
+        "grassy",
+        "snowy",
+        "sandy",
+        "rocky",
+        "wooded",
+        "colored",
+        "swimming",
+        "tennis",
+        "soccer",
+    ]
+)
+
+
+def noun_mask(words: tuple[str, ...]) -> torch.Tensor:
+    """(vocab,) True for the nouns of things: the object groups' words and the single words of
+    the ImageNet word table ("dog", "grass", "shirt", "toaster")."""
+    nouns = set(object_table().word_groups(words))
+    nouns |= {w.lower() for c in imagenet_classes() for w in c.words if w.isalpha()}
+    return torch.tensor([w in nouns - NOT_NOUNS for w in words])
 
 
 def _evidence_for(head, device: torch.device) -> Evidence | None:

@@ -16,7 +16,7 @@ from photocap.model.inference import Precision
 
 @dataclass
 class EvalReport:
-    scores: dict[str, float]  # BLEU-1..4, METEOR, ROUGE-L, CIDEr
+    scores: dict[str, float]  # BLEU-1..4, METEOR, ROUGE-L, CIDEr, CHAIR_s, CHAIR_i
     captions: dict[str, str]  # image path → generated caption
     model_id: str
     images: int
@@ -67,14 +67,16 @@ def evaluate_model(
     device: str = "auto",
     progress: Callable[[int, int], None] | None = None,
     precision: Precision = "auto",
+    evidence: bool = True,
 ) -> EvalReport:
-    """Caption `images` with the model and score the captions against `references`."""
+    """Caption `images` with the model and score the captions against `references`, object
+    hallucination (CHAIR: objects no reference names) included; `evidence`: steered decoding."""
     from photocap.indexing.loader import photo_loader
     from photocap.metrics import coco_scores
 
     captioner = load_captioner(model_path, device, precision)
     refs = {str(p): list(r) for p, r in zip(images, references, strict=True)}
-    options = DecodeOptions(beam_size=beam)
+    options = DecodeOptions(beam_size=beam, evidence=evidence)
     hypotheses: dict[str, str] = {}
     failed: dict[str, str] = {}
     for batch in photo_loader(
@@ -92,6 +94,10 @@ def evaluate_model(
     if not hypotheses:
         raise DataError("no image could be read", hint=next(iter(failed.values()), None))
     scores = coco_scores(hypotheses, {k: refs[k] for k in hypotheses})
+    hallucination, _ = chair(
+        list(hypotheses.values()), reference_objects([refs[k] for k in hypotheses])
+    )
+    scores |= {"CHAIR_s": hallucination.chair_s, "CHAIR_i": hallucination.chair_i}
     return EvalReport(scores, hypotheses, captioner.model_id, len(hypotheses), failed)
 
 

@@ -131,6 +131,15 @@ label_alt_min_option = click.option(
 )
 
 
+evidence_option = click.option(
+    "--evidence/--no-evidence",
+    default=True,
+    show_default=True,
+    help="Steer captions away from objects the photo shows no evidence of (a person, a dog the "
+    "detectors do not see). --no-evidence decodes as photocap did before it had detectors.",
+)
+
+
 def label_lines(label_alt: bool, label_alt_min: float) -> LabelLineOptions | None:
     """The label-line settings the two options ask for (None: no label lines)."""
     return LabelLineOptions(min_evidence=label_alt_min) if label_alt else None
@@ -143,6 +152,7 @@ captioning_options = compose(
     device_option,
     precision_option,
     beam_option,
+    evidence_option,
     batch_size_option(16, "Photos per batch."),
 )
 # ... and what is written into the photos

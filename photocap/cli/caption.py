@@ -13,6 +13,7 @@ from photocap.cli._options import (
     batch_size_option,
     beam_option,
     device_option,
+    evidence_option,
     json_option,
     label_alt_min_option,
     label_alt_option,
@@ -30,6 +31,7 @@ def _attention_path(out: Path, photo: Path, many: bool) -> Path:
 @cli.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @beam_option
+@evidence_option
 @model_option
 @device_option
 @precision_option
@@ -47,6 +49,7 @@ def _attention_path(out: Path, photo: Path, many: bool) -> Path:
 def caption(
     images,
     beam,
+    evidence,
     model_path,
     device,
     precision,
@@ -81,7 +84,7 @@ def caption(
     from photocap.photos.degenerate import assess_photo
 
     captioner = load_captioner(model_path, device, precision)
-    options = DecodeOptions(beam_size=beam)
+    options = DecodeOptions(beam_size=beam, evidence=evidence)
     lines = label_lines(label_alt, label_alt_min)
     results, failures = [], 0
     for start in range(0, len(images), batch_size):

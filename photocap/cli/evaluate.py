@@ -13,13 +13,24 @@ from photocap.cli._options import (
     batch_size_option,
     beam_option,
     device_option,
+    evidence_option,
     json_option,
     model_option,
     precision_option,
     workers_option,
 )
 
-METRIC_ORDER = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr")
+METRIC_ORDER = (
+    "BLEU-1",
+    "BLEU-2",
+    "BLEU-3",
+    "BLEU-4",
+    "METEOR",
+    "ROUGE-L",
+    "CIDEr",
+    "CHAIR_s",
+    "CHAIR_i",
+)
 
 
 @cli.command()
@@ -47,6 +58,7 @@ METRIC_ORDER = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CI
     help="Where the JSON report goes.",
 )
 @beam_option
+@evidence_option
 @model_option
 @device_option
 @precision_option
@@ -60,6 +72,7 @@ def evaluate(
     limit,
     out,
     beam,
+    evidence,
     model_path,
     device,
     precision,
@@ -67,7 +80,9 @@ def evaluate(
     batch_size,
     workers,
 ):
-    """Score the model against reference captions: BLEU-1..4, METEOR, ROUGE-L, CIDEr (COCO code).
+    """Score the model against reference captions: BLEU-1..4, METEOR, ROUGE-L, CIDEr (COCO code),
+    and object hallucination: CHAIR_s, the share of captions naming an object no reference names,
+    and CHAIR_i, the share of such object mentions.
 
     \b
     Example (Flickr8k test split):
@@ -80,7 +95,15 @@ def evaluate(
     if limit:
         paths, references = paths[:limit], references[:limit]
     report = evaluate_model(
-        model_path, paths, references, beam, batch_size, workers, device, precision=precision
+        model_path,
+        paths,
+        references,
+        beam,
+        batch_size,
+        workers,
+        device,
+        precision=precision,
+        evidence=evidence,
     )
     payload = {
         "model": report.model_id,

@@ -34,6 +34,7 @@ class IndexOptions:
     overwrite: bool = False  # replace captions a person wrote (also those already indexed)
     dry_run: bool = False  # caption, but write nothing (no photo, no index)
     beam: int = 3
+    evidence: bool = True  # steer captions away from objects the photo shows no evidence of
     batch_size: int = 16
     workers: int = 2  # decoding processes (0: decode in this process)
     workers_from: int = 0  # fewer photos to caption than this: decode in this process

@@ -51,11 +51,11 @@ class RemoteBatch:
 class PhotoWorker:
     """The actor: a model loaded once, then batches of paths in, captions and labels out."""
 
-    def __init__(self, device: str, precision: str, beam: int, threads: int):
+    def __init__(self, device: str, precision: str, beam: int, threads: int, evidence: bool = True):
         from photocap.model.beam import DecodeOptions
 
         self.device, self.precision, self.threads = device, precision, threads
-        self.decode = DecodeOptions(beam_size=beam)
+        self.decode = DecodeOptions(beam_size=beam, evidence=evidence)
         self.captioner: Captioner | None = None
 
     def _load(self, model: list) -> Captioner:
@@ -107,6 +107,7 @@ class RayCaptioning:
         precision: str = "auto",
         beam: int = 3,
         options: RayOptions = RayOptions(),
+        evidence: bool = True,
     ):
         try:
             import ray
@@ -130,7 +131,9 @@ class RayCaptioning:
         actor = ray.remote(max_restarts=-1, max_task_retries=-1, **per_worker)(PhotoWorker)
         self._model = ray.put(data)  # shipped once to each node, however many actors it runs
         threads = max(1, cpus // workers)  # decoding threads (and torch's, on a CPU)
-        self.actors = [actor.remote(device, precision, beam, threads) for _ in range(workers)]
+        self.actors = [
+            actor.remote(device, precision, beam, threads, evidence) for _ in range(workers)
+        ]
         # each actor listed twice: its next batch waits in its queue while this process writes
         self._pool = ActorPool(self.actors * 2)
         self._ray = ray

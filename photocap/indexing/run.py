@@ -211,7 +211,7 @@ class IndexRun:
         in order, from this thread. Returns the RAWs whose JPEG could not be decoded."""
         from photocap.model.beam import DecodeOptions
 
-        decode = DecodeOptions(beam_size=self.options.beam)
+        decode = DecodeOptions(beam_size=self.options.beam, evidence=self.options.evidence)
         orphans: list[PendingPhoto] = []
         in_process = len(pending) < self.options.workers_from  # workers cost more than they save
         options = replace(self.options, workers=0) if in_process else self.options
@@ -586,7 +586,7 @@ def index_photos(
         from photocap.indexing.ray_captioning import RayCaptioning
 
         assert ray is not None
-        return RayCaptioning(model, device, precision, options.beam, ray)
+        return RayCaptioning(model, device, precision, options.beam, ray, options.evidence)
 
     run = IndexRun(
         index,

@@ -42,6 +42,7 @@ def beam_search(
     start: int,
     end: int,
     word_bias: torch.Tensor | None = None,
+    nouns: torch.Tensor | None = None,
 ) -> Decoded:
     """Decode `features` (batch, num_pixels, encoder_dim) with beam search, all images at once.
 
@@ -56,7 +57,9 @@ def beam_search(
 
     `word_bias` (batch, vocab), added to every step's log-probabilities, steers each image's
     beams (evidence: an object word the photo gives no evidence for costs log-probability); it
-    counts in the caption's score.
+    counts in the caption's score. With `nouns` (vocab,) bool, a required word is said only
+    where the beam itself would say a noun next (the word takes a noun's place: "A cat lies on
+    the bed.", not "A laptop woman is sitting.").
     """
     batch, num_pixels, _ = features.shape
     k, vocab = options.beam_size, decoder.config.vocab_size
@@ -103,7 +106,11 @@ def beam_search(
             scores, top_index = candidates.view(n, k * vocab).topk(k, dim=1)  # (n, k)
             source, tokens = top_index // vocab, top_index % vocab  # (n, k) each
         else:
-            scores, source, tokens = _constrained_top_k(candidates, required, k)  # (n, 2k) each
+            slot = None
+            if nouns is not None:  # (n, k) whether each owing beam's likeliest next word is a noun
+                wanted = log_probs.view(n, width, vocab)[:, :k].argmax(dim=2)  # (n, k)
+                slot = nouns.to(device)[wanted] | (wanted == required.view(n, 1))
+            scores, source, tokens = _constrained_top_k(candidates, required, k, slot)
         offsets = (torch.arange(n, device=device) * width).unsqueeze(1)  # (n, 1)
         origin = (source + offsets).view(-1)  # (n*width,) rows the new beams extend
         tokens = tokens.reshape(-1)  # (n*width,)
@@ -146,17 +153,19 @@ def beam_search(
 
 
 def _constrained_top_k(
-    candidates: torch.Tensor, required: torch.Tensor, k: int
+    candidates: torch.Tensor, required: torch.Tensor, k: int, slot: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Constrained beam search's step for one required word per image (Anderson et al. 2017):
     candidates (n, 2k, vocab), rows 0..k-1 still owe `required` (n,), rows k..2k-1 said it. The
     owing group keeps its best k continuations without the word; the other group its best k
-    among its own continuations and the owing beams saying the word. Returns the new scores, the
-    row each new beam extends and its token, each (n, 2k)."""
+    among its own continuations and the owing beams saying the word (where `slot` (n, k) allows
+    it). Returns the new scores, the row each new beam extends and its token, each (n, 2k)."""
     n, _, vocab = candidates.shape
     owing, said = candidates[:, :k], candidates[:, k:]  # (n, k, vocab) each
     word = required.clamp(min=0).view(n, 1, 1).expand(n, k, 1)  # (n, k, 1); -1 (none) → `<pad>`
     saying = owing.gather(2, word).squeeze(2)  # (n, k): an owing beam saying the word
+    if slot is not None:  # only where a noun goes
+        saying = saying.masked_fill(~slot, float("-inf"))
     owing = owing.scatter(2, word, float("-inf"))
     owing_scores, owing_index = owing.reshape(n, k * vocab).topk(k, dim=1)  # (n, k)
     pool = torch.cat([said.reshape(n, k * vocab), saying], dim=1)  # (n, k·vocab + k)

@@ -23,15 +23,15 @@ from dataclasses import asdict, dataclass
 
 @dataclass(frozen=True)
 class Calibration:
-    """confidence = 1 / (1 + exp(-(intercept + slope · score + label_slope · log p_top
-    + evidence_slope · log e_min))), e_min being the evidence of the caption's least supported
-    object word (1 when it names none; `photocap.model.evidence`)."""
+    """confidence = 1 / (1 + exp(-(intercept + slope · score + label_slope · log p_top))).
+
+    With evidence-steered decoding the score carries the steering's penalties, so a caption
+    naming an object the photo shows no evidence of is less sure."""
 
     intercept: float
     slope: float
     fitted_on: str = ""  # what the curve was fitted on, for the record
     label_slope: float = 0.0  # weight of the log-probability of the photo's top ImageNet class
-    evidence_slope: float = 0.0  # weight of the log-evidence of the least supported object word
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -43,7 +43,6 @@ class Calibration:
             float(raw["slope"]),
             str(raw.get("fitted_on", "")),
             float(raw.get("label_slope", 0.0)),
-            float(raw.get("evidence_slope", 0.0)),
         )
 
 
@@ -68,16 +67,12 @@ def confidence(
     score: float,
     calibration: Calibration = SHIPPED,
     top_label: float | None = None,
-    least_evidence: float | None = None,
 ) -> float:
     """The probability (0–1) that a caption with this `score` beats the median caption;
-    `top_label`: the probability of the photo's top ImageNet class, `least_evidence`: that of
-    the caption's least supported object (1 for none), for curves that weigh them."""
+    `top_label`: the probability of the photo's top ImageNet class, for curves that weigh it."""
     z = calibration.intercept + calibration.slope * score
     if calibration.label_slope and top_label is not None:
         z += calibration.label_slope * math.log(max(top_label, 1e-6))
-    if calibration.evidence_slope and least_evidence is not None:
-        z += calibration.evidence_slope * math.log(max(least_evidence, 1e-3))
     if z >= 0:
         return 1.0 / (1.0 + math.exp(-z))
     e = math.exp(z)  # no overflow for very negative z

@@ -10,7 +10,7 @@ Two sources, both on the captioner's own encoder features (no second pass):
   120 dog breeds → dog), which knows everyday objects Flickr8k rarely shows.
 
 A group's evidence is the larger of the two. Captions use it three ways: decoding steers away from
-object words without evidence (`word_bias`), the confidence sees the least-supported word, and a
+object words without evidence (`word_bias`), whose penalty lowers the caption's confidence, and a
 photo whose sentence is held back may get a label line of the sure objects (`photocap.alt_text`).
 The detectors ship in `weights/photocap-lite2-evidence.safetensors`, tied to the encoder's head.
 """
@@ -121,12 +121,6 @@ class Evidence:
         from_head.index_add_(1, mapping[named], class_probs[:, named].float())
         return torch.maximum(detected, from_head.clamp(max=1.0))
 
-    def least_evidence(self, text: str, evidence: torch.Tensor) -> float:
-        """The evidence (groups,) of the least supported object a caption names; 1 for none."""
-        position = {g: i for i, g in enumerate(self.groups)}
-        named = [position[g] for g, _ in object_table().mentions(text) if g in position]
-        return min((float(evidence[i]) for i in named), default=1.0)
-
     def _scenes(self, device: torch.device) -> torch.Tensor:
         """(groups,) whether each group is a scene (water, grass) rather than an object."""
         table = object_table()
@@ -192,4 +186,5 @@ def load_evidence(path: Path, fingerprint: str | None = None) -> Evidence:
     detectors = EvidenceDetectors(groups, tensors["mean"].shape[0])
     detectors.load_state_dict(tensors)
     steering = Steering(**meta.get("steering", {}))
-    return Evidence(detectors.eval(), steering, meta.get("record", {}), meta.get("confidence", {}))
+    record, curves, head = meta.get("record", {}), meta.get("confidence", {}), meta.get("head", "")
+    return Evidence(detectors.eval(), steering, record, curves, head)

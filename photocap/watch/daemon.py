@@ -358,6 +358,7 @@ class Watcher(EventRouting, Observing, CatchingUp):
             "caption": outcome.caption,
             "source": outcome.source,
             "written": outcome.written,
+            "alt_text": outcome.alt_text,
             "error": outcome.error,
             "moved_from": outcome.moved_from,
             "batch": self._batch.number or None,
@@ -371,6 +372,8 @@ class Watcher(EventRouting, Observing, CatchingUp):
             self._emit(logging.INFO, kind, f"moved {outcome.moved_from} -> {path}", **fields)
         else:  # a declined photo has no caption, but the reason
             said = outcome.caption or outcome.error
+            if outcome.alt_text:
+                said = f"{said} (written instead: {outcome.alt_text})"
             self._emit(logging.INFO, kind, f"{kind.replace('_', ' ')} {path}: {said}", **fields)
 
     def _on_roots_there(self, paths: list[str]) -> list[str]:

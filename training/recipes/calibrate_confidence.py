@@ -50,7 +50,6 @@ class SplitCaptions:
     cider: np.ndarray  # (photos,)
     references: list[list[str]]
     top_labels: np.ndarray | None = None  # (photos,) top ImageNet class probability, if any
-    least_evidence: np.ndarray | None = None  # (photos,) least supported object's evidence
 
     @property
     def scores(self) -> np.ndarray:
@@ -87,7 +86,7 @@ def decode(
     """Captions of cached features, decoded in batches."""
     out: list[Caption] = []
     for i in range(0, len(features), batch_size):
-        out += captioner.caption_features(features[i : i + batch_size], options)
+        out += captioner.caption_features(features[i : i + batch_size].float(), options)
     return out
 
 
@@ -117,21 +116,12 @@ def caption_split(
     features = split_features(captioner, images, CACHE / f"{split}-{tag}.pt")
     captions = decode(captioner, features, options)
     cider = per_caption_cider([c.text for c in captions], references)
-    tops = least = None
+    tops = None
     if captioner.head is not None:
         with torch.inference_mode():
             tops = top_class_probabilities(captioner.head, features.float()).numpy()  # (photos,)
-    if captioner.evidence is not None and options.evidence:
-        evidence = captioner.object_evidence(features.float())  # (photos, groups)
-        assert evidence is not None
-        least = np.array(
-            [
-                captioner.evidence.least_evidence(c.text, e)
-                for c, e in zip(captions, evidence, strict=True)
-            ]
-        )
     names, refs = [p.name for p in images], [list(r) for r in references]
-    return SplitCaptions(names, captions, cider, refs, tops, least)
+    return SplitCaptions(names, captions, cider, refs, tops)
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, steps: int = 50) -> np.ndarray:
@@ -171,8 +161,6 @@ def calibrate(result: SplitCaptions, with_labels: bool = True) -> tuple[Calibrat
     columns = [result.scores]
     if with_labels and result.top_labels is not None:
         columns.append(np.log(np.clip(result.top_labels, 1e-6, None)))
-    if with_labels and result.least_evidence is not None:
-        columns.append(np.log(np.clip(result.least_evidence, 1e-3, None)))
     x = np.stack(columns, axis=1)  # (photos, 1 or 2)
     w = fit_logistic(x, positive.astype(float))
     z = w[0] + x @ w[1:]  # (photos,)
@@ -194,7 +182,6 @@ def calibrate(result: SplitCaptions, with_labels: bool = True) -> tuple[Calibrat
         round(float(w[1]), 4),
         f"flickr8k dev: P(CIDEr > {median:.3f}), beam 3",
         round(float(w[2]), 4) if len(w) > 2 else 0.0,
-        round(float(w[3]), 4) if len(w) > 3 else 0.0,
     )
     return calibration, figures
 
@@ -229,19 +216,9 @@ def store_steered_calibration(model_id: str, calibration: Calibration) -> None:
     captions (detectors and steering unchanged)."""
     from photocap.model.evidence import load_evidence, save_evidence
 
-    path = evidence_file()
-    evidence = load_evidence(path)
+    evidence = load_evidence(evidence_file())
     evidence.confidence[model_id] = calibration.to_dict()
-    fingerprint = load_evidence_fingerprint(path)
-    save_evidence(path, evidence, fingerprint)
-
-
-def load_evidence_fingerprint(path: Path) -> str:
-    """The encoder-head fingerprint an evidence file was made for."""
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        return json.loads(f.metadata()["photocap"])["head"]
+    save_evidence(evidence_file(), evidence)
 
 
 def store_calibration(path: Path, calibration: Calibration) -> None:

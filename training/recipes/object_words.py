@@ -506,6 +506,28 @@ def first_senses(wordnet: Path) -> dict[str, str]:
     return first
 
 
+def classes_under(lemmas: tuple[str, ...], wordnet: Path = WORDNET) -> list[bool]:
+    """For each ImageNet class (in class order), whether its synset lies below the first noun
+    sense of one of `lemmas` ("clothing", "animal")."""
+    from photocap.model.words import imagenet_classes
+
+    nouns, first = read_nouns(wordnet), first_senses(wordnet)
+    heads = {first[lemma] for lemma in lemmas}
+
+    def below(offset: str) -> bool:
+        seen, todo = set(), [offset]
+        while todo:
+            current = todo.pop()
+            if current in heads:
+                return True
+            if current not in seen and current in nouns:
+                seen.add(current)
+                todo.extend(nouns[current].hypernyms)
+        return False
+
+    return [below(c.wnid[1:]) for c in imagenet_classes()]
+
+
 def irregular_plurals(wordnet: Path) -> dict[str, list[str]]:
     """Singular → its irregular plurals ("man" → ["men"]), from `noun.exc`."""
     plurals: dict[str, list[str]] = defaultdict(list)
