@@ -155,6 +155,7 @@ def test_a_version_1_index_migrates_to_the_newest_and_keeps_its_rows(db, monkeyp
         assert (row.labels, row.label_words, row.confidence, row.held_back) == (None,) * 3 + (
             False,
         )
+        assert (row.objects, row.alt_text) == (None, None)  # version 6: no evidence, no label line
         assert index.sizes_present([5, 6]) == {5}
     with sqlite3.connect(db) as conn:
         plan = conn.execute("EXPLAIN QUERY PLAN SELECT id FROM photos WHERE size = 5").fetchall()

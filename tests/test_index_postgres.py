@@ -106,11 +106,24 @@ def test_an_index_made_at_the_baseline_migrates_forward_and_keeps_its_rows(
     with monkeypatch.context() as patched:
         _at_version(patched, postgres.BASELINE)
         with open_index(postgres_url) as index:
-            index.upsert([record("/p/a.jpg")])
             assert index.schema_version() == postgres.BASELINE
+    sql(  # a row as the baseline's photocap wrote it (today's code writes today's columns)
+        postgres_url,
+        "INSERT INTO photos (path, size, mtime_ns, caption, source, held_back, status, indexed_at)"
+        " VALUES ('/p/a.jpg', 10, 1, 'a cat on a mat', 'model', true, 'ok', '2026-01-01')",
+    )
     with open_index(postgres_url) as index:
         assert index.schema_version() == index_schema.SCHEMA_VERSION and index.count() == 1
         assert [h.path for h in search(index, "cat").hits] == ["/p/a.jpg"]
+        row = index.get("/p/a.jpg")
+        assert (row.caption, row.held_back, row.objects, row.alt_text) == (
+            "a cat on a mat",
+            True,
+            None,
+            None,
+        )  # version 6's columns: no evidence, no label line yet
+        index.upsert([replace(row, objects={"cat": 0.99}, alt_text="May show: a cat.")])
+        assert index.get("/p/a.jpg").alt_text == "May show: a cat."
     names = {r[0] for r in sql(postgres_url, "SELECT indexname FROM pg_indexes")}
     assert "ix_photos_confidence" in names  # version 5's
 
