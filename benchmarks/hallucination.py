@@ -20,6 +20,14 @@ all written alt text, mentions per caption, the share of photos that get alt tex
 from. `--imagenet` measures the ImageNet samples: how many captions of photos of animals,
 vehicles, food and objects (classes chosen from WordNet) name a person, and the label line's
 precision with detectors cross-fitted so each sample is scored by detectors that never saw it.
+
+Measured (2026-12-07, 2 CPU cores, shipped files; features cached in /work/cache):
+  Flickr8k test (--coco)  written alt text CHAIR_s 0.126 → 0.050 (CHAIR_i 0.099 → 0.043); photos with
+                          alt text 93.1% → 96.7% (910 sentences + 57 label lines); sentences BLEU-4
+                          0.227 → 0.224, METEOR 0.211 → 0.209, CIDEr 0.580 → 0.563
+  ImageNet (--imagenet)   896 animal/vehicle/food/object classes: captions naming a person 65.0% →
+                          10.2%, written alt text naming one 45.6% → 4.9%; label lines at 0.7:
+                          precision 0.914 (non-person objects; dev: 0.976 with --lines)
 """
 
 from __future__ import annotations
