@@ -3,7 +3,10 @@ its JSON API, what a save writes into a photo (read back by ExifTool), and its s
 
 from __future__ import annotations
 
+import http.client
 import json
+import urllib.error
+import urllib.request
 
 import pytest
 from PIL import Image
@@ -71,6 +74,43 @@ def test_no_token_or_a_wrong_one_is_refused(server, path):
     cookie = {"Cookie": f"photocap_review_{server.port}=wrong"}
     assert server.request("GET", path, token=None, headers=cookie)[0] == 403
     assert server.request("GET", f"{path}?token=wrong", token=None)[0] == 403
+
+
+def test_hostile_requests_get_4xx_answers_not_500(server, library):
+    """An id beyond 64 bits, JSON nested past the parser's depth and a 10 MB body: each a clear
+    refusal (they answered 500 before); the photo is left as it was."""
+    huge = "99999999999999999999"
+    for method, path in (("GET", "/api/photos/"), ("GET", "/thumbnails/")):
+        assert server.request(method, path + huge)[0] == 404
+    status, reply = server.json("PATCH", f"/api/photos/{huge}", body={"caption": "x"})
+    assert status == 404, reply
+    pid = photo_id(server, "chelsea.jpg")
+    before = (library[0] / "chelsea.jpg").read_bytes()
+    auth = {"Authorization": f"Bearer {server.token}", "Content-Type": "application/json"}
+
+    def patch(data: bytes) -> tuple[int, dict]:
+        request = urllib.request.Request(
+            f"{server.base}/api/photos/{pid}", data=data, method="PATCH", headers=auth
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read())
+
+    status, reply = patch(b"[" * 20_000 + b"]" * 20_000)  # 40 KB, nested 20,000 deep
+    assert status == 400 and "not JSON" in reply["error"]
+    # 10 MB announced: refused from the headers, before a byte of the body is read
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    connection.putrequest("PATCH", f"/api/photos/{pid}")
+    for name, value in auth.items():
+        connection.putheader(name, value)
+    connection.putheader("Content-Length", str(10_000_000))
+    connection.endheaders()
+    response = connection.getresponse()
+    assert response.status == 413 and "larger than" in json.loads(response.read())["error"]
+    connection.close()
+    assert (library[0] / "chelsea.jpg").read_bytes() == before
 
 
 def test_the_url_token_becomes_a_strict_cookie_that_cannot_change_captions(server, library):

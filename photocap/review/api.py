@@ -56,10 +56,36 @@ def list_endpoint(request: Request) -> JSONResponse:
     return _json({"photos": page.photos, "next": page.next, "total": page.total})
 
 
+MAX_ID = 2**63 - 1  # the largest row id either database stores
+MAX_BODY = 64 * 1024  # bytes: a caption is at most a few hundred
+
+
+def photo_id_of(request: Request) -> int | None:
+    """The path's photo id, None when no row can have it (beyond a 64-bit integer)."""
+    photo_id = request.path_params["photo_id"]
+    return photo_id if photo_id <= MAX_ID else None
+
+
+async def read_body(request: Request) -> bytes | None:
+    """The request body, None when it is larger than MAX_BODY (read no further than that)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            return None
+    return bytes(body)
+
+
 def photo_endpoint(request: Request) -> JSONResponse:
     state = request.app.state
+    photo_id = photo_id_of(request)
+    if photo_id is None:
+        return _json({"error": "no such photo in the index"}, 404)
     with state.index.reading() as conn:
-        row = get_photo(conn, request.path_params["photo_id"], state.scope)
+        row = get_photo(conn, photo_id, state.scope)
     if row is None:
         return _json({"error": "no such photo in the index"}, 404)
     return _json(photo_json(row))
@@ -70,9 +96,12 @@ async def patch_endpoint(request: Request) -> JSONResponse:
 
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         return _json({"error": "send JSON (Content-Type: application/json)"}, 415)
+    raw = await read_body(request)
+    if raw is None:
+        return _json({"error": f"the body is larger than {MAX_BODY // 1024} KiB"}, 413)
     try:
-        body = json.loads(await request.body())
-    except ValueError:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
         return _json({"error": "the body is not JSON"}, 400)
     if not isinstance(body, dict) or "caption" not in body:
         return _json({"error": 'send {"caption": "text"} or {"caption": null}'}, 400)
@@ -80,7 +109,9 @@ async def patch_endpoint(request: Request) -> JSONResponse:
     if caption is not None and not isinstance(caption, str):
         return _json({"error": "caption must be a string or null"}, 400)
     state = request.app.state
-    photo_id = request.path_params["photo_id"]
+    photo_id = photo_id_of(request)
+    if photo_id is None:
+        return _json({"error": "no such photo in the index"}, 404)
     try:
         row = await run_in_threadpool(
             save_caption, state.index, photo_id, caption, scope=state.scope, mode=state.write

@@ -23,6 +23,7 @@ from starlette.templating import Jinja2Templates
 from photocap.errors import PhotocapError
 from photocap.metadata import WriteMode
 from photocap.review import api
+from photocap.review.api import photo_id_of
 from photocap.review.guard import Guard
 from photocap.review.queries import get_photo
 from photocap.review.thumbnails import thumbnail
@@ -48,8 +49,11 @@ def page(request: Request) -> Response:
 
 def thumbnail_endpoint(request: Request) -> Response:
     state = request.app.state
-    with state.index.reading() as conn:
-        row = get_photo(conn, request.path_params["photo_id"], state.scope)
+    photo_id = photo_id_of(request)
+    row = None
+    if photo_id is not None:
+        with state.index.reading() as conn:
+            row = get_photo(conn, photo_id, state.scope)
     if row is None:
         return JSONResponse({"error": "no such photo in the index"}, status_code=404)
     try:
