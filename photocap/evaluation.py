@@ -12,6 +12,7 @@ from photocap.captioner import load_captioner
 from photocap.errors import DataError
 from photocap.model.beam import DecodeOptions
 from photocap.model.inference import Precision
+from photocap.model.objects import SCENE, object_table
 
 
 @dataclass
@@ -131,8 +132,6 @@ def chair(
     """CHAIR of `captions` against the object groups each photo holds (`truths`, e.g. every group
     its references name); scene groups (water, grass) count only with `scenes`, as the standard
     measure counts objects. Also returns each caption's hallucinated groups."""
-    from photocap.model.objects import SCENE, object_table
-
     table = object_table()
     mentions = hallucinated = bad = 0
     wrong_per_caption = []
@@ -148,7 +147,5 @@ def chair(
 
 def reference_objects(references: Sequence[Sequence[str]]) -> list[set[str]]:
     """The object groups each photo holds by its references: any reference naming one."""
-    from photocap.model.objects import object_table
-
     table = object_table()
     return [table.groups_in(refs) for refs in references]

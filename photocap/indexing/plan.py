@@ -171,22 +171,17 @@ class Planner:
         photo (withdrawn), as this run's --min-confidence says; a held-back caption's label line
         is written, changed or taken out as this run's label-line settings say (relabelled). A
         person's caption stays."""
-        model_id = row.model_id or "unknown"
-        line = self.options.label_line(row)
-        if not self.options.holds_back(row.confidence):
-            record = replace(row, held_back=False, alt_text=None)
-            record, written, error = write_into_photo(record, row.caption, model_id, self.options)
-            outcome = PhotoOutcome(path, "released", row.caption, "model", written=written)
-        elif line is not None:
-            kind = "relabelled" if row.held_back else "withdrawn"
-            record = replace(row, held_back=True, alt_text=line)
-            record, written, error = write_into_photo(record, line, model_id, self.options)
-            outcome = PhotoOutcome(path, kind, row.caption, "model", written=written, alt_text=line)
-        else:
-            kind = "relabelled" if row.held_back else "withdrawn"
-            record = replace(row, held_back=True, alt_text=None)
+        held = self.options.holds_back(row.confidence)
+        line = self.options.label_line(row)  # None unless held back
+        kind = "released" if not held else "relabelled" if row.held_back else "withdrawn"
+        record = replace(row, held_back=held, alt_text=line)
+        text = line if held else row.caption
+        if text is None:
             record, where, error = withdraw_from_photo(record, self.options)
-            outcome = PhotoOutcome(path, kind, row.caption, "model", written=where)
+        else:
+            model_id = row.model_id or "unknown"
+            record, where, error = write_into_photo(record, text, model_id, self.options)
+        outcome = PhotoOutcome(path, kind, row.caption, "model", written=where, alt_text=line)
         if error is not None:
             return record, replace(outcome, outcome="failed", error=error)
         if record.source == "human":  # a person captioned it meanwhile

@@ -453,19 +453,8 @@ class IndexRun:
         either way."""
         if self.options.dry_run:
             return record, replace(outcome, written="none")
-        if record.held_back and record.alt_text is not None:
-            record, written, error = write_into_photo(
-                record, record.alt_text, record.model_id or "unknown", self.options, words
-            )
-            if error is not None:
-                return record, replace(outcome, outcome="failed", error=error, alt_text=None)
-            if record.source == "human":
-                path = record.path
-                return record, PhotoOutcome(
-                    path, "human", record.caption, "human", labels=outcome.labels
-                )
-            return record, replace(outcome, written=written)
-        if record.caption is None or record.held_back:
+        text = record.alt_text if record.held_back else record.caption  # a label line, or none
+        if text is None:
             record, _, error = withdraw_from_photo(record, self.options)
             if error is None:
                 record, _, error = write_keywords_into_photo(record, words, self.options)
@@ -473,7 +462,7 @@ class IndexRun:
                 return record, replace(outcome, outcome="failed", error=error)
             return record, outcome
         record, written, error = write_into_photo(
-            record, record.caption, record.model_id or "unknown", self.options, words
+            record, text, record.model_id or "unknown", self.options, words
         )
         if error is not None:
             return record, replace(outcome, outcome="failed", error=error)

@@ -29,8 +29,8 @@ from safetensors.torch import save_file
 from torch import nn
 
 from photocap.errors import ModelError
-from photocap.model.labels import imagenet_classes
 from photocap.model.objects import SCENE, object_table
+from photocap.model.words import imagenet_classes
 
 EVIDENCE_FORMAT = "photocap-evidence/1"
 
@@ -63,6 +63,13 @@ def class_groups(groups: tuple[str, ...]) -> torch.Tensor:
         named = (table.named_by(word) for word in cls.words)
         out.append(next((position[g] for g in named if g in position), -1))
     return torch.tensor(out)
+
+
+@functools.cache
+def scene_groups(groups: tuple[str, ...]) -> torch.Tensor:
+    """(groups,) whether each group is a scene (water, grass) rather than an object."""
+    table = object_table()
+    return torch.tensor([table.kind(g) == SCENE for g in groups])
 
 
 class EvidenceDetectors(nn.Module):
@@ -121,11 +128,6 @@ class Evidence:
         from_head.index_add_(1, mapping[named], class_probs[:, named].float())
         return torch.maximum(detected, from_head.clamp(max=1.0))
 
-    def _scenes(self, device: torch.device) -> torch.Tensor:
-        """(groups,) whether each group is a scene (water, grass) rather than an object."""
-        table = object_table()
-        return torch.tensor([table.kind(g) == SCENE for g in self.groups], device=device)
-
     def checkable(self) -> torch.Tensor:
         """(groups,) whether anything can give evidence of a group: a trained detector or
         ImageNet classes that name it. Words of other groups are never steered."""
@@ -148,7 +150,8 @@ class Evidence:
         whose group's evidence p (batch, groups) is under the floor, else 0."""
         s = self.steering
         ratio = (evidence / s.floor).clamp(min=1e-4, max=1.0)  # (batch, groups)
-        weights = torch.where(self._scenes(evidence.device), s.scene_weight, s.weight)  # (groups,)
+        scenes = scene_groups(self.groups).to(evidence.device)  # (groups,)
+        weights = torch.where(scenes, s.scene_weight, s.weight)  # (groups,)
         penalty = weights * ratio.log()  # (batch, groups), ≤ 0
         named = word_groups >= 0  # (vocab,)
         bias = penalty.new_zeros(len(evidence), len(word_groups))  # (batch, vocab)

@@ -27,7 +27,7 @@ import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from photocap.training.recipes.imagenet_words import read_nouns
+from photocap.training.recipes.imagenet_words import Synset, read_nouns
 
 from photocap.model.labels import imagenet_classes
 
@@ -513,19 +513,19 @@ def classes_under(lemmas: tuple[str, ...], wordnet: Path = WORDNET) -> list[bool
 
     nouns, first = read_nouns(wordnet), first_senses(wordnet)
     heads = {first[lemma] for lemma in lemmas}
+    return [bool(heads & ancestors(nouns, c.wnid[1:])) for c in imagenet_classes()]
 
-    def below(offset: str) -> bool:
-        seen, todo = set(), [offset]
-        while todo:
-            current = todo.pop()
-            if current in heads:
-                return True
-            if current not in seen and current in nouns:
-                seen.add(current)
-                todo.extend(nouns[current].hypernyms)
-        return False
 
-    return [below(c.wnid[1:]) for c in imagenet_classes()]
+def ancestors(nouns: dict[str, Synset], offset: str) -> set[str]:
+    """A synset's offset and those of all its hypernyms."""
+    seen, todo = set(), [offset]
+    while todo:
+        current = todo.pop()
+        if current in seen or current not in nouns:
+            continue
+        seen.add(current)
+        todo.extend(nouns[current].hypernyms)
+    return seen
 
 
 def irregular_plurals(wordnet: Path) -> dict[str, list[str]]:
@@ -587,22 +587,12 @@ def build(wordnet: Path, captions: Path) -> dict[str, tuple[str, list[str]]]:
         for group, (_, lemmas) in GROUPS.items()
     }
 
-    def ancestors(offset: str) -> set[str]:
-        seen, todo = set(), [offset]
-        while todo:
-            current = todo.pop()
-            if current in seen or current not in nouns:
-                continue
-            seen.add(current)
-            todo.extend(nouns[current].hypernyms)
-        return seen
-
     members: dict[str, set[str]] = defaultdict(set)
     for lemma, offset in first.items():
         word = lemma.replace("_", " ")
         if word not in usable or lemma in DROP or word in DROP or not _WORD.fullmatch(word):
             continue
-        above = ancestors(offset)
+        above = ancestors(nouns, offset)
         for group, offsets in heads.items():
             if offsets & above and (GROUPS[group][0] != "person" or word in people):
                 members[group].add(word)
