@@ -22,7 +22,7 @@ from test_pipeline import ColourCaptioner, Factory, displayed, rows, run, sha256
 
 from photocap.captioner import Caption
 from photocap.cli import cli
-from photocap.indexing.pairs import twin_of
+from photocap.indexing.twins import twin_of
 from photocap.metadata import read_caption, read_keywords, sidecar_path
 
 pytestmark = pytest.mark.skipif(shutil.which("exiftool") is None, reason="needs ExifTool")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from photocap.errors import ImageError, PhotocapError
 from photocap.indexing.outcomes import IndexOptions, PhotoOutcome
-from photocap.indexing.pairs import twin_caption
+from photocap.indexing.twins import twin_caption
 from photocap.indexing.write import (
     caption_in,
     failure_record,
@@ -233,7 +233,7 @@ class Planner:
                 if old.status == "ok" and not os.path.exists(old.path):  # moved or renamed
                     return self._moved(path, old, base)
         found = caption_in(path)
-        if found is None or found.source == "model":  # a RAW + JPEG pair: see indexing.pairs
+        if found is None or found.source == "model":  # a RAW + JPEG pair: see indexing.twins
             twin = twin_caption(path)
             human = twin is not None and twin.source == "human" and not self.options.overwrite
             if human or (twin is not None and twin.source == "model" and found is None):
