@@ -37,8 +37,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from photocap.review.queries import NO_CONFIDENCE, encode_cursor  # noqa: E402
 from photocap.store.index import PhotoRecord, open_index  # noqa: E402
+from photocap.store.listing import NO_CONFIDENCE, encode_cursor  # noqa: E402
 
 WORDS = [
     "dog",

@@ -31,7 +31,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from photocap.store.index import Index, PhotoRecord, open_index  # noqa: E402
-from photocap.store.search import STOP_WORDS, search  # noqa: E402
+from photocap.store.query import STOP_WORDS  # noqa: E402
+from photocap.store.search import search  # noqa: E402
 
 DEFAULT_CAPTIONS = REPO / ".." / "shared" / "data" / "flickr8k" / "captions.txt"
 TARGET_MEDIAN_MS, TARGET_P99_MS = 20.0, 100.0

@@ -281,7 +281,8 @@ def test_accents_are_folded_where_the_server_has_unaccent(index, postgres_url):
 
 
 def test_the_review_pages_query_filter_uses_postgres_search(index):
-    from photocap.review.queries import Filters, list_photos
+    from photocap.review.queries import list_photos
+    from photocap.store.listing import Filters
 
     index.upsert(
         [

@@ -15,7 +15,8 @@ from click.testing import CliRunner
 
 from photocap.cli import cli
 from photocap.store.index import PhotoRecord, open_index
-from photocap.store.search import MAX_TERMS, MAX_WORD, EmptyQueryError, parse_query, search
+from photocap.store.query import MAX_TERMS, MAX_WORD, EmptyQueryError, parse_query
+from photocap.store.search import search
 
 REPO = Path(__file__).resolve().parents[1]
 

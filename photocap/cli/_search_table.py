@@ -10,7 +10,7 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
-from photocap.store.search import SearchResults
+from photocap.store.query import SearchResults
 
 HIGHLIGHT = "bold yellow"
 

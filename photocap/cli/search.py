@@ -13,7 +13,8 @@ from photocap.cli._options import db_option, json_option
 from photocap.errors import IndexDatabaseError
 from photocap.store import search as full_text
 from photocap.store.index import BUILD_HINT, Source, open_index
-from photocap.store.search import (
+from photocap.store.listing import held_back_photos
+from photocap.store.query import (
     MAX_TERMS,
     EmptyQueryError,
     ParsedQuery,
@@ -128,7 +129,7 @@ def search(
                 held_back=held_back,
             )
         else:
-            hits = full_text.held_back_photos(index, limit=limit, under=under)
+            hits = held_back_photos(index, limit=limit, under=under)
             results = SearchResults(query=parsed, hits=hits, partial=False)
 
     if parsed.truncated:

@@ -15,7 +15,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from photocap.review.edit import PhotoNotFound, SaveFailed, save_caption
-from photocap.review.queries import BadRequest, Filters, get_photo, list_photos, photo_json
+from photocap.review.queries import list_photos, photo_json
+from photocap.store.listing import BadFilter, Filters, get_photo
 
 DEFAULT_LIMIT = 60
 
@@ -32,7 +33,7 @@ def _flag(value: str | None) -> bool | None:
         return True
     if lowered in ("0", "false", "no"):
         return False
-    raise BadRequest("held_back must be true or false")
+    raise BadFilter("held_back must be true or false")
 
 
 def list_endpoint(request: Request) -> JSONResponse:
@@ -51,7 +52,7 @@ def list_endpoint(request: Request) -> JSONResponse:
         page = list_photos(state.index, filters, limit=limit, after=params.get("after") or None)
     except ValueError:
         return _json({"error": "limit must be a whole number"}, 400)
-    except BadRequest as exc:
+    except BadFilter as exc:
         return _json({"error": exc.message}, 400)
     return _json({"photos": page.photos, "next": page.next, "total": page.total})
 

@@ -25,9 +25,9 @@ from photocap.metadata import WriteMode
 from photocap.review import api
 from photocap.review.api import photo_id_of
 from photocap.review.guard import Guard
-from photocap.review.queries import get_photo
 from photocap.review.thumbnails import thumbnail
 from photocap.store.index import Index
+from photocap.store.listing import get_photo
 
 HERE = Path(__file__).resolve().parent
 HOST = "127.0.0.1"  # never anything else: the page can change every photo in the index

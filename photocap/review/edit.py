@@ -11,8 +11,8 @@ from photocap.errors import PhotocapError
 from photocap.metadata import WriteMode, sidecars_mtime_ns
 from photocap.metadata.human import write_human_caption
 from photocap.photos.digest import file_sha256
-from photocap.review.queries import get_photo
 from photocap.store.index import Index
+from photocap.store.listing import get_photo
 
 MAX_CAPTION_CHARS = 2000
 

@@ -1,58 +1,14 @@
-"""The review page's reads: a page of photos with filters, in a stable order, by keyset.
-
-Keyset paging (`WHERE (key, id) > (:key, :id) ORDER BY key, id LIMIT n`) costs the same on the
-thousandth page as on the first, where OFFSET would read every row it skips; the confidence order
-walks the index `ix_photos_confidence` and stops after a page.
-"""
+"""The review page's reads as the API gives them: pages of photos (store/listing.py) as JSON."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import os
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Connection,
-    and_,
-    false,
-    func,
-    literal_column,
-    or_,
-    select,
-    text,
-)
-
-from photocap.errors import PhotocapError
-from photocap.store import search_postgres
 from photocap.store.index import Index
-from photocap.store.records import folder_range, labels_from_json
-from photocap.store.schema import FTS_TABLE, photos
-from photocap.store.search import parse_query
-
-Sort = Literal["confidence", "path", "newest"]
-SORTS: tuple[str, ...] = ("confidence", "path", "newest")
-MAX_LIMIT = 200
-NO_CONFIDENCE = 2.0  # sorts after every confidence (0-1): human captions and older rows last
-
-
-class BadRequest(PhotocapError):
-    """A filter, sort or cursor the API cannot use."""
-
-
-@dataclass(frozen=True)
-class Filters:
-    """What a page shows. `scope` is the server's --under; `under` a folder the page asks for."""
-
-    scope: str | None = None
-    under: str | None = None
-    source: str | None = None  # "model" | "human"
-    held_back: bool | None = None
-    q: str | None = None
-    sort: Sort = "confidence"
+from photocap.store.listing import Filters, photo_page
+from photocap.store.records import labels_from_json
 
 
 @dataclass(frozen=True)
@@ -62,96 +18,13 @@ class Page:
     total: int | None  # on the first page only (without a cursor)
 
 
-def _sort_key(sort: str) -> ColumnElement:
-    if sort == "confidence":  # the expression of the index ix_photos_confidence, to the letter
-        return func.coalesce(photos.c.confidence, literal_column(repr(NO_CONFIDENCE)))
-    return photos.c.path
-
-
-def _conditions(filters: Filters, postgres: bool = False) -> list[ColumnElement]:
-    where: list[ColumnElement] = []
-    for folder in (filters.scope, filters.under):
-        if folder:
-            lo, hi = folder_range(folder)
-            where += [photos.c.path >= lo, photos.c.path < hi]
-    if filters.source is not None:
-        if filters.source not in ("model", "human"):
-            raise BadRequest("source must be 'model' or 'human'")
-        where.append(photos.c.source == filters.source)
-    if filters.held_back is not None:
-        where.append(photos.c.held_back == filters.held_back)
-    if filters.q and filters.q.strip():
-        try:
-            match = parse_query(filters.q).match_all()  # `photocap search`'s query language
-        except PhotocapError:  # only stop characters: nothing can match
-            return [false()]
-        if postgres:  # PostgreSQL's own full-text search
-            terms = [term.words for term in parse_query(filters.q).terms]
-            return [*where, search_postgres.matching_all(terms)]
-        matching = text(f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :match")
-        where.append(photos.c.id.in_(matching.bindparams(match=match)))
-    return where
-
-
-def encode_cursor(key: Any, photo_id: int) -> str:
-    raw = json.dumps([key, photo_id], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, sort: str) -> tuple[Any, int]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        key, photo_id = json.loads(raw)
-    except (ValueError, TypeError, binascii.Error):
-        raise BadRequest("the cursor is not one this API gave") from None
-    wanted = str if sort == "path" else (int, float)
-    if not isinstance(photo_id, int) or not isinstance(key, wanted) or isinstance(key, bool):
-        raise BadRequest("the cursor is not one this API gave")
-    return key, photo_id
-
-
 def list_photos(
     index: Index, filters: Filters, *, limit: int = 60, after: str | None = None
 ) -> Page:
-    """One page of photos matching `filters`, in `filters.sort` order, after cursor `after`."""
-    if filters.sort not in SORTS:
-        raise BadRequest(f"sort must be one of {', '.join(SORTS)}")
-    if not 1 <= limit <= MAX_LIMIT:
-        raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}")
-    where = _conditions(filters, index.postgres)
-    if filters.sort == "newest":
-        key = photos.c.id
-        order = [photos.c.id.desc()]
-        after_clause = lambda k, i: photos.c.id < i  # noqa: E731
-    else:
-        key = _sort_key(filters.sort)
-        if filters.sort == "confidence" and filters.source == "human":
-            # A person's captions have no confidence: they sit at the index's far end, so
-            # walking it would read every other row first; filtering and sorting them is cheaper.
-            key = key + 0
-        order = [key, photos.c.id]
-        # (key, id) > (k, i), spelled so that SQLite seeks the index to k (a row value would scan)
-        after_clause = lambda k, i: and_(key >= k, or_(key > k, photos.c.id > i))  # noqa: E731
-    query = select(photos, key.label("sort_key"))
-    if after:
-        query = query.where(after_clause(*decode_cursor(after, filters.sort)))
-    query = query.where(*where).order_by(*order).limit(limit + 1)
-    with index.reading() as conn:
-        rows = list(conn.execute(query))
-        total = None
-        if not after:  # counted once, on the first page: a count reads every matching row
-            count = select(func.count()).select_from(photos).where(*where)
-            total = conn.execute(count).scalar_one()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    cursor = encode_cursor(rows[-1].sort_key, rows[-1].id) if more else None
-    return Page([photo_json(row) for row in rows], cursor, total)
-
-
-def get_photo(conn: Connection, photo_id: int, scope: str | None) -> Any | None:
-    """The photos row of `photo_id`, or None when there is none inside `scope`."""
-    query = select(photos).where(photos.c.id == photo_id, *_conditions(Filters(scope=scope)))
-    return conn.execute(query).first()
+    """One page of photos matching `filters`, in `filters.sort` order, after cursor `after`.
+    Raises BadFilter for a filter, sort, limit or cursor it cannot use."""
+    page = photo_page(index, filters, limit=limit, after=after)
+    return Page([photo_json(row) for row in page.rows], page.next, page.total)
 
 
 def photo_json(row: Any) -> dict[str, Any]:

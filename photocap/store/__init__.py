@@ -1,1 +1,3 @@
-"""The index: SQLAlchemy models and migrations (schema), records and their CRUD (index), full-text search (search)."""
+"""The index: schema and migrations (schema, postgres), records and their CRUD (index); search: the
+query language (query), its engines (search_sqlite, search_postgres) chosen by search; listings
+without a query (listing)."""

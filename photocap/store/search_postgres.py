@@ -1,7 +1,7 @@
 """Full-text search on a PostgreSQL index: the same search as SQLite's FTS5 one, in tsquery terms.
 
-store/search.py parses the user's text into terms (words and phrases of letters and digits) and
-calls `run_search` here for a PostgreSQL index. Each term becomes a tsquery through
+store/query.py parses the user's text into terms (words and phrases of letters and digits) and
+store/search.py calls `run_search` here for a PostgreSQL index. Each term becomes a tsquery through
 `phraseto_tsquery`, which reads its argument as plain words (no operators), so nothing a user
 types is ever tsquery syntax; the lexemes it returns are then joined with `&`, `|` and, to match
 the caption alone, given weight A. The semantics are SQLite's:
@@ -18,60 +18,26 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, func, literal_column, text
 
 from photocap.store.postgres import SEARCH_COLUMN, TS_CONFIG, searchable
-from photocap.store.records import folder_range
+from photocap.store.query import (
+    MARK_END,
+    MARK_START,
+    PARTIAL_POOL,
+    ParsedQuery,
+    Scope,
+    SearchHit,
+    SearchResults,
+    highlight_spans,
+    hit_of,
+)
 
 RANK_NORMALIZATION = 1  # ts_rank_cd: divide by 1 + log(the document's length)
 _LEXEME = re.compile(r"'((?:[^']|'')*)'")
-_MARK_START, _MARK_END = "\x02", "\x03"
-_HEADLINE_OPTIONS = f"HighlightAll=true, StartSel={_MARK_START}, StopSel={_MARK_END}"
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One ranked photo; `labels` is the stored JSON."""
-
-    path: str
-    caption: str | None
-    source: str | None
-    labels: str | None
-    confidence: float | None
-    held_back: bool
-    alt_text: str | None
-    score: float
-    highlights: tuple[tuple[int, int], ...]
-    matched: int
-
-
-@dataclass(frozen=True)
-class Found:
-    hits: list[Hit] = field(default_factory=list)
-    partial: bool = False
-    windowed: bool = False
-
-
-@dataclass(frozen=True)
-class _Scope:
-    where: str = ""
-    params: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, under: str | os.PathLike[str] | None, source: str | None, held_back: bool):
-        where, params = "", {}
-        if under is not None:
-            params["lo"], params["hi"] = folder_range(under)
-            where += " AND path >= :lo AND path < :hi"
-        if source is not None:
-            params["source"] = source
-            where += " AND source = :source"
-        if held_back:
-            where += " AND held_back"
-        return cls(where, params)
+_HEADLINE_OPTIONS = f"HighlightAll=true, StartSel={MARK_START}, StopSel={MARK_END}"
 
 
 def term_queries(conn: Connection, terms: Sequence[Sequence[str]]) -> list[str]:
@@ -85,15 +51,15 @@ def term_queries(conn: Connection, terms: Sequence[Sequence[str]]) -> list[str]:
     return list(conn.execute(sql, {"terms": [" ".join(words) for words in terms]}).scalars())
 
 
-def matching_all(terms: Sequence[Sequence[str]]) -> ColumnElement[bool]:
-    """SQL condition on the photos table: the caption or label words hold every term (each a
-    phraseto_tsquery of bound words). For filters such as the review page's."""
+def matching_all(query: ParsedQuery) -> ColumnElement[bool]:
+    """SQL condition on the photos table: the caption or label words hold every term of `query`
+    (each a phraseto_tsquery of bound words). For filters such as the review page's."""
     config = literal_column(f"'{TS_CONFIG}'::regconfig")
-    query: Any = None
-    for words in terms:
-        term = func.phraseto_tsquery(config, " ".join(words))
-        query = term if query is None else query.op("&&")(term)
-    return literal_column(f"photos.{SEARCH_COLUMN}").op("@@")(query)
+    condition: Any = None
+    for term in query.terms:
+        tsquery = func.phraseto_tsquery(config, " ".join(term.words))
+        condition = tsquery if condition is None else condition.op("&&")(tsquery)
+    return literal_column(f"photos.{SEARCH_COLUMN}").op("@@")(condition)
 
 
 def in_caption(query: str) -> str:
@@ -111,7 +77,7 @@ def _any(queries: Sequence[str]) -> str:
 
 def run_search(
     conn: Connection,
-    terms: Sequence[Sequence[str]],
+    query: ParsedQuery,
     *,
     limit: int,
     under: str | os.PathLike[str] | None,
@@ -119,30 +85,31 @@ def run_search(
     rank_window: int | None,
     labels: bool,
     held_back: bool,
-    partial_pool: int,
-) -> Found:
-    """Ranked matches of `terms` (see the module docstring); the caller checks `limit`."""
-    queries = [q for q in term_queries(conn, terms) if q]
+) -> SearchResults:
+    """Ranked matches of `query` (see the module docstring); the caller checks `limit`."""
+    queries = [q for q in term_queries(conn, [term.words for term in query.terms]) if q]
     if not queries:
-        return Found()
-    scope = _Scope.of(under, source, held_back)
+        return SearchResults(query=query, hits=(), partial=False)
+    scope = Scope.of(under, source, held_back)
     within = (lambda q: q) if labels else in_caption
     # Caption matches first (then those whose labels alone match), each by ts_rank_cd.
     first = in_caption(_all(queries)) if labels else None
     ranked, windowed = _ranked(
         conn, within(_all(queries)), _all(queries), first, scope, limit, rank_window
     )
-    matched = dict.fromkeys((row.id for row in ranked), len(terms))
+    matched = dict.fromkeys((row.id for row in ranked), len(query.terms))
     partial = False
     highlight = _all(queries)
-    if not ranked and len(terms) > 1:
+    if not ranked and len(query.terms) > 1:
         match = within(_any(queries))
-        pool, windowed = _ranked(conn, match, _any(queries), None, scope, partial_pool, rank_window)
+        pool_size = max(PARTIAL_POOL, 5 * limit)
+        pool, windowed = _ranked(conn, match, _any(queries), None, scope, pool_size, rank_window)
         matched = _terms_matched(conn, [within(q) for q in queries], [row.id for row in pool])
         ranked = sorted(pool, key=lambda row: (-matched[row.id], -row.score, row.id))[:limit]
         partial = bool(ranked)
         highlight = _any(queries)
-    return Found(_hits(conn, highlight, ranked, matched), partial, windowed)
+    hits = _hits(conn, highlight, ranked, matched)
+    return SearchResults(query=query, hits=hits, partial=partial, windowed=windowed)
 
 
 def _ranked(
@@ -150,19 +117,20 @@ def _ranked(
     match: str,
     rank: str,
     first: str | None,
-    scope: _Scope,
+    scope: Scope,
     limit: int,
     window: int | None,
 ) -> tuple[list[Any], bool]:
     """The best `limit` photos matching `match` among its newest `window` matches (all: None),
     scored against `rank`, those matching `first` before the others; and whether more photos
     matched than the window. One scan of the matches: the newest are kept, then ranked."""
+    where, scoped = scope.where("photos")
     first_sql = "search_vector @@ CAST(:first AS tsquery)" if first is not None else "true"
     sql = text(
         f"""
         WITH matches AS MATERIALIZED (
             SELECT id, search_vector FROM photos
-            WHERE search_vector @@ CAST(:match AS tsquery){scope.where}
+            WHERE search_vector @@ CAST(:match AS tsquery){where}
             ORDER BY id DESC LIMIT :take
         ), newest AS (
             SELECT id, search_vector FROM matches ORDER BY id DESC LIMIT :window
@@ -179,7 +147,7 @@ def _ranked(
         "take": window + 1 if window is not None else None,
         "window": window,
         "limit": limit,
-        **scope.params,
+        **scoped,
     }
     rows = list(conn.execute(sql, params))
     return rows, bool(rows) and window is not None and rows[0].matched > window
@@ -202,49 +170,32 @@ def _terms_matched(conn: Connection, queries: list[str], ids: list[int]) -> dict
     return matched
 
 
-def _hits(conn: Connection, query: str, ranked: list[Any], matched: dict[int, int]) -> list[Hit]:
-    """The photos rows of `ranked`, with ts_headline() computed for these few rows only."""
+def _hits(
+    conn: Connection, query: str, ranked: list[Any], matched: dict[int, int]
+) -> tuple[SearchHit, ...]:
+    """The photos rows of `ranked`, with ts_headline() computed for these few rows only. The
+    headline saw the caption with its punctuation as spaces, the same length: offsets carry over."""
     if not ranked:
-        return []
+        return ()
     sql = text(
         f"""
-        SELECT id, path, caption, source, labels, confidence, held_back, alt_text,
-               ts_headline('{TS_CONFIG}'::regconfig, {searchable("caption")},
-                           CAST(:query AS tsquery), :options) AS marked
+        SELECT id, path, coalesce(caption, '') AS caption, source, labels, confidence, held_back,
+               alt_text, ts_headline('{TS_CONFIG}'::regconfig, {searchable("caption")},
+                                     CAST(:query AS tsquery), :options) AS marked
         FROM photos WHERE id = ANY(:ids)
         """
     )
     params = {"query": query, "options": _HEADLINE_OPTIONS, "ids": [r.id for r in ranked]}
     rows = {row.id: row for row in conn.execute(sql, params)}
-    return [
-        Hit(
-            path=rows[r.id].path,
-            caption=rows[r.id].caption,
-            source=rows[r.id].source,
-            labels=rows[r.id].labels,
-            confidence=rows[r.id].confidence,
-            held_back=bool(rows[r.id].held_back),
-            alt_text=rows[r.id].alt_text,
+    return tuple(
+        hit_of(
+            i,
+            rows[r.id],
             score=float(r.score),
-            highlights=_spans(rows[r.id].marked or "", rows[r.id].caption or ""),
+            highlights=highlight_spans(
+                rows[r.id].marked or "", rows[r.id].caption, same_text=False
+            ),
             matched=matched[r.id],
         )
-        for r in ranked
-    ]
-
-
-def _spans(marked: str, caption: str) -> tuple[tuple[int, int], ...]:
-    """Spans of `caption` that ts_headline wrapped in the markers (it saw the caption with its
-    punctuation as spaces, the same length, so offsets carry over)."""
-    spans: list[tuple[int, int]] = []
-    length = 0
-    start: int | None = None
-    for char in marked:
-        if char == _MARK_START:
-            start = length
-        elif char == _MARK_END and start is not None:
-            spans.append((start, length))
-            start = None
-        else:
-            length += 1
-    return tuple(spans) if length == len(caption) else ()
+        for i, r in enumerate(ranked, 1)
+    )
