@@ -39,12 +39,24 @@ def modules() -> dict[str, Path]:
     return found
 
 
+def _type_checking_only(node: ast.AST) -> bool:
+    """`if TYPE_CHECKING:` (or `typing.TYPE_CHECKING`) exactly: a test such as `not TYPE_CHECKING`
+    or `TYPE_CHECKING or DEBUG` runs its body, so its imports count."""
+    if not isinstance(node, ast.If):
+        return False
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
 def _runtime_nodes(tree: ast.AST):
-    """Every node except those under `if TYPE_CHECKING:` (annotations only, never run)."""
+    """Every node, in functions and classes too, except those under `if TYPE_CHECKING:`
+    (annotations only, never run)."""
     stack = [tree]
     while stack:
         node = stack.pop()
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+        if _type_checking_only(node):
             stack.extend(node.orelse)
             continue
         yield node
@@ -71,23 +83,34 @@ def layer(module: str) -> int:
     return LAYERS[prefix]
 
 
-def test_no_import_circles() -> None:
-    known = modules()
-    graph = {name: imports_of(name, file, known) for name, file in known.items()}
+def import_graph(known: dict[str, Path]) -> dict[str, set[str]]:
+    return {name: imports_of(name, file, known) for name, file in known.items()}
+
+
+def find_circle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import circle of `graph` (its first module again at the end), None when there is none."""
     done: set[str] = set()
 
-    def visit(name: str, path: list[str]) -> None:
+    def visit(name: str, path: list[str]) -> list[str] | None:
         if name in path:
-            cycle = path[path.index(name) :] + [name]
-            raise AssertionError("import circle: " + " -> ".join(cycle))
+            return path[path.index(name) :] + [name]
         if name in done:
-            return
+            return None
         for child in sorted(graph[name]):
-            visit(child, [*path, name])
+            if (cycle := visit(child, [*path, name])) is not None:
+                return cycle
         done.add(name)
+        return None
 
     for name in sorted(graph):
-        visit(name, [])
+        if (cycle := visit(name, [])) is not None:
+            return cycle
+    return None
+
+
+def test_no_import_circles() -> None:
+    cycle = find_circle(import_graph(modules()))
+    assert cycle is None, "import circle: " + " -> ".join(cycle or [])
 
 
 def test_dependencies_point_down() -> None:
@@ -102,14 +125,27 @@ def test_dependencies_point_down() -> None:
 
 
 def test_the_checks_can_fail(tmp_path: Path) -> None:
-    """A circle and an upward import written into a scratch package are both found."""
+    """A circle and an upward import written into a scratch package are both found, also when
+    the import is inside a function or a method; only `if TYPE_CHECKING:` is exempt."""
     a, b = tmp_path / "a.py", tmp_path / "b.py"
     a.write_text("import photocap.b\n")
     b.write_text("def f():\n    from photocap import a\n")
     known = {"photocap.a": a, "photocap.b": b}
     assert imports_of("photocap.a", a, known) == {"photocap.b"}
     assert imports_of("photocap.b", b, known) == {"photocap.a"}
+    assert find_circle(import_graph(known)) == ["photocap.a", "photocap.b", "photocap.a"]
+    method = tmp_path / "d.py"
+    method.write_text("class C:\n    def m(self):\n        if x:\n            import photocap.a\n")
+    assert imports_of("photocap.d", method, {**known, "photocap.d": method}) == {"photocap.a"}
     typed = tmp_path / "c.py"
     typed.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import photocap.a\n")
     assert imports_of("photocap.c", typed, {**known, "photocap.c": typed}) == set()
+    for test in ("not TYPE_CHECKING", "TYPE_CHECKING or DEBUG"):
+        typed.write_text(f"if {test}:\n    import photocap.a\n")
+        assert imports_of("photocap.c", typed, {**known, "photocap.c": typed}) == {"photocap.a"}
+    typed.write_text(
+        "import typing\nif typing.TYPE_CHECKING:\n    pass\nelse:\n    import photocap.a\n"
+    )
+    assert imports_of("photocap.c", typed, {**known, "photocap.c": typed}) == {"photocap.a"}
+    assert find_circle({"photocap.a": {"photocap.b"}, "photocap.b": set()}) is None
     assert layer("photocap.cli.search") > layer("photocap.store.search")
