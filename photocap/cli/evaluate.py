@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from photocap.cli import cli
+from photocap.cli._exit_codes import EXIT_FAILED
 from photocap.cli._options import (
     batch_size_option,
     beam_option,
@@ -128,4 +129,4 @@ def evaluate(
     for path, reason in report.failed.items():
         click.echo(f"Error: {path}: {reason}", err=True)
     if report.failed:
-        sys.exit(1)
+        sys.exit(EXIT_FAILED)

@@ -1,12 +1,13 @@
 """Model input for the index run: how photos become tensors (a `Preparation`, known from the model
-file before its weights load, so decoding can start while the model loads) and the torch threads
-of the run.
+file before its weights load, so decoding can start while the model loads), the run's decoding
+processes and torch threads by default, and its torch threads.
 
 Nothing here imports torch at import time: a run with nothing to caption never needs it.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -75,3 +76,18 @@ def torch_threads(threads: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def default_workers() -> int:
+    """Decoding processes: half the cores, 1 to 4 (a draft-mode JPEG decode costs about a third of
+    what the model costs per photo)."""
+    return max(1, min(4, _cores() // 2))
+
+
+def default_threads(workers: int) -> int:
+    """torch threads for the model: the cores the decoding processes leave, at least 1."""
+    return max(1, _cores() - workers)

@@ -38,9 +38,10 @@ from photocap.indexing.write import (
     write_into_photo,
     write_keywords_into_photo,
 )
+from photocap.iterables import batched
 from photocap.metadata.atomic import remove_if_stale
 from photocap.photos.discover import discover
-from photocap.store.index import Index, PhotoRecord, StoredLabel, batched
+from photocap.store.index import Index, PhotoRecord, StoredLabel
 
 if TYPE_CHECKING:
     import torch
