@@ -90,7 +90,8 @@ def evaluate(
       photocap evaluate --data ../shared/data/flickr8k/captions.txt \\
           --images ../shared/data/flickr8k/images --split ../shared/data/flickr8k/splits/test.txt
     """
-    from photocap.evaluation import evaluate_model, read_references
+    from photocap.evaluation.captions_csv import read_references
+    from photocap.evaluation.run import evaluate_model
 
     paths, references = read_references(data_csv, images_dir, split)
     if limit:
