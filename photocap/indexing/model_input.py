@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from photocap.captioner import Captioner
+    from photocap.indexing.loader import PhotoBatch
+    from photocap.indexing.outcomes import IndexOptions
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,36 @@ def same_preparation(early: Preparation, captioner: Captioner) -> bool:
         return (fn.func, fn.args, fn.keywords) if hasattr(fn, "func") else (id(fn),)
 
     return early.min_side == captioner.min_side and key(early.prepare) == key(captioner.prepare)
+
+
+def decoded_batches(
+    paths: list[str], preparation: Preparation, options: IndexOptions
+) -> Iterator[PhotoBatch]:
+    """Batches of decoded photos for the index run; the DataLoader's worker processes start now."""
+    from photocap.indexing.loader import photo_loader
+
+    loader = photo_loader(
+        paths,
+        preparation.prepare,
+        batch_size=options.batch_size,
+        workers=options.workers,
+        min_side=preparation.min_side,
+        pin_memory=preparation.pin_memory,
+        assess=True,
+    )
+    return iter(loader)
+
+
+def load_while_decoding(
+    paths: list[str], early: Preparation, options: IndexOptions, load: Callable[[], Captioner]
+) -> tuple[Captioner, Iterator[PhotoBatch]]:
+    """Start the decoding workers, then `load` the model while they decode the first batches."""
+    batches = decoded_batches(paths, early, options)
+    captioner = load()
+    if not same_preparation(early, captioner):  # never expected; start again, exactly
+        del batches
+        batches = decoded_batches(paths, preparation_of(captioner), options)
+    return captioner, batches
 
 
 @contextmanager

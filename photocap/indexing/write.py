@@ -1,4 +1,5 @@
-"""Writing a caption into a photo and saying what the index row becomes (the run's last stage)."""
+"""Writing a caption (or photocap's keywords) into a photo, and taking photocap's caption out again:
+the write stage's side of the photo (its rows and outcomes are `indexing.rows`)."""
 
 from __future__ import annotations
 
