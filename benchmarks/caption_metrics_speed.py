@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 from pycocoevalcap.bleu.bleu import Bleu  # noqa: E402
 from pycocoevalcap.cider.cider import Cider  # noqa: E402
 
-from photocap.caption_metrics import corpus_bleu, corpus_cider_d  # noqa: E402
+from photocap.evaluation.scores import corpus_bleu, corpus_cider_d  # noqa: E402
 from photocap.model.vocab import tokenize  # noqa: E402
 
 

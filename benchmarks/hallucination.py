@@ -42,7 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from photocap.alt_text import LabelLineOptions, label_line, label_line_objects  # noqa: E402
 from photocap.captioner import Captioner, load_captioner  # noqa: E402
-from photocap.evaluation import chair, read_references, reference_objects  # noqa: E402
+from photocap.evaluation.captions_csv import read_references  # noqa: E402
+from photocap.evaluation.hallucination import chair, reference_objects  # noqa: E402
 from photocap.model.beam import DecodeOptions  # noqa: E402
 from photocap.model.confidence import DEFAULT_MIN_CONFIDENCE  # noqa: E402
 from photocap.model.evidence import Steering  # noqa: E402
@@ -98,7 +99,8 @@ def alt_texts(captions, labels, min_confidence: float, lines: LabelLineOptions |
 
 def report(name, captions, written, truths, references, coco: bool) -> dict:
     """Print one setting's table and return its headline figures."""
-    from photocap.metrics import coco_scores, quick_scores
+    from photocap.evaluation.coco import coco_scores
+    from photocap.evaluation.scores import quick_scores
 
     sentences = [c.text for c in captions]
     rows = {
@@ -142,7 +144,7 @@ def choose(
 ) -> None:  # fmt: skip
     """The dev grid: steering (weight, floor, scene weight) → CHAIR and quality on dev, and the
     share of ImageNet animal/vehicle/food/object photos whose caption names a person."""
-    from photocap.metrics import quick_scores
+    from photocap.evaluation.scores import quick_scores
 
     things = imagenet_features(captioner, samples, cache)[non_person_classes()]
 

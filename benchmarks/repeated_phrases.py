@@ -72,8 +72,8 @@ def _tune(split: str) -> None:
     )
 
     from photocap.captioner import load_captioner
-    from photocap.evaluation import read_references
-    from photocap.metrics import coco_scores
+    from photocap.evaluation.captions_csv import read_references
+    from photocap.evaluation.coco import coco_scores
     from photocap.model.beam import DecodeOptions
 
     if split == "test":

@@ -19,7 +19,6 @@ LAYERS = {
     "photocap.captioner": 1,
     "photocap.metadata": 1,
     "photocap.store": 1,
-    "photocap.metrics": 1,
     "photocap.evaluation": 2,
     "photocap.indexing": 2,
     "photocap.watch": 2,

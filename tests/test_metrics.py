@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from photocap.caption_metrics import corpus_bleu, corpus_cider_d
-from photocap.metrics import quick_scores
+from photocap.evaluation.scores import corpus_bleu, corpus_cider_d, quick_scores
 from photocap.model.vocab import tokenize
 
 REFS = [

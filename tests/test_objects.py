@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from photocap.alt_text import LabelLineOptions, is_label_line, label_line
-from photocap.evaluation import chair, reference_objects
+from photocap.evaluation.hallucination import chair, reference_objects
 from photocap.model.objects import SCENE, object_table
 from photocap.store.records import StoredLabel
 

@@ -7,7 +7,8 @@ import shutil
 
 import pytest
 
-from photocap.evaluation import evaluate_model, read_references
+from photocap.evaluation.captions_csv import read_references
+from photocap.evaluation.run import evaluate_model
 
 # Measured on the first 100 images of splits/test.txt with the shipped files (see weights/README.md);
 # each floor sits just under the measured figure (each ceiling just over it), so a regression in

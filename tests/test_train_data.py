@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from photocap.training.user_data import read_caption_csv, split_by_image
+from photocap.training.user_data import split_by_image
 
 from photocap.errors import DataError
+from photocap.evaluation.captions_csv import read_caption_csv
 
 
 def write(tmp_path, content: str | bytes, name: str = "captions.csv"):

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from photocap.training.user_data import Problem, UserCaptions
 from torch import nn
 
 from photocap.errors import ImageError
+from photocap.evaluation.captions_csv import Problem, UserCaptions
 from photocap.indexing.loader import Prepare
 from photocap.model.encoders import Encoder
 from photocap.photos.decode import decode_photo

@@ -10,6 +10,7 @@ from typing import NoReturn
 import click
 
 from photocap import __version__
+from photocap.cli._exit_codes import EXIT_FAILED
 from photocap.errors import PhotocapError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -51,7 +52,7 @@ class PhotocapGroup(click.Group):
             return super().invoke(ctx)
         except PhotocapError as exc:
             click.echo(f"Error: {exc}", err=True)
-            sys.exit(1)
+            sys.exit(EXIT_FAILED)
 
 
 @click.group(cls=PhotocapGroup, context_settings=CONTEXT_SETTINGS)

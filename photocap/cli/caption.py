@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from photocap.cli import cli
+from photocap.cli._exit_codes import EXIT_FAILED
 from photocap.cli._options import (
     batch_size_option,
     beam_option,
@@ -140,4 +141,4 @@ def caption(
             )
         )
     if failures:
-        sys.exit(1)
+        sys.exit(EXIT_FAILED)

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from photocap.cli import cli
+from photocap.cli._exit_codes import EXIT_FAILED
 from photocap.cli._options import (
     batch_size_option,
     beam_option,
@@ -89,7 +90,8 @@ def evaluate(
       photocap evaluate --data ../shared/data/flickr8k/captions.txt \\
           --images ../shared/data/flickr8k/images --split ../shared/data/flickr8k/splits/test.txt
     """
-    from photocap.evaluation import evaluate_model, read_references
+    from photocap.evaluation.captions_csv import read_references
+    from photocap.evaluation.run import evaluate_model
 
     paths, references = read_references(data_csv, images_dir, split)
     if limit:
@@ -128,4 +130,4 @@ def evaluate(
     for path, reason in report.failed.items():
         click.echo(f"Error: {path}: {reason}", err=True)
     if report.failed:
-        sys.exit(1)
+        sys.exit(EXIT_FAILED)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
 import click
 
 from photocap.cli import cli
+from photocap.cli._exit_codes import EXIT_FAILED, EXIT_INTERRUPTED
 from photocap.cli._options import (
     captioning_options,
     json_option,
@@ -17,23 +17,6 @@ from photocap.cli._options import (
     workers_option,
     writing_options,
 )
-
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
-
-
-def _cores() -> int:
-    return len(os.sched_getaffinity(0))
-
-
-def default_workers() -> int:
-    """Decoding processes: half the cores, 1 to 4 (a draft-mode JPEG decode costs about a third of
-    what the model costs per photo)."""
-    return max(1, min(4, _cores() // 2))
-
-
-def default_threads(workers: int) -> int:
-    """torch threads for the model: the cores the decoding processes leave, at least 1."""
-    return max(1, _cores() - workers)
 
 
 @cli.command("index")
@@ -105,6 +88,7 @@ def index_command(
     """
     from photocap.cli._progress import IndexProgress, print_summary
     from photocap.indexing import IndexOptions, index_photos
+    from photocap.indexing.model_input import default_threads, default_workers
     from photocap.indexing.ray_captioning import RayOptions
 
     if ray_workers is not None and not use_ray:
@@ -154,4 +138,4 @@ def index_command(
         click.echo("Interrupted: finished batches are saved; run again to resume.", err=True)
         sys.exit(EXIT_INTERRUPTED)
     if summary.failed:
-        sys.exit(1)
+        sys.exit(EXIT_FAILED)

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from photocap.cli import cli
+from photocap.cli._exit_codes import EXIT_FAILED, EXIT_NOT_RUNNING
 from photocap.cli._options import (
     captioning_options,
     label_lines,
@@ -190,8 +191,8 @@ def watch_command(
       photocap watch --status             # is the daemon running, every folder watched?
     """
     from photocap.captioner import load_captioner
-    from photocap.cli.index import default_workers
     from photocap.indexing import IndexOptions
+    from photocap.indexing.model_input import default_workers
     from photocap.store.index import open_index
     from photocap.watch import Watcher, WatchOptions
     from photocap.watch.health import state_file_for
@@ -245,9 +246,6 @@ def watch_command(
         index.close()
 
 
-STATUS_NOT_RUNNING = 3  # as LSB init scripts and `systemctl status` say "not running"
-
-
 def _print_status(paths, db_url, state_file, as_json: bool) -> None:
     """`photocap watch --status`: the state file of the daemon over PATHS (or the indexed
     folders), printed; exits 0 when it runs and watches everything, 1 when a folder is lost, 3
@@ -267,14 +265,14 @@ def _print_status(paths, db_url, state_file, as_json: bool) -> None:
             click.echo(json.dumps({"state_file": str(state_file), "running": False}))
         else:
             click.echo(f"not running: no state file at {state_file}")
-        sys.exit(STATUS_NOT_RUNNING)
+        sys.exit(EXIT_NOT_RUNNING)
     data = status.data
     if as_json:
         summary = {"state_file": str(state_file), "running": status.running}
         click.echo(json.dumps(summary | {"healthy": status.healthy} | data, ensure_ascii=False))
     else:
         click.echo(_status_text(status))
-    sys.exit(0 if status.healthy else 1 if status.running else STATUS_NOT_RUNNING)
+    sys.exit(0 if status.healthy else EXIT_FAILED if status.running else EXIT_NOT_RUNNING)
 
 
 def _status_text(status) -> str:

@@ -1,12 +1,13 @@
 """Model input for the index run: how photos become tensors (a `Preparation`, known from the model
-file before its weights load, so decoding can start while the model loads) and the torch threads
-of the run.
+file before its weights load, so decoding can start while the model loads), the run's decoding
+processes and torch threads by default, and its torch threads.
 
 Nothing here imports torch at import time: a run with nothing to caption never needs it.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from photocap.captioner import Captioner
+    from photocap.indexing.loader import PhotoBatch
+    from photocap.indexing.outcomes import IndexOptions
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,36 @@ def same_preparation(early: Preparation, captioner: Captioner) -> bool:
     return early.min_side == captioner.min_side and key(early.prepare) == key(captioner.prepare)
 
 
+def decoded_batches(
+    paths: list[str], preparation: Preparation, options: IndexOptions
+) -> Iterator[PhotoBatch]:
+    """Batches of decoded photos for the index run; the DataLoader's worker processes start now."""
+    from photocap.indexing.loader import photo_loader
+
+    loader = photo_loader(
+        paths,
+        preparation.prepare,
+        batch_size=options.batch_size,
+        workers=options.workers,
+        min_side=preparation.min_side,
+        pin_memory=preparation.pin_memory,
+        assess=True,
+    )
+    return iter(loader)
+
+
+def load_while_decoding(
+    paths: list[str], early: Preparation, options: IndexOptions, load: Callable[[], Captioner]
+) -> tuple[Captioner, Iterator[PhotoBatch]]:
+    """Start the decoding workers, then `load` the model while they decode the first batches."""
+    batches = decoded_batches(paths, early, options)
+    captioner = load()
+    if not same_preparation(early, captioner):  # never expected; start again, exactly
+        del batches
+        batches = decoded_batches(paths, preparation_of(captioner), options)
+    return captioner, batches
+
+
 @contextmanager
 def torch_threads(threads: int | None) -> Iterator[None]:
     """Run the block with this many torch threads (None or 0: leave torch's setting alone)."""
@@ -75,3 +108,18 @@ def torch_threads(threads: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def default_workers() -> int:
+    """Decoding processes: half the cores, 1 to 4 (a draft-mode JPEG decode costs about a third of
+    what the model costs per photo)."""
+    return max(1, min(4, _cores() // 2))
+
+
+def default_threads(workers: int) -> int:
+    """torch threads for the model: the cores the decoding processes leave, at least 1."""
+    return max(1, _cores() - workers)

@@ -6,15 +6,15 @@ becomes an error outcome (and an error row); the run goes on. Nothing here print
 
 Incremental by design: discovery asks the index first (`indexing.plan`), so a file indexed with the
 same size and mtime is neither opened nor hashed, and a run with nothing to caption never imports
-torch. How photos become model input (and the run's torch threads) is `indexing.model_input`;
-writing a caption into a photo is `indexing.write`.
+torch. Model input (decoding, torch threads) is `indexing.model_input`; each photo's row and
+outcome, written into the photo through one path, `indexing.rows` (on `indexing.write`).
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -23,35 +23,29 @@ from typing import TYPE_CHECKING
 from photocap.errors import PhotocapError
 from photocap.indexing.model_input import (
     Preparation,
+    decoded_batches,
+    load_while_decoding,
     preparation_of,
-    same_preparation,
     torch_threads,
 )
 from photocap.indexing.outcomes import IndexOptions, IndexSummary, PhotoOutcome
-from photocap.indexing.pairs import split_pairs, twin_result
+from photocap.indexing.pairs import split_pairs
 from photocap.indexing.plan import PendingPhoto, Planner
-from photocap.indexing.write import (
-    failure_record,
-    reason_of,
-    search_words,
-    withdraw_from_photo,
-    write_into_photo,
-    write_keywords_into_photo,
-)
+from photocap.indexing.rows import WriteStage
+from photocap.indexing.write import reason_of
+from photocap.iterables import batched
 from photocap.metadata.atomic import remove_if_stale
 from photocap.photos.discover import discover
-from photocap.store.index import Index, PhotoRecord, StoredLabel, batched
+from photocap.store.index import Index, PhotoRecord
 
 if TYPE_CHECKING:
     import torch
 
-    from photocap.captioner import Caption, Captioner
+    from photocap.captioner import Captioner
     from photocap.indexing.loader import LoadedPhoto, PhotoBatch
     from photocap.indexing.ray_captioning import RayCaptioning, RayOptions, RemoteBatch
     from photocap.model.beam import DecodeOptions
-    from photocap.model.labels import Label
 
-    Labels = tuple[Label, ...]
     Job = tuple[PendingPhoto, LoadedPhoto]
 
 CHUNK = 256  # discovered paths planned together (one index query)
@@ -93,7 +87,7 @@ class IndexRun:
         self.should_stop = should_stop or (lambda: False)
         self.summary = IndexSummary()
         self.planner = Planner(self.index, index, options)
-        self._twins: dict[str, PendingPhoto] = {}  # JPEG's path -> its RAW, captioned with it
+        self.writer = WriteStage(options, lambda: self.model_id)
 
     @property
     def captioner(self) -> Captioner:
@@ -195,12 +189,12 @@ class IndexRun:
     def _caption(self, pending: list[PendingPhoto]) -> None:
         """Caption `pending` here or on the Ray cluster; the RAW of a RAW + JPEG pair waits for its
         JPEG's caption (`indexing.pairs`), and is captioned on its own if the JPEG got none."""
-        pending, self._twins = split_pairs(pending)
+        pending, self.writer.twins = split_pairs(pending)
         if self._remote_factory is not None:
             orphans = self._caption_remotely(pending)
         else:
             orphans = self._caption_here(pending)
-        orphans += self._twins.values()  # their JPEG ended without a caption
+        orphans += self.writer.twins.values()  # their JPEG ended without a caption
         if orphans and not self.should_stop():
             self._caption(orphans)
 
@@ -218,10 +212,12 @@ class IndexRun:
         by_path = {p.path: p for p in pending}
         paths = [p.path for p in pending]
         if self._captioner is None and self._preparation is not None:
-            captioner, batches = self._load_while_decoding(paths, self._preparation(), options)
+            captioner, batches = load_while_decoding(
+                paths, self._preparation(), options, lambda: self.captioner
+            )
         else:
             captioner = self.captioner
-            batches = self._loader(paths, preparation_of(captioner), options)
+            batches = decoded_batches(paths, preparation_of(captioner), options)
         started = time.monotonic()
         in_flight: tuple[Future, list[PhotoRecord]] | None = None
         with torch_threads(self.options.threads), ThreadPoolExecutor(1) as second:
@@ -253,41 +249,12 @@ class IndexRun:
         """A batch's failed photos reported (their error rows returned; a failed JPEG's RAW twin
         goes to `orphans`), and its photos for the model and decided ones, with their plans."""
         failed: list[PhotoRecord] = []
-        for item in batch.failed:
-            self._fail(by_path[str(item.path)], _reason(item), failed)
-            if (twin := self._twins.pop(str(item.path), None)) is not None:
-                orphans.append(twin)
+        for record, outcome in self.writer.failures(batch.failed, by_path, orphans):
+            self._report(outcome)
+            failed += [record] if record is not None else []
         jobs = [(by_path[str(item.path)], item) for item in batch.ok]
         decided = [(by_path[str(item.path)], item) for item in batch.decided]
         return failed, jobs, decided
-
-    def _loader(
-        self, paths: list[str], preparation: Preparation, options: IndexOptions
-    ) -> Iterator[PhotoBatch]:
-        """Batches of decoded photos; the DataLoader's worker processes start right away."""
-        from photocap.indexing.loader import photo_loader
-
-        loader = photo_loader(
-            paths,
-            preparation.prepare,
-            batch_size=options.batch_size,
-            workers=options.workers,
-            min_side=preparation.min_side,
-            pin_memory=preparation.pin_memory,
-            assess=True,
-        )
-        return iter(loader)
-
-    def _load_while_decoding(
-        self, paths: list[str], early: Preparation, options: IndexOptions
-    ) -> tuple[Captioner, Iterator[PhotoBatch]]:
-        """Start the decoding workers, then load the model while they decode the first batches."""
-        batches = self._loader(paths, early, options)
-        captioner = self.captioner
-        if not same_preparation(early, captioner):  # never expected; start again, exactly
-            del batches
-            batches = self._loader(paths, preparation_of(captioner), options)
-        return captioner, batches
 
     def _decode_and_store(
         self,
@@ -301,7 +268,7 @@ class IndexRun:
         (no callbacks, no index). Photos decided already (`keep`) are only labelled; photos the
         model must not caption (`decided`) get their verdict."""
         if not jobs:
-            return self._results([], decided, {}, [])
+            return self.writer.results([], decided, {}, [])
         to_caption = [i for i, (pending, _) in enumerate(jobs) if pending.keep is None]
         captions = (
             dict(
@@ -314,48 +281,7 @@ class IndexRun:
             if to_caption
             else {}
         )
-        return self._results(jobs, decided, captions, captioner.label_features(features))
-
-    def _results(
-        self,
-        jobs: list[tuple[PendingPhoto, LoadedPhoto]],
-        decided: list[tuple[PendingPhoto, LoadedPhoto]],
-        captions: dict[int, Caption],
-        labels: list[Labels],
-        writers: ThreadPoolExecutor | None = None,
-    ) -> list[tuple[PhotoRecord, PhotoOutcome]]:
-        """Rows and outcomes of a batch: the `decided` photos by their verdicts, the `jobs` by
-        their captions (by position; none for those only labelled) and labels, all written; each
-        followed by its RAW's when it is the JPEG of a RAW + JPEG pair. With `writers`, the
-        photos are written by its threads (a write mostly waits for the disk), results in order."""
-        each = writers.map if writers is not None else map
-
-        def verdict(job: tuple[PendingPhoto, LoadedPhoto]) -> list:
-            return self._with_twin(self._store_verdict(*job), [])
-
-        def caption(i: int) -> list:
-            from photocap.model.labels import label_words  # the caption stage: torch is loaded
-
-            (pending, item), found = jobs[i], labels[i]
-            done = self._store(pending, item, captions.get(i), found)
-            return self._with_twin(done, label_words(found))
-
-        stored = list(each(verdict, decided)) + list(each(caption, range(len(jobs))))
-        return [result for results in stored for result in results]
-
-    def _with_twin(
-        self, leader: tuple[PhotoRecord, PhotoOutcome], words: list[str]
-    ) -> list[tuple[PhotoRecord, PhotoOutcome]]:
-        """A JPEG's result, and its RAW's when they are a pair (`indexing.pairs`): the same
-        caption and keywords `words`, written (or held back) as the JPEG's. A RAW whose JPEG ended
-        without a caption stays in `_twins`, to be captioned on its own."""
-        twin = self._twins.get(leader[0].path)
-        done = twin_result(twin, leader) if twin is not None else None
-        if done is None:
-            return [leader]
-        del self._twins[leader[0].path]
-        record, outcome = done
-        return [leader, done if outcome.outcome == "human" else self._write(record, outcome, words)]
+        return self.writer.results(jobs, decided, captions, captioner.label_features(features))
 
     def _caption_remotely(self, pending: list[PendingPhoto]) -> list[PendingPhoto]:
         """The Ray path: actors decode and caption batches; this process writes and commits each
@@ -368,7 +294,7 @@ class IndexRun:
         try:
             for batch in self.remote.describe(batched(wanted, self.options.batch_size)):
                 failed, jobs, decided = self._sorted(batch, by_path, orphans)
-                results = self._results(jobs, decided, batch.captions, batch.labels, writers)
+                results = self.writer.results(jobs, decided, batch.captions, batch.labels, writers)
                 self._commit(failed + [record for record, _ in results])
                 for _, outcome in results:
                     self._report(outcome)
@@ -386,115 +312,7 @@ class IndexRun:
         for _, outcome in results:
             self._report(outcome)
 
-    def _store(
-        self, pending: PendingPhoto, item: LoadedPhoto, caption: Caption | None, labels: Labels
-    ) -> tuple[PhotoRecord, PhotoOutcome]:
-        from photocap.model.labels import label_words  # the caption stage: torch is loaded
-
-        stored = tuple(StoredLabel(x.index, x.name, x.probability) for x in labels)
-        words = label_words(labels)
-        found = {"labels": stored, "label_words": search_words(words)}
-        names = tuple(x.name for x in labels)
-        if pending.keep is not None:
-            return self._store_labels(pending.keep, found, words, names)
-        assert caption is not None
-        held = self.options.holds_back(caption.confidence)
-        record = replace(
-            _new_record(pending, item),
-            caption=caption.text,
-            source="model",
-            model_id=self.model_id,
-            score=caption.score,
-            confidence=caption.confidence,
-            held_back=held,
-            objects=caption.objects,
-            **found,
-        )
-        record = replace(record, alt_text=self.options.label_line(record))
-        outcome = PhotoOutcome(
-            pending.path,
-            "held_back" if held else "captioned",
-            caption.text,
-            "model",
-            labels=names,
-            alt_text=record.alt_text,
-        )
-        return self._write(record, outcome, words)
-
-    def _store_verdict(
-        self, pending: PendingPhoto, item: LoadedPhoto
-    ) -> tuple[PhotoRecord, PhotoOutcome]:
-        """A photo the model must not caption as it is (`photos.degenerate`): a plain description
-        ("A plain black image.") is written as a caption; otherwise none, and the reason is kept."""
-        verdict = item.verdict
-        assert verdict is not None and not verdict.captioned
-        unlabelled = {"labels": (), "label_words": ""}  # what a classifier sees here is noise
-        if pending.keep is not None:  # only its labels were wanted
-            return self._store_labels(pending.keep, unlabelled, [], ())
-        record = replace(_new_record(pending, item), **unlabelled)
-        if verdict.description is not None:
-            record = replace(
-                record,
-                caption=verdict.description,
-                source="model",
-                model_id=self.model_id,
-            )
-            outcome = PhotoOutcome(pending.path, "captioned", verdict.description, "model")
-            return self._write(record, outcome, [])
-        record = replace(record, error=verdict.reason)  # status "ok": nothing is wrong with it
-        return self._write(record, PhotoOutcome(pending.path, "declined", error=verdict.reason), [])
-
-    def _write(
-        self, record: PhotoRecord, outcome: PhotoOutcome, words: list[str]
-    ) -> tuple[PhotoRecord, PhotoOutcome]:
-        """Write a new caption and photocap's keywords `words` into the photo. A caption held back
-        (or none at all) is not written, and photocap's older caption, if the photo still has
-        one, is taken out, unless a label line is written in its place; the keywords are written
-        either way."""
-        if self.options.dry_run:
-            return record, replace(outcome, written="none")
-        text = record.alt_text if record.held_back else record.caption  # a label line, or none
-        if text is None:
-            record, _, error = withdraw_from_photo(record, self.options)
-            if error is None:
-                record, _, error = write_keywords_into_photo(record, words, self.options)
-            if error is not None:
-                return record, replace(outcome, outcome="failed", error=error)
-            return record, outcome
-        record, written, error = write_into_photo(
-            record, text, record.model_id or "unknown", self.options, words
-        )
-        if error is not None:
-            return record, replace(outcome, outcome="failed", error=error)
-        if record.source == "human":
-            path = record.path
-            return record, PhotoOutcome(
-                path, "human", record.caption, "human", labels=outcome.labels
-            )
-        return record, replace(outcome, written=written)
-
-    def _store_labels(
-        self, keep: tuple[PhotoRecord, PhotoOutcome], found: dict, words: list[str], names: tuple
-    ) -> tuple[PhotoRecord, PhotoOutcome]:
-        """A photo decided without the model gets its labels, and when its caption is photocap's,
-        the labels' words as keywords in the photo (a person's photo is left as they made it)."""
-        record, outcome = keep
-        record = replace(record, **found)
-        outcome = replace(outcome, labels=names, labelled=outcome.outcome != "paired")
-        if self.options.dry_run or record.source != "model" or not words:
-            return record, outcome
-        record, _written, error = write_keywords_into_photo(record, words, self.options)
-        if error is not None:
-            return record, replace(outcome, outcome="failed", error=error, labelled=False)
-        return record, outcome
-
     # -- bookkeeping ------------------------------------------------------------------------
-
-    def _fail(self, pending: PendingPhoto, reason: str, records: list[PhotoRecord]) -> None:
-        self._report(PhotoOutcome(pending.path, "failed", error=reason))
-        known = (pending.size, pending.mtime_ns)
-        if (record := failure_record(pending.path, reason, known)) is not None:
-            records.append(record)
 
     def _remove_if_stale(self, path: Path) -> None:
         """A temporary file a killed writer left beside a photo goes once it is old enough."""
@@ -512,24 +330,6 @@ class IndexRun:
         self.summary.add(outcome)
         if self.on_photo:
             self.on_photo(outcome)
-
-
-def _new_record(pending: PendingPhoto, item: LoadedPhoto) -> PhotoRecord:
-    """The row of a photo as planned and decoded, before its caption."""
-    return PhotoRecord(
-        path=pending.path,
-        size=pending.size,
-        mtime_ns=pending.mtime_ns,
-        sha256=pending.sha256,
-        sidecar_mtime_ns=pending.sidecar_mtime_ns,
-        width=item.width,
-        height=item.height,
-    )
-
-
-def _reason(item: LoadedPhoto) -> str:
-    reason = item.error or "unreadable"
-    return f"{reason} ({item.hint})" if item.hint else reason
 
 
 def index_photos(

@@ -1,4 +1,5 @@
-"""Writing a caption into a photo and saying what the index row becomes (the run's last stage)."""
+"""Writing a caption (or photocap's keywords) into a photo, and taking photocap's caption out again:
+the write stage's side of the photo (its rows and outcomes are `indexing.rows`)."""
 
 from __future__ import annotations
 
@@ -75,11 +76,22 @@ def withdraw_from_photo(
     try:
         result = withdraw_caption(record.path)
     except PhotocapError as exc:
-        message = f"caption not withdrawn: {reason_of(exc)}"
+        message = _not_withdrawn(record.path, exc)
         return replace(record, status="error", error=message), None, message
     if result.where == "none":
         return record, None, None
     return _as_written(record, result.where)
+
+
+def _not_withdrawn(path: str, error: PhotocapError) -> str:
+    """Why withdrawing failed: the photo's metadata cannot be read (unsafe or malformed XMP, say:
+    no caption of photocap's could be looked for, and nothing was written), or photocap's caption
+    was found and could not be taken out."""
+    try:
+        read_caption(path)
+    except PhotocapError:
+        return f"the photo's metadata cannot be read, so nothing was written: {reason_of(error)}"
+    return f"caption not withdrawn: {reason_of(error)}"
 
 
 def write_keywords_into_photo(

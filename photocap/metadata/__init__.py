@@ -8,22 +8,22 @@ and recorded the same way, so a rewrite replaces only photocap's. Writes are ato
 """
 
 from photocap.metadata.api import (
-    WRITE_MODES,
-    CaptionRecord,
-    WriteMode,
     WriteResult,
-    photos_of_sidecars,
     read_caption,
     read_keywords,
-    sidecar_candidates,
-    sidecar_path,
-    sidecars_mtime_ns,
     withdraw_caption,
     write_caption,
     write_keywords,
 )
 from photocap.metadata.atomic import remove_stale_temp_files
 from photocap.metadata.keywords import KeywordsRecord
+from photocap.metadata.policy import WRITE_MODES, CaptionRecord, WriteMode
+from photocap.metadata.sidecars import (
+    photos_of_sidecars,
+    sidecar_candidates,
+    sidecar_path,
+    sidecars_mtime_ns,
+)
 from photocap.metadata.xmp import NS_PHOTOCAP
 
 __all__ = [

@@ -15,22 +15,14 @@ from pathlib import Path
 
 from photocap.errors import MetadataError
 from photocap.metadata import jpeg
-from photocap.metadata.api import (
-    WriteMode,
-    WriteResult,
-    _check_mode,
-    _check_text,
-    _exif_with,
-    _rebuild,
-    _sidecars,
-    _target,
-    _toolkit,
-    read_caption,
-)
+from photocap.metadata.api import WriteResult, read_caption
 from photocap.metadata.atomic import atomic_replace
 from photocap.metadata.exif import remove_description
 from photocap.metadata.formats import JPEG, WEBP
 from photocap.metadata.photo import Photo, Sidecar, load_photo
+from photocap.metadata.policy import WriteMode, check_mode, check_text, write_target
+from photocap.metadata.rebuild import exif_with, rebuild, toolkit
+from photocap.metadata.sidecars import read_sidecars
 from photocap.metadata.xmp import ALT_TEXT, DESCRIPTION, XmpDocument
 
 
@@ -45,14 +37,14 @@ def write_human_caption(
     read-back check, which raises MetadataError after writing when another caption still wins.
     """
     path = Path(path)
-    _check_mode(mode, path)
+    check_mode(mode, path)
     if caption is not None:
-        _check_text(caption, "caption", path)
+        check_text(caption, "caption", path)
     if mode == "none":
         return WriteResult("none", None)
-    path, kind, embed, target = _target(path, mode)
+    path, kind, embed, target = write_target(path, mode)
     photo = load_photo(path, kind, whole=True)
-    sidecars = _sidecars(path)
+    sidecars = read_sidecars(path)
     if target == photo.path:
         _embed(photo, caption, keep_mtime=keep_mtime)
         result = WriteResult("embedded", photo.path)
@@ -75,16 +67,16 @@ def _apply(doc: XmpDocument, caption: str | None) -> None:
 
 
 def _embed(photo: Photo, caption: str | None, *, keep_mtime: bool) -> None:
-    doc = photo.xmp or XmpDocument.new(_toolkit())
+    doc = photo.xmp or XmpDocument.new(toolkit())
     _apply(doc, caption)
     tiff = None  # None: the EXIF block stays as it is
     if photo.kind in (JPEG, WEBP):
         if caption is not None:
             jpeg_file = photo.container if isinstance(photo.container, jpeg.JpegFile) else None
-            tiff = _exif_with(photo, caption, jpeg_file=jpeg_file)
+            tiff = exif_with(photo, caption, jpeg_file=jpeg_file)
         elif photo.exif_tiff is not None and photo.exif_description is not None:
             tiff = remove_description(photo.exif_tiff)
-    _rebuild(photo, doc, tiff, keep_mtime=keep_mtime)  # Extended XMP: photocap's fields dropped
+    rebuild(photo, doc, tiff, keep_mtime=keep_mtime)  # Extended XMP: photocap's fields dropped
 
 
 def _write_sidecar(
@@ -92,7 +84,7 @@ def _write_sidecar(
 ) -> None:
     if existing is None and caption is None:
         return  # nothing to clear
-    doc = existing.doc if existing else XmpDocument.new(_toolkit())
+    doc = existing.doc if existing else XmpDocument.new(toolkit())
     _apply(doc, caption)
     original = existing.stat if existing else None
     mode = stat.S_IMODE(photo_mode) & 0o666

@@ -2,7 +2,7 @@
 
 The groups come from the shipped table `object_words.tsv` (WordNet 3.0 plus a hand review, made by
 `training/recipes/object_words.py`). A caption's words are matched longest name first, so "hot dog"
-is food and "teddy bear" a toy, never a dog or a bear. CHAIR (`photocap.evaluation`), the
+is food and "teddy bear" a toy, never a dog or a bear. CHAIR (`photocap.evaluation.hallucination`), the
 evidence detectors and evidence-weighted decoding all read objects through this one module.
 """
 

@@ -12,7 +12,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from functools import partial
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from photocap.errors import IndexDatabaseError
+from photocap.iterables import batched
 from photocap.store import postgres
 from photocap.store.engine import (
     BUILD_HINT,
@@ -74,12 +74,6 @@ def _now() -> datetime:
 
 def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=timezone.utc) if value is not None else None
-
-
-def batched(items: Iterable[Any], n: int) -> Iterator[list[Any]]:
-    iterator = iter(items)
-    while chunk := list(islice(iterator, n)):
-        yield chunk
 
 
 def _record(row: Any) -> PhotoRecord:
@@ -435,7 +429,6 @@ __all__: Sequence[str] = (
     "StoredLabel",
     "Source",
     "Status",
-    "batched",
     "Index",
     "IndexStats",
     "PhotoRecord",

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from photocap.captioner import Caption, Captioner, load_captioner
-from photocap.evaluation import read_references
+from photocap.evaluation.captions_csv import read_references
 from photocap.model.beam import DecodeOptions
 from photocap.model.confidence import Calibration
 from photocap.model.labels import top_class_probabilities

@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
     save_model(args.out, info, encoder, decoder)
     log(f"saved {args.out} ({args.out.stat().st_size / 1e6:.1f} MB)")
 
-    from photocap.evaluation import evaluate_model
+    from photocap.evaluation.run import evaluate_model
 
     test_names = splits["test"]
     report = evaluate_model(

@@ -308,7 +308,7 @@ def train_kind(kind, vocab, encoder, features, train, dev, config, args) -> None
 
 def tune_copy_bias(dev: CaptionSet, cache: FeatureCache, vocab, encoder, args) -> None:
     """Dev mean mention F1 and quick CIDEr of the grounded decoder at each copy bias."""
-    from photocap.metrics import quick_scores
+    from photocap.evaluation.scores import quick_scores
 
     decoder = load_trained("grounded", vocab, encoder, args.work)
     features = cache.load(dev.keys)
@@ -332,7 +332,7 @@ def load_trained(kind, vocab, encoder, work: Path) -> AttentionDecoder:
 
 
 def report(results, test, test_features, encoder, samples: int) -> None:
-    from photocap.metrics import quick_scores
+    from photocap.evaluation.scores import quick_scores
 
     refs = {str(i): r for i, r in enumerate(test.references)}
     kinds = [k for k in KINDS if k in results]

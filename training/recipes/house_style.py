@@ -83,7 +83,8 @@ def _style_rates(captions: dict[str, str]) -> dict[str, float]:
 
 def evaluate(out: Path, images: Path, models: dict[str, Path], samples: int = 6) -> dict:
     """CIDEr etc. of each model on both held-out groups, house-style rates and sample captions."""
-    from photocap.evaluation import evaluate_model, read_references
+    from photocap.evaluation.captions_csv import read_references
+    from photocap.evaluation.run import evaluate_model
 
     report: dict = {}
     for group in ("dogs", "others"):

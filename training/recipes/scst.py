@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from photocap.caption_metrics import CiderD  # the reward; re-exported for recipes and tests
+from photocap.evaluation.scores import CiderD  # the reward; re-exported for recipes and tests
 from photocap.model.decoder import AttentionDecoder
 from photocap.model.vocab import Vocabulary
 

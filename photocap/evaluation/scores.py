@@ -1,5 +1,6 @@
 """BLEU and CIDEr-D in plain Python, computing what the COCO caption evaluation code
-(pycocoevalcap's `Bleu(4)` and `Cider`) computes, so `photocap train` needs no extra install.
+(pycocoevalcap's `Bleu(4)` and `Cider`) computes, so `photocap train` needs no extra install;
+`quick_scores`, the validation scores of training, from them.
 
 Both take captions as text and split them into words with photocap's `tokenize` (no Java);
 tests check them against pycocoevalcap, given the same words, to 1e-9.
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from photocap.model.vocab import PUNCTUATION, tokenize
 
@@ -113,3 +114,16 @@ def corpus_cider_d(hypotheses: Sequence[str], references: Sequence[Sequence[str]
     cider = CiderD(references)
     scores = [cider.score(tokenize(h), i) for i, h in enumerate(hypotheses)]
     return sum(scores) / len(scores)
+
+
+def quick_scores(
+    hypotheses: Mapping[str, str], references: Mapping[str, Sequence[str]]
+) -> dict[str, float]:
+    """BLEU-4 and CIDEr with photocap's own tokenizer (no Java): for validation during training.
+
+    Computed here (no pycocoevalcap needed), equal to pycocoevalcap's `Bleu(4)` and `Cider` on the
+    same words.
+    """
+    keys = list(hypotheses)
+    hyps, refs = [hypotheses[k] for k in keys], [references[k] for k in keys]
+    return {"BLEU-4": corpus_bleu(hyps, refs)[3], "CIDEr": corpus_cider_d(hyps, refs)}

@@ -1,11 +1,10 @@
-"""Caption metrics: quick BLEU-4 / CIDEr of photocap's own (for training), and the full COCO caption
-evaluation with pycocoevalcap (the `eval` extra)."""
+"""The bridge to the COCO caption evaluation (pycocoevalcap, the `eval` extra): BLEU-1..4, METEOR,
+ROUGE-L and CIDEr exactly as the COCO code computes them."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from photocap.caption_metrics import corpus_bleu, corpus_cider_d
 from photocap.errors import PhotocapError
 
 
@@ -18,19 +17,6 @@ def _imports():
             "caption metrics need pycocoevalcap", hint="pip install 'photocap[eval]'"
         ) from None
     return Bleu, Cider
-
-
-def quick_scores(
-    hypotheses: Mapping[str, str], references: Mapping[str, Sequence[str]]
-) -> dict[str, float]:
-    """BLEU-4 and CIDEr with photocap's own tokenizer (no Java): for validation during training.
-
-    Computed by `photocap.caption_metrics` (no pycocoevalcap needed), equal to pycocoevalcap's
-    `Bleu(4)` and `Cider` on the same words.
-    """
-    keys = list(hypotheses)
-    hyps, refs = [hypotheses[k] for k in keys], [references[k] for k in keys]
-    return {"BLEU-4": corpus_bleu(hyps, refs)[3], "CIDEr": corpus_cider_d(hyps, refs)}
 
 
 def coco_scores(
