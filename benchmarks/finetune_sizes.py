@@ -95,7 +95,7 @@ def build(flickr8k: Path, out: Path, sizes=SIZES) -> dict:
 
 
 def _heldout(csv_path: Path, images: Path) -> tuple[list[Path], list[list[str]]]:
-    from photocap.evaluation import read_references
+    from photocap.evaluation.captions_csv import read_references
 
     return read_references(csv_path, images)
 

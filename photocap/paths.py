@@ -13,6 +13,7 @@ from photocap.errors import ModelError
 PACKAGE_DIR = Path(__file__).resolve().parent
 SHIPPED_MODEL_NAME = "photocap-lite2-flickr8k.safetensors"
 EVIDENCE_NAME = "photocap-lite2-evidence.safetensors"  # object detectors for the shipped encoder
+NGRAMS_NAME = "flickr8k-ngrams.safetensors"  # n-gram document frequencies of Flickr8k's captions
 
 
 def shipped_model_path() -> Path:
@@ -25,6 +26,12 @@ def evidence_file() -> Path:
     """The shipped object-evidence detectors (`photocap.model.evidence`), beside the model."""
     installed = PACKAGE_DIR / "weights" / EVIDENCE_NAME
     return installed if installed.exists() else PACKAGE_DIR.parent / "weights" / EVIDENCE_NAME
+
+
+def ngram_frequencies_file() -> Path:
+    """The shipped n-gram document frequencies (`photocap train` weighs content with them)."""
+    installed = PACKAGE_DIR / "weights" / NGRAMS_NAME
+    return installed if installed.exists() else PACKAGE_DIR.parent / "weights" / NGRAMS_NAME
 
 
 def data_dir() -> Path:

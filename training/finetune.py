@@ -5,70 +5,52 @@ frequent words, train the decoder on cached frozen-encoder features with a lower
 Retrain (`scratch`): a new vocabulary and decoder on an ImageNet encoder. Either way the result
 is a model file in the shipped format, with `<model>.metrics.json` and a plot beside it.
 
-Small collections: the epochs span at least `min_steps` optimiser steps (an epoch then makes
-several passes over the captions; early stopping may end the run sooner); new words start from
-the words the base model expects in their place and learn `new_words_lr_scale` times faster
-(training/new_words.py); with `tune="words"` (the default) the base's attention and recurrence
-stay as they are (`AttentionDecoder.freeze_recurrence`); the LR decays only when neither
-validation CIDEr nor validation loss improved, never below `min_lr_fraction` of its start.
+The run, in named phases: `_start` (the model it starts from), `_read` (usable photos, features,
+the validation split), `_decoder` (vocabulary and decoder), `_train`, `_judge` (is it better than
+the base? `photocap.training.judge`), `_confidence` (its own confidence curve,
+`photocap.training.calibration`) and `_write`. One `TrainReport` records it all: the model file's
+metadata, `metrics.json` and the CLI's `--json` are all made from it.
 
-Not better than the base: when the best epoch's validation CIDEr does not beat the base model's
-(epoch 0; on a tie, its validation loss decides), no model is written unless `keep_worse` (the
-result says so: `improved` is False and `model_path` None; the metrics and plot are written, and
-`--set-default` changes nothing): using the base model keeps its behaviour. Rerun with
+Small collections: the epochs span at least `min_steps` optimiser steps; new words start from the
+words the base model expects in their place and learn `new_words_lr_scale` times faster; with
+`tune="words"` (the default) the base's attention and recurrence stay as they are. The best epoch
+is the one with the lowest validation loss.
+
+Not better than the base (the judgement's reasons say why): no model is written unless
+`keep_worse`; the metrics and plot are written, and `--set-default` changes nothing. Rerun with
 `keep_worse` and `resume` to save it without training again.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from photocap.training.features import FeatureCache, encoder_fingerprint
-from photocap.training.new_words import init_from_context
-from photocap.training.prepare import (
-    PreparedData,
-    caption_set,
-    check_run,
-    file_digest,
-    refuse_or_report,
-    usable_photos,
+from photocap.training.finetune_steps import (
+    Run,
+    build_decoder,
+    fingerprint_of,
+    judge_run,
+    own_confidence,
+    read_data,
+    train_config,
+    train_run,
 )
-from photocap.training.report import history_rows, metrics_paths, plot_history, write_json
-from photocap.training.train import (
-    EpochRecord,
-    TrainConfig,
-    TrainState,
-    better_than,
-    evaluate_decoder,
-    read_resume_state,
-    steps_per_epoch,
-    train_decoder,
-    validation_loss,
-)
-from photocap.training.user_data import (
-    Problem,
-    read_caption_csv,
-    split_by_image,
-)
-from photocap.training.user_images import (
-    LiveFeatures,
-    encoder_tail,
-)
-from photocap.training.vocab_growth import extend_decoder
+from photocap.training.judge import Judgement
+from photocap.training.prepare import check_run
+from photocap.training.report import TrainReport, metrics_paths, plot_history, write_json
+from photocap.training.train import EpochRecord, TrainState
 
 from photocap.captioner import resolve_device
-from photocap.errors import DataError, PhotocapError
+from photocap.errors import PhotocapError
 from photocap.model.checkpoint import ModelInfo, load_model, save_model
-from photocap.model.decoder import AttentionDecoder, DecoderConfig
 from photocap.model.encoders import load_pretrained_encoder
-from photocap.model.transforms import TRAINING_SQUARE, to_tensor
-from photocap.model.vocab import Vocabulary
+from photocap.model.transforms import TRAINING_SQUARE
 from photocap.paths import data_dir, default_model_path, new_file
 
 
@@ -79,7 +61,7 @@ class FinetuneOptions:
     data: Path
     images_dir: Path | None = None
     val: Path | None = None
-    val_fraction: float = 0.1
+    val_fraction: float | None = None  # default: 10%, at least 20 photos (at most 30%)
     out: Path | None = None  # default: <data dir>/models/<csv name>.safetensors
     base: Path | None = None  # default: the default model
     scratch: bool = False
@@ -90,7 +72,7 @@ class FinetuneOptions:
     epochs: int | None = None  # 10 fine-tuning, 20 from scratch
     batch_size: int = 32
     lr: float | None = None  # 2e-4 fine-tuning, 4e-4 from scratch; the encoder gets a tenth
-    patience: int = 3  # epochs without a better val CIDEr before stopping
+    patience: int = 3  # epochs without a better validation loss before stopping
     min_word_count: int = 2
     strict: bool = False
     cache_dir: Path | None = None  # default: <data dir>/cache/features
@@ -136,22 +118,21 @@ class TrainEvents:
 
 @dataclass
 class FinetuneResult:
+    """What a run made: the report, and where its files are."""
+
+    report: TrainReport
     model_path: Path | None  # None: not better than the base, and not `keep_worse`
     metrics_path: Path
     plot_path: Path
     state: TrainState
-    base: EpochRecord | None  # the starting model scored on the validation images (epoch 0)
-    words_added: list[str]
-    vocabulary_size: int
-    train_images: int
-    val_images: int
-    train_captions: int
-    skipped: list[Problem] = field(default_factory=list)
+    base: EpochRecord | None  # the starting model scored on the validation photos (epoch 0)
+    judgement: Judgement | None  # None: from scratch (no base to weigh it against)
     default_path: Path | None = None
-    seconds: float = 0.0
-    improved: bool = True  # best validation CIDEr above the base model's (always, from scratch)
-    steps: int = 0  # optimiser steps taken
-    started_from: dict[str, list[str]] = field(default_factory=dict)  # new word → old words
+    skipped: list = field(default_factory=list)
+
+    @property
+    def improved(self) -> bool:
+        return self.report.improved
 
 
 def _slug(path: Path) -> str:
@@ -174,279 +155,102 @@ def _install_default(model: Path) -> Path:
     return target
 
 
-def finetune(options: FinetuneOptions, events: TrainEvents | None = None) -> FinetuneResult:
-    """Run `photocap train`: read the data, train, write the model, metrics and plot."""
-    events = events or TrainEvents()
-    started = time.monotonic()
+def _start(options: FinetuneOptions, device: torch.device) -> Run:
+    """The model the run starts from: a base model file, or an ImageNet encoder (scratch)."""
     if options.tune not in ("words", "all"):
         raise PhotocapError(f"unknown --tune {options.tune!r}: 'words' or 'all'")
-    device = resolve_device(options.device)
-    out = Path(options.out) if options.out else default_out(options.data)
-    train_data = read_caption_csv(options.data, options.images_dir, options.strict)
-    val_data = (
-        read_caption_csv(options.val, options.images_dir, options.strict) if options.val else None
-    )
-
     if options.scratch:
         encoder = load_pretrained_encoder(options.encoder, options.encoder_weights)
-        base_info, base_decoder, base_id = None, None, None
+        run = Run(options, device, encoder.to(device).eval(), None, None, None)
     else:
-        base_path = Path(options.base) if options.base else default_model_path()
-        loaded = load_model(base_path)
-        encoder, base_info, base_decoder, base_id = (
-            loaded.encoder,
-            loaded.info,
-            loaded.decoder,
-            loaded.model_id,
-        )
-    encoder = encoder.to(device).eval()
+        loaded = load_model(Path(options.base) if options.base else default_model_path())
+        encoder = loaded.encoder.to(device).eval()
+        run = Run(options, device, encoder, loaded.info, loaded.decoder, loaded.model_id)
     # photos reach the encoder exactly as `photocap caption` will show them to this model
-    square = base_info.data_square if base_info else TRAINING_SQUARE
-    cache = None
+    run.square = run.base_info.data_square if run.base_info else TRAINING_SQUARE
     if not options.fine_tune_encoder:
         root = options.cache_dir or data_dir() / "cache" / "features"
-        tag = f"{encoder_fingerprint(encoder)}-via{square or 0}"
-        cache = FeatureCache(root, encoder, tag=tag)
+        tag = f"{encoder_fingerprint(run.encoder)}-via{run.square or 0}"
+        run.cache = FeatureCache(root, run.encoder, tag=tag)
+    return run
 
-    parts = [usable_photos(train_data, encoder, square, options, cache, events)]
-    if val_data is not None:
-        parts.append(usable_photos(val_data, encoder, square, options, cache, events))
-    skipped = refuse_or_report(parts, options, events)
-    if val_data is None:
-        train_idx, val_idx = split_by_image(len(parts[0].data), options.val_fraction, options.seed)
-        whole = parts[0]
-        train = PreparedData(whole.data.subset(train_idx), [whole.shas[i] for i in train_idx], [])
-        val = PreparedData(whole.data.subset(val_idx), [whole.shas[i] for i in val_idx], [])
-    else:
-        train, val = parts
-        shared = set(train.shas) & set(val.shas)
-        if shared:
-            i = val.shas.index(next(iter(shared)))
-            raise DataError(
-                f"{len(shared)} validation image(s) are also in the training data, "
-                f"e.g. {val.data.names[i]} (line {val.data.lines[i][0]})",
-                path=options.val,
-                hint="validation photos must be held out from training",
-            )
-    train_set, val_set = caption_set(train.data, train.shas), caption_set(val.data, val.shas)
-    captions = [c for refs in train_set.references for c in refs]
 
-    if base_info is not None:
-        vocab = base_info.vocabulary.extended(captions, options.min_word_count, punctuation=True)
-        decoder = extend_decoder(base_decoder, len(vocab), seed=options.seed)
-        words_added = list(vocab.words[len(base_info.vocabulary) :])
-    else:
-        vocab = Vocabulary.build(captions, options.min_word_count, punctuation=True)
-        torch.manual_seed(options.seed)
-        decoder = AttentionDecoder(DecoderConfig(len(vocab), encoder.spec.feature_dim))
-        words_added = list(vocab.words[4:])
-    decoder = decoder.to(device)
-    if base_info is not None and options.tune == "words":
-        decoder.freeze_recurrence()
-    events.message(
-        f"{len(train_set.keys)} training photos ({len(captions)} captions), "
-        f"{len(val_set.keys)} validation photos; vocabulary {len(vocab)} words"
-        + (f", {len(words_added)} new" if base_info is not None else "")
-    )
-
-    lr = options.lr or (4e-4 if options.scratch else 2e-4)
-    epochs = options.epochs or (20 if options.scratch else 10)
-    config = TrainConfig(
-        epochs=epochs,
-        batch_size=options.batch_size,
-        lr=lr,
-        early_stop=options.patience,
-        seed=options.seed,
-        min_steps=options.min_steps,
-        min_lr_fraction=options.min_lr_fraction,
-        plateau_on_loss=True,
-        new_rows_from=len(base_info.vocabulary) if base_info and words_added else None,
-        new_rows_lr_scale=options.new_words_lr_scale if base_info else 1.0,
-    )
-    trained = [p for p in decoder.parameters() if p.requires_grad]
-    groups: list[dict] = [{"params": trained, "lr": lr}]
-    if options.fine_tune_encoder:
-        for p in encoder.parameters():
-            p.requires_grad_(False)
-        tail = [p for m in encoder_tail(encoder) for p in m.parameters()]
-        for p in tail:
-            p.requires_grad_(True)
-        groups.append({"params": tail, "lr": lr / 10})
-        prepare = functools.partial(to_tensor, spec=encoder.spec, via=square)
-        side = square or encoder.spec.input_size
-        train_features = LiveFeatures(encoder, train.data.images, prepare, side)
-        val_features = LiveFeatures(encoder, val.data.images, prepare, side)
-    else:
-        train_features, val_features = cache.load(train.shas), cache.load(val.shas)
-
-    fingerprint = {
-        "data": file_digest(options.data),
-        "val": file_digest(options.val),
-        "images": str(options.images_dir) if options.images_dir else None,
-        "base": base_id,
-        "mode": "scratch" if options.scratch else "fine-tune",
-        "encoder": encoder.spec.name,
-        "fine_tune_encoder": options.fine_tune_encoder,
-        "tune": "all" if options.scratch else options.tune,
-        "val_fraction": options.val_fraction,
-        "min_word_count": options.min_word_count,
-        "vocabulary": len(vocab),
-        "config": {k: v for k, v in asdict(config).items() if k not in ("epochs", "early_stop")},
-    }
+def finetune(options: FinetuneOptions, events: TrainEvents | None = None) -> FinetuneResult:
+    """Run `photocap train`: read the data, train, judge, write the model, metrics and plot."""
+    events = events or TrainEvents()
+    started = time.monotonic()
+    run = _start(options, resolve_device(options.device))
+    read_data(run, events)
+    build_decoder(run, events)
+    run.config = train_config(run)
+    out = Path(options.out) if options.out else default_out(options.data)
     work = run_dir(out)
     work.mkdir(parents=True, exist_ok=True)
-    resuming = check_run(work, fingerprint, options, events)
-
-    base_record = None
-    if base_info is not None:
-        scores, _ = evaluate_decoder(decoder, val_features, val_set, vocab, config.eval_beam)
-        base_record = EpochRecord(0, 0.0, scores["BLEU-4"], scores["CIDEr"], 0.0, 0.0)
-        base_record.val_loss = validation_loss(decoder, val_features, val_set, vocab, 30)
-        events.baseline(base_record)
-    started_from = {}
-    if base_info is not None and words_added and not resuming:
-        started_from = init_from_context(
-            decoder, vocab, len(base_info.vocabulary), train_features, train_set
-        )
-        shown = [f'"{w}" ← {" ".join(old[:2])}' for w, old in list(started_from.items())[:8]]
-        events.message("new words start from the words the base expects there: " + ", ".join(shown))
-    steps = steps_per_epoch(len(captions), config)
-    events.plan(epochs, steps, len(captions), config.batch_size)
-
-    previous = read_resume_state(work) if resuming else None
-    best_so_far = (
-        previous.history[previous.best_epoch - 1] if previous and previous.best_epoch else None
-    )
-    if previous:
-        where = f", step {previous.step}" if previous.step else ""
-        events.message(f"resuming {work} at epoch {previous.epoch + 1}{where}")
-        for record in previous.history:
-            events.epoch_end(record, record.epoch == previous.best_epoch)
-
-    def on_epoch(record: EpochRecord) -> None:
-        nonlocal best_so_far
-        improved = better_than(record, best_so_far)
-        best_so_far = record if improved else best_so_far
-        events.epoch_end(record, improved)
-
-    def on_epoch_start(epoch: int, steps: int, done: int) -> None:
-        events.epoch_start(epoch, epochs, steps, done)
-
-    one_pass = -(-len(captions) // config.batch_size)  # else every batch is full
-    last_batch = len(captions) - (one_pass - 1) * config.batch_size
-    last_batch = last_batch if steps == one_pass else config.batch_size
-    state = train_decoder(
-        decoder,
-        vocab,
-        train_features,
-        train_set,
-        val_features,
-        val_set,
-        config,
-        work,
-        resume=resuming,
-        on_step=lambda s, n, loss: events.step(
-            s, n, loss, config.batch_size if s < n else last_batch
-        ),
-        on_epoch=on_epoch,
-        trainable=groups,
-        encoder=encoder if options.fine_tune_encoder else None,
-        should_stop=events.should_stop,
-        on_epoch_start=on_epoch_start,
-    )
-
-    name = (
-        f"{base_info.name}+{_slug(options.data)}"
-        if base_info
-        else f"photocap-{encoder.spec.name}-{_slug(options.data)}"
-    )
-    history = [asdict(h) for h in state.history]
-    info = ModelInfo(
-        name=name,
-        encoder=encoder.spec.name,
-        decoder=decoder.config,
-        vocabulary=vocab,
-        data_square=square,
-        training={
-            "recipe": "photocap train" + (" --scratch" if options.scratch else ""),
-            "base": base_id,
-            "data": options.data.name,
-            "train_images": len(train_set.keys),
-            "val_images": len(val_set.keys),
-            "train_captions": len(captions),
-            "words_added": words_added if base_info else len(words_added),
-            "fine_tune_encoder": options.fine_tune_encoder,
-            "tune": fingerprint["tune"],
-            "config": asdict(config),
-            "best_epoch": state.best_epoch,
-            "history": history,
-            "parent": base_info.training if base_info else None,
-        },
-        metrics={
-            "val_quick": {
-                "BLEU-4": state.history[state.best_epoch - 1].val_bleu4,
-                "CIDEr": state.best_cider,
-            },
-            **(
-                {
-                    "base_val_quick": {
-                        "BLEU-4": base_record.val_bleu4,
-                        "CIDEr": base_record.val_cider,
-                    }
-                }
-                if base_record
-                else {}
-            ),
-        },
-    )
-    improved = base_record is None or better_than(state.history[state.best_epoch - 1], base_record)
+    resuming = check_run(work, fingerprint_of(run), options, events)
+    state = train_run(run, work, resuming, events)
+    judgement = judge_run(run) if run.base_view is not None else None
+    improved = judgement is None or judgement.better
     written = improved or options.keep_worse
+    info = _model_info(run, state)
+    confidence = own_confidence(run, info)
+    info.metrics["confidence"] = confidence.curve.to_dict()
     if written:
-        save_model(out, info, encoder, decoder.cpu())
+        save_model(out, info, run.encoder, run.decoder.cpu())
     metrics_path, plot_path = metrics_paths(out)
-    plot_history(plot_path, state.history, base_record, state.best_epoch)
-    seconds = time.monotonic() - started
-    write_json(
-        metrics_path,
-        {
-            "model": str(out) if written else None,
-            "improved": improved,
-            "name": name,
-            "base": base_id,
-            "mode": fingerprint["mode"],
-            "data": str(options.data),
-            "train_images": len(train_set.keys),
-            "val_images": len(val_set.keys),
-            "train_captions": len(captions),
-            "skipped": [asdict(p) for p in skipped],
-            "vocabulary": len(vocab),
-            "words_added": words_added,
-            "config": asdict(config),
-            "epochs": history_rows(state.history, base_record),
-            "best_epoch": state.best_epoch,
-            "best": info.metrics["val_quick"],
-            "base_best": info.metrics.get("base_val_quick"),
-            "steps": state.epoch * steps,
-            "new_words_started_from": started_from,
-            "seconds": round(seconds, 1),
-        },
+    plot_history(plot_path, state.history, run.base_record, state.best_epoch)
+    report = TrainReport.of(
+        run, state, info, judgement, confidence, out if written else None, improved, started
     )
+    write_json(metrics_path, report.to_dict())
     default = _install_default(out) if options.set_default and written else None
     return FinetuneResult(
+        report,
         out if written else None,
         metrics_path,
         plot_path,
         state,
-        base_record,
-        words_added,
-        len(vocab),
-        len(train_set.keys),
-        len(val_set.keys),
-        len(captions),
-        skipped,
+        run.base_record,
+        judgement,
         default,
-        seconds,
-        improved,
-        state.epoch * steps,
-        started_from,
+        run.skipped,
+    )
+
+
+def _model_info(run: Run, state: TrainState) -> ModelInfo:
+    """The model file's metadata: what it is, how it was trained, its validation figures."""
+    options, base_info = run.options, run.base_info
+    name = (
+        f"{base_info.name}+{_slug(options.data)}"
+        if base_info
+        else f"photocap-{run.encoder.spec.name}-{_slug(options.data)}"
+    )
+    best = state.history[state.best_epoch - 1]
+    metrics: dict = {"val_quick": {"BLEU-4": best.val_bleu4, "CIDEr": best.val_cider}}
+    if run.base_record:
+        metrics["base_val_quick"] = {
+            "BLEU-4": run.base_record.val_bleu4,
+            "CIDEr": run.base_record.val_cider,
+        }
+    return ModelInfo(
+        name=name,
+        encoder=run.encoder.spec.name,
+        decoder=run.decoder.config,
+        vocabulary=run.vocab,
+        data_square=run.square,
+        training={
+            "recipe": "photocap train" + (" --scratch" if options.scratch else ""),
+            "base": run.base_id,
+            "data": options.data.name,
+            "train_images": len(run.train_set.keys),
+            "val_images": len(run.val_set.keys),
+            "train_captions": len(run.captions),
+            "words_added": run.words_added if base_info else len(run.words_added),
+            "fine_tune_encoder": options.fine_tune_encoder,
+            "tune": "all" if options.scratch else options.tune,
+            "config": run.config_dict(),
+            "best_epoch": state.best_epoch,
+            "history": [vars(h) for h in state.history],
+            "parent": base_info.training if base_info else None,
+        },
+        metrics=metrics,
     )

@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING
 from photocap.training.data import CaptionSet
 from photocap.training.features import FeatureCache
 from photocap.training.report import write_json
-from photocap.training.user_data import MIN_IMAGES, Problem, UserCaptions
+from photocap.training.user_data import MIN_IMAGES
 from photocap.training.user_images import check_readable, hash_images, merge_by_content
 
 from photocap.errors import DataError
+from photocap.evaluation.captions_csv import Problem, UserCaptions
 from photocap.model.encoders import Encoder
 from photocap.model.transforms import to_tensor
 

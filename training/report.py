@@ -1,10 +1,12 @@
-"""What a training run leaves next to its model: `<model>.metrics.json` and a PNG plot per epoch."""
+"""What a training run leaves next to its model: `<model>.metrics.json` (a `TrainReport`) and a PNG
+plot per epoch."""
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from photocap.training.train import EpochRecord
@@ -64,3 +66,67 @@ def history_rows(history: Sequence[EpochRecord], base: EpochRecord | None) -> li
     if base:
         rows.insert(0, {**asdict(base), "loss": None, "lr": None})
     return rows
+
+
+@dataclass
+class TrainReport:
+    """Everything a run measured: `metrics.json` is its `to_dict()`, the CLI's `--json` and the
+    model file's metadata are made from the same record."""
+
+    model: str | None  # the file written, None when none was
+    improved: bool  # better than the base by the judgement (always, from scratch)
+    name: str
+    base: str | None
+    mode: str
+    data: str
+    train_images: int
+    val_images: int
+    train_captions: int
+    skipped: list[dict]
+    vocabulary: int
+    words_added: list[str]
+    config: dict
+    epochs: list[dict]
+    best_epoch: int
+    best: dict  # the best epoch's validation BLEU-4 / CIDEr (quick, validation references only)
+    base_best: dict | None  # the base's, epoch 0
+    steps: int
+    new_words_started_from: dict
+    judgement: dict | None  # photocap.training.judge.Judgement.to_dict(); None from scratch
+    confidence: dict  # the curve the model carries, `own` when fitted on its validation photos
+    seconds: float
+
+    @classmethod
+    def of(cls, run, state, info, judgement, confidence, model, improved: bool, started: float):
+        """The record of a finished run (`photocap.training.finetune_steps.Run`)."""
+        return cls(
+            model=str(model) if model else None,
+            improved=improved,
+            name=info.name,
+            base=run.base_id,
+            mode="scratch" if run.options.scratch else "fine-tune",
+            data=str(run.options.data),
+            train_images=len(run.train_set.keys),
+            val_images=len(run.val_set.keys),
+            train_captions=len(run.captions),
+            skipped=[asdict(p) for p in run.skipped],
+            vocabulary=len(run.vocab),
+            words_added=run.words_added,
+            config=run.config_dict(),
+            epochs=history_rows(state.history, run.base_record),
+            best_epoch=state.best_epoch,
+            best=info.metrics["val_quick"],
+            base_best=info.metrics.get("base_val_quick"),
+            steps=state.epoch * run.steps,
+            new_words_started_from=run.started_from,
+            judgement=judgement.to_dict() if judgement else None,
+            confidence={
+                **confidence.curve.to_dict(),
+                "own": confidence.own,
+                "photos": confidence.photos,
+            },
+            seconds=round(time.monotonic() - started, 1),
+        )
+
+    def to_dict(self) -> dict:
+        return asdict(self)

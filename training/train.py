@@ -25,7 +25,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from photocap.errors import PhotocapError
-from photocap.metrics import quick_scores
+from photocap.evaluation.scores import quick_scores
 from photocap.model.beam import DecodeOptions, beam_search
 from photocap.model.decoder import AttentionDecoder
 from photocap.model.vocab import Vocabulary, to_alt_text
@@ -50,6 +50,7 @@ class TrainConfig:
     min_steps: int = 0  # optimiser steps at least, over `epochs` epochs (small data: longer epochs)
     min_lr_fraction: float = 0.0  # the LR never decays below this share of its first value
     plateau_on_loss: bool = False  # a better validation loss also counts as progress
+    select_on: str = "cider"  # the best epoch: "cider" (a tie: loss) or "loss" (lowest val loss)
     new_rows_from: int | None = None  # first row of new words (embedding, output)…
     new_rows_lr_scale: float = 1.0  # …and how much faster they learn than the rest
 
@@ -154,10 +155,17 @@ def validation_loss(
     return total / max(words, 1)
 
 
-def better_than(record: EpochRecord, other: EpochRecord | None) -> bool:
-    """A higher validation CIDEr; on a tie (e.g. 0 on a few photos), a lower validation loss."""
+def better_than(record: EpochRecord, other: EpochRecord | None, select_on: str = "cider") -> bool:
+    """A higher validation CIDEr; on a tie (e.g. 0 on a few photos), a lower validation loss.
+    `select_on="loss"`: a lower validation loss alone."""
     if other is None:
         return True
+    if select_on == "loss":
+        return (
+            record.val_loss is not None
+            and other.val_loss is not None
+            and record.val_loss < other.val_loss
+        )
     if record.val_cider != other.val_cider:
         return record.val_cider > other.val_cider
     return (
@@ -399,7 +407,8 @@ def train_decoder(
         state.history.append(record)
         better_loss = config.plateau_on_loss and val_loss < state.best_val_loss - 1e-4
         state.best_val_loss = min(state.best_val_loss, val_loss)
-        if better_than(record, state.history[state.best_epoch - 1] if state.best_epoch else None):
+        best_yet = state.history[state.best_epoch - 1] if state.best_epoch else None
+        if better_than(record, best_yet, config.select_on):
             state.best_cider, state.best_epoch, state.since_best = record.val_cider, state.epoch, 0
             save_file(_weights(decoder, encoder), str(best))
         elif better_loss:

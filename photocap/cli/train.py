@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import math
-import signal
 import sys
-import time
 from pathlib import Path
 
 import click
 
 from photocap.cli import cli
+from photocap.cli._exit_codes import EXIT_INTERRUPTED, EXIT_NOT_BETTER
 from photocap.cli._options import (
     batch_size_option,
     db_option,
@@ -20,183 +18,6 @@ from photocap.cli._options import (
     workers_option,
 )
 from photocap.model import ENCODER_NAMES
-
-TABLE_HEADER = (
-    f"{'epoch':>5}  {'loss':>7}  {'val BLEU-4':>10}  {'val CIDEr':>9}  {'val loss':>8}  "
-    f"{'lr':>8}  {'time':>6}"
-)
-PLAIN_PROGRESS_EVERY = 60.0  # seconds between progress lines when stderr is not a terminal
-NOT_BETTER_EXIT = 3  # the run finished but its model is not better than the base: none written
-
-
-def _row(record, best: bool, base: bool = False) -> str:
-    loss = "-" if base else f"{record.loss:.3f}"
-    lr = "-" if base else f"{record.lr:.2e}"
-    seconds = "-" if base else f"{record.seconds:.0f}s"
-    mark = "  (base model)" if base else ("  *" if best else "")
-    val_loss = "-" if record.val_loss is None else f"{record.val_loss:.3f}"
-    return (
-        f"{record.epoch:>5}  {loss:>7}  {record.val_bleu4:>10.4f}  {record.val_cider:>9.4f}  "
-        f"{val_loss:>8}  {lr:>8}  {seconds:>6}{mark}"
-    )
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-
-
-class _StopOnCtrlC:
-    """First Ctrl-C asks the run to save and stop after the current step; a second one aborts."""
-
-    def __init__(self, say):
-        self.requested = False
-        self.say = say
-        self.previous = None
-
-    def __enter__(self):
-        self.previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        signal.signal(signal.SIGINT, self.previous)
-
-    def _handle(self, signum, frame) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        self.say("Ctrl-C: saving and stopping after this step (press again to abort at once)")
-
-
-def _reporter(stop: _StopOnCtrlC, quiet: bool):
-    """TrainEvents drawing rich progress bars on a terminal, plain lines elsewhere (all on stderr)."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    from photocap.training.finetune import TrainEvents
-
-    console = Console(stderr=True, highlight=False)
-    live = console.is_terminal and not quiet
-
-    class Reporter(TrainEvents):
-        def __init__(self):
-            self.progress = (
-                Progress(
-                    TextColumn("{task.description}"),
-                    BarColumn(),
-                    MofNCompleteColumn(),
-                    TextColumn("{task.fields[info]}"),
-                    TimeElapsedColumn(),
-                    TextColumn("eta"),
-                    TimeRemainingColumn(),
-                    console=console,
-                    transient=True,
-                )
-                if live
-                else None
-            )
-            self.task = None
-            self.table_started = False
-            self.loss_sum, self.loss_steps, self.captions, self.t0 = 0.0, 0, 0, 0.0
-            self.epoch, self.epochs, self.steps = 0, 0, 0
-            self.run_t0, self.run_steps, self.last_line = None, 0, 0.0
-
-        def say(self, text: str) -> None:
-            if not quiet:
-                console.print(text, markup=False, soft_wrap=True)
-
-        def message(self, text: str) -> None:
-            self.say(text)
-
-        def _bar(self, description: str, total: int, done: int = 0) -> None:
-            if self.progress is None:
-                return
-            if self.task is not None:
-                self.progress.remove_task(self.task)
-            self.progress.start()
-            self.task = self.progress.add_task(description, total=total, completed=done, info="")
-
-        def features(self, done: int, total: int) -> None:
-            if self.progress is None:
-                return
-            if self.task is None:
-                self._bar("features", total)
-            self.progress.update(self.task, completed=done)
-            if done >= total:
-                self.progress.remove_task(self.task)
-                self.task = None
-
-        def baseline(self, record) -> None:
-            self.table(record, False, base=True)
-
-        def plan(self, epochs: int, steps: int, captions: int, batch_size: int) -> None:
-            passes = steps * batch_size / captions
-            each = "one pass" if passes <= 1 else f"{passes:.1f} passes"
-            self.say(
-                f"training: up to {epochs} epochs of {steps} steps ({each} over {captions} "
-                f"captions in batches of {batch_size}), validated after each"
-            )
-
-        def epoch_start(self, epoch: int, epochs: int, steps: int, done: int) -> None:
-            self.loss_sum, self.loss_steps, self.captions = 0.0, 0, 0
-            self.t0 = time.monotonic()
-            self.epoch, self.epochs, self.steps = epoch, epochs, steps
-            if self.run_t0 is None:
-                self.run_t0, self.last_line = self.t0, self.t0
-            self._bar(f"epoch {epoch}/{epochs}", steps, done)
-
-        def _run_eta(self, step: int) -> str:
-            """Time left if every remaining epoch runs (early stopping may end sooner)."""
-            elapsed = time.monotonic() - self.run_t0
-            left = (self.epochs - self.epoch) * self.steps + self.steps - step
-            return _duration(elapsed / max(self.run_steps, 1) * left)
-
-        def step(self, step: int, steps: int, loss: float, captions: int) -> None:
-            self.loss_sum += loss
-            self.loss_steps += 1
-            self.captions += captions
-            self.run_steps += 1
-            now = time.monotonic()
-            rate = self.captions / max(now - self.t0, 1e-6)
-            loss_text = f"loss {self.loss_sum / self.loss_steps:.3f}  {rate:.1f} captions/s"
-            if self.progress is not None:
-                info = f"{loss_text}  run eta {self._run_eta(step)}"
-                self.progress.update(self.task, completed=step, info=info)
-            elif now - self.last_line >= PLAIN_PROGRESS_EVERY and step < steps:
-                self.last_line = now
-                self.say(
-                    f"  epoch {self.epoch}/{self.epochs} step {step}/{steps}: {loss_text}, "
-                    f"epoch eta {_duration((now - self.t0) / self.loss_steps * (steps - step))}, "
-                    f"run eta at most {self._run_eta(step)}"
-                )
-
-        def epoch_end(self, record, best: bool) -> None:
-            if self.progress is not None and self.task is not None:
-                self.progress.remove_task(self.task)
-                self.task = None
-            self.table(record, best)
-
-        def table(self, record, best: bool, base: bool = False) -> None:
-            if not self.table_started:
-                self.say(TABLE_HEADER)
-                self.table_started = True
-            self.say(_row(record, best, base))
-
-        def should_stop(self) -> bool:
-            return stop.requested
-
-        def close(self) -> None:
-            if self.progress is not None:
-                self.progress.stop()
-
-    return Reporter()
 
 
 @cli.command()
@@ -233,9 +54,9 @@ def _reporter(stop: _StopOnCtrlC, quiet: bool):
 @click.option(
     "--val-fraction",
     type=click.FloatRange(0, 1, min_open=True, max_open=True),
-    default=0.1,
-    show_default=True,
-    help="Share of the photos held out for validation.",
+    default=None,
+    help="Share of the photos held out for validation [default: 10%, at least 20 photos "
+    "and at most 30%].",
 )
 @click.option(
     "--out",
@@ -287,7 +108,7 @@ def _reporter(stop: _StopOnCtrlC, quiet: bool):
     type=click.IntRange(1),
     default=3,
     show_default=True,
-    help="Stop after this many epochs without a better validation CIDEr.",
+    help="Stop after this many epochs without a better validation loss (CIDEr, --scratch).",
 )
 @click.option(
     "--min-word-count",
@@ -324,9 +145,8 @@ def _reporter(stop: _StopOnCtrlC, quiet: bool):
 @click.option(
     "--keep-worse",
     is_flag=True,
-    help="Write the model even when it is not better than the base model on the validation "
-    "photos (CIDEr; on a tie, loss) "
-    f"(else none is written and the exit code is {NOT_BETTER_EXIT}).",
+    help="Write the model even when the judgement on the validation photos finds it not better "
+    f"than the base model (else none is written and the exit code is {EXIT_NOT_BETTER}).",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @workers_option("Processes decoding photos while features are computed.", default=1)
@@ -370,17 +190,23 @@ def train(
     \b
     By default the default model is fine-tuned: it keeps its vocabulary, gains the
     new captions' frequent words, and its decoder trains on cached encoder features.
-    Validation BLEU-4/CIDEr are printed each epoch; the best epoch is kept.
-    A few photos are enough: the epochs span at least --min-steps optimiser
-    steps, new words start from the words they stand in for, and (--tune words)
-    the base's attention and recurrence stay as they are.
+    Validation BLEU-4/CIDEr/loss are printed each epoch; the epoch with the lowest
+    validation loss is kept. A few photos are enough: the epochs span at least
+    --min-steps optimiser steps, new words start from the words they stand in for,
+    and (--tune words) the base's attention and recurrence stay as they are.
     Ctrl-C saves and stops; run the same command with --resume to continue.
 
     \b
-    When the best epoch is not better than the base model on the validation
-    photos (CIDEr; on a tie, loss), no model is written: the base keeps captioning as it did,
-    the exit code is 3 and the metrics say why. --keep-worse writes it anyway
-    (add --resume to a finished run to write it without training again).
+    Then the held-out photos judge it, each figure with a 95% interval:
+      learned your captions  their loss per word fell from the base model's;
+      uses the photos        it predicts them better from their own photo than
+                             from another (captions shuffled between photos fail);
+      content                CIDEr-D of its captions (weights from your captions
+                             and Flickr8k's) is not clearly below the base's.
+    When one fails, no model is written: the base keeps captioning as it did, the
+    exit code is 3 and the output says why. --keep-worse writes it anyway (add
+    --resume to a finished run to write it without training again). With 50 or
+    more validation photos the model also gets its own confidence curve.
 
     \b
     Examples:
@@ -438,8 +264,10 @@ def train(
         min_steps=min_steps,
         keep_worse=keep_worse,
     )
-    stop = _StopOnCtrlC(lambda text: click.echo(text, err=True))
-    reporter = _reporter(stop, quiet)
+    from photocap.cli._train_progress import StopOnCtrlC, TrainProgress
+
+    stop = StopOnCtrlC(lambda text: click.echo(text, err=True))
+    reporter = TrainProgress(stop, quiet)
     try:
         with stop:
             result = finetune(options, reporter)
@@ -450,57 +278,56 @@ def train(
             "to continue",
             err=True,
         )
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except KeyboardInterrupt:
         reporter.close()
         click.echo("Interrupted (features computed so far are cached)", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     finally:
         reporter.close()
     _report(result, as_json)
     if result.model_path is None:
-        sys.exit(NOT_BETTER_EXIT)
+        sys.exit(EXIT_NOT_BETTER)
 
 
 def _report(result, as_json: bool) -> None:
-    best = result.state.history[result.state.best_epoch - 1]
-    summary = {
-        "model": str(result.model_path) if result.model_path else None,
-        "improved": result.improved,
-        "steps": result.steps,
-        "metrics": str(result.metrics_path),
-        "plot": str(result.plot_path),
-        "best_epoch": result.state.best_epoch,
-        "epochs": result.state.epoch,
-        "val": {"BLEU-4": best.val_bleu4, "CIDEr": best.val_cider},
-        "base_val": (
-            {"BLEU-4": result.base.val_bleu4, "CIDEr": result.base.val_cider}
-            if result.base
-            else None
-        ),
-        "train_images": result.train_images,
-        "val_images": result.val_images,
-        "words_added": result.words_added,
-        "skipped": len(result.skipped),
-        "default": str(result.default_path) if result.default_path else None,
-        "seconds": round(result.seconds, 1),
-    }
+    report = result.report
     if as_json:
+        summary = {
+            "model": report.model,
+            "improved": report.improved,
+            "steps": report.steps,
+            "metrics": str(result.metrics_path),
+            "plot": str(result.plot_path),
+            "best_epoch": report.best_epoch,
+            "epochs": len(report.epochs) - (1 if report.base_best else 0),
+            "val": report.best,
+            "base_val": report.base_best,
+            "judgement": report.judgement,
+            "confidence": report.confidence,
+            "train_images": report.train_images,
+            "val_images": report.val_images,
+            "words_added": report.words_added,
+            "skipped": len(report.skipped),
+            "default": str(result.default_path) if result.default_path else None,
+            "seconds": report.seconds,
+        }
         click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
         return
-    base = (
-        f" (base model: {result.base.val_cider:.3f})"
-        if result.base and not math.isnan(result.base.val_cider)
-        else ""
-    )
-    click.echo(f"model: {result.model_path or 'none written'}")
+    best = report.best
+    base = f" (base model: {report.base_best['CIDEr']:.3f})" if report.base_best else ""
     click.echo(
-        f"best epoch {result.state.best_epoch} of {result.state.epoch} ({result.steps} steps): "
-        f"val CIDEr {best.val_cider:.3f}{base}, BLEU-4 {best.val_bleu4:.3f}"
+        f"best epoch {report.best_epoch} ({report.steps} steps): "
+        f"val CIDEr {best['CIDEr']:.3f}{base}, BLEU-4 {best['BLEU-4']:.3f}"
     )
-    if not result.improved:
+    if result.judgement is not None:
+        for line in result.judgement.lines():
+            click.echo(line)
+    click.echo(_confidence_line(report.confidence))
+    if not report.improved:
+        reasons = "; ".join(result.judgement.reasons()) if result.judgement else ""
         click.echo(
-            "NOT BETTER than the base model on the validation photos: "
+            f"NOT BETTER than the base model: {reasons}; "
             + (
                 "written anyway (--keep-worse)."
                 if result.model_path
@@ -508,14 +335,26 @@ def _report(result, as_json: bool) -> None:
                 "(--keep-worse --resume writes this one without training again)."
             )
         )
-    if result.words_added:
-        quoted = [f'"{w}"' for w in result.words_added[:12]]  # a comma may be one of them
-        shown = ", ".join(quoted) + (" …" if len(result.words_added) > 12 else "")
-        click.echo(f"new words ({len(result.words_added)}): {shown}")
-    if result.skipped:
-        click.echo(f"skipped: {len(result.skipped)} rows/photos (listed above)")
+    click.echo(f"model: {result.model_path or 'none written'}")
+    if report.words_added:
+        quoted = [f'"{w}"' for w in report.words_added[:12]]  # a comma may be one of them
+        shown = ", ".join(quoted) + (" …" if len(report.words_added) > 12 else "")
+        click.echo(f"new words ({len(report.words_added)}): {shown}")
+    if report.skipped:
+        click.echo(f"skipped: {len(report.skipped)} rows/photos (listed above)")
     click.echo(f"metrics: {result.metrics_path}, plot: {result.plot_path}")
     if result.default_path:
         click.echo(f"now the default model ({result.default_path})")
     elif result.model_path:
         click.echo(f"use it: photocap caption --model {result.model_path} PHOTO")
+
+
+def _confidence_line(confidence: dict) -> str:
+    from photocap.training.calibration import MIN_PHOTOS
+
+    if confidence["own"]:
+        return f"confidence: its own curve, fitted on its {confidence['photos']} validation photos"
+    return (
+        f"confidence: the base model's curve (only {confidence['photos']} validation photos; "
+        f"{MIN_PHOTOS} needed to fit its own)"
+    )

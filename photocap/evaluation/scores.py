@@ -8,9 +8,11 @@ tests check them against pycocoevalcap, given the same words, to 1e-9.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from photocap.model.vocab import PUNCTUATION, tokenize
 
@@ -59,6 +61,23 @@ def corpus_bleu(
     return scores
 
 
+def ngram_key(gram: Sequence[str]) -> int:
+    """A stable 63-bit key of an n-gram (its words joined by spaces), for stored frequency tables."""
+    digest = hashlib.blake2b(" ".join(gram).encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+@dataclass(frozen=True)
+class DocumentFrequencies:
+    """In how many of a corpus's images (documents) each n-gram occurs, by `ngram_key`."""
+
+    documents: int
+    counts: Mapping[int, int]
+
+    def count(self, gram: Sequence[str]) -> int:
+        return self.counts.get(ngram_key(gram), 0)
+
+
 class CiderD:
     """CIDEr-D with document frequencies from a fixed corpus of references.
 
@@ -68,20 +87,41 @@ class CiderD:
     training uses it with the training references as the corpus.
     """
 
-    def __init__(self, references: Sequence[Sequence[str]]):
+    def __init__(
+        self,
+        references: Sequence[Sequence[str]],
+        extra_documents: Sequence[Sequence[str]] = (),
+        background: DocumentFrequencies | None = None,
+    ):
+        """`references`: each scored image's references. Document frequencies count them, plus
+        `extra_documents` (other images' references, e.g. a person's training captions) and a
+        `background` table (e.g. Flickr8k's), so a phrase every scored reference shares still
+        weighs what it weighs in the wider corpus."""
         self.refs = [[tokenize(r) for r in refs] for refs in references]
         df: Counter = Counter()
-        for refs in self.refs:
+        for refs in [*self.refs, *([tokenize(r) for r in refs] for refs in extra_documents)]:
             df.update({g for r in refs for counts in ngram_counts(r) for g in counts})
         self.df = df
-        self.log_n = math.log(float(len(self.refs)))
-        self.idf = {g: self.log_n - math.log(max(1.0, d)) for g, d in df.items()}  # unseen: log_n
+        self.background = background
+        documents = len(self.refs) + len(extra_documents)
+        self.log_n = math.log(float(documents + (background.documents if background else 0)))
+        self.idf = {g: self._idf_of(g, d) for g, d in df.items()}  # unseen: log_n (or background)
         self._ref_vectors = [[self._vector(r) for r in refs] for refs in self.refs]
+
+    def _idf_of(self, gram: tuple[str, ...], local: int) -> float:
+        extra = self.background.count(gram) if self.background else 0
+        return self.log_n - math.log(max(1.0, local + extra))
+
+    def _weight(self, gram: tuple[str, ...]) -> float:
+        idf = self.idf.get(gram)
+        if idf is None:
+            idf = self.idf[gram] = self._idf_of(gram, 0) if self.background else self.log_n
+        return idf
 
     def _vector(self, words: Sequence[str]) -> tuple[list[dict], list[float], int]:
         vec, norms = [], []
         for counts in ngram_counts(words):
-            v = {g: tf * self.idf.get(g, self.log_n) for g, tf in counts.items()}
+            v = {g: tf * self._weight(g) for g, tf in counts.items()}
             vec.append(v)
             norms.append(math.sqrt(sum(x * x for x in v.values())))
         # pycocoevalcap measures length in bigrams; the difference is the same unless one side

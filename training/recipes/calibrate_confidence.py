@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from photocap.training.calibration import fit_logistic
 
 from photocap.captioner import Caption, Captioner, load_captioner
 from photocap.evaluation.captions_csv import read_references
@@ -122,23 +123,6 @@ def caption_split(
             tops = top_class_probabilities(captioner.head, features.float()).numpy()  # (photos,)
     names, refs = [p.name for p in images], [list(r) for r in references]
     return SplitCaptions(names, captions, cider, refs, tops)
-
-
-def fit_logistic(x: np.ndarray, y: np.ndarray, steps: int = 50) -> np.ndarray:
-    """Intercept and weights of a logistic regression on features `x` (n,) or (n, d)
-    (Newton's method, no penalty): (1 + d,)."""
-    x = x.reshape(len(x), -1)  # (n, d)
-    design = np.concatenate([np.ones((len(x), 1)), x], axis=1)  # (n, 1 + d)
-    w = np.zeros(design.shape[1])
-    for _ in range(steps):
-        p = 1.0 / (1.0 + np.exp(-(design @ w)))  # (n,)
-        gradient = design.T @ (y - p)  # (1 + d,)
-        hessian = (design * (p * (1 - p))[:, None]).T @ design  # (1 + d, 1 + d)
-        step = np.linalg.solve(hessian + 1e-9 * np.eye(len(w)), gradient)
-        w += step
-        if np.abs(step).max() < 1e-10:
-            break
-    return w
 
 
 def auc(score: np.ndarray, positive: np.ndarray) -> float:
