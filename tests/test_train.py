@@ -165,8 +165,11 @@ def run_cli(args: list[str]):
 def test_train_cli_end_to_end_and_the_model_captions_photos(workspace, tmp_path):
     ws = workspace
     cache = ("--cache", str(tmp_path / "cache"))  # its own, empty feature cache
-    result = run_cli(
-        train_args(ws, "products.safetensors", "--epochs", "2", "--set-default", *cache)
+    val = ("--val", str(mirrored_val(ws)))  # held-out photos of subjects the training set shows
+    result = run_cli(  # the default 150 steps: enough to tell the subjects apart
+        default_steps_args(
+            ws, "products.safetensors", "--epochs", "2", "--set-default", *cache, *val
+        )
     )
     assert result.exit_code == 0, result.output
     assert "computing encoder features of 14 photos" in result.stderr
@@ -185,9 +188,13 @@ def test_train_cli_end_to_end_and_the_model_captions_photos(workspace, tmp_path)
     assert loaded.info.training["base"].startswith("tiny@")
 
     metrics = json.loads((ws / "out" / "products.metrics.json").read_text())
-    assert [e["epoch"] for e in metrics["epochs"]] == [0, 1, 2]
+    assert [e["epoch"] for e in metrics["epochs"]] == [0, 1, 2] and metrics["steps"] == 150
     assert metrics["epochs"][0]["loss"] is None and metrics["epochs"][1]["loss"] > 0
-    assert metrics["train_images"] + metrics["val_images"] == 14
+    assert (metrics["train_images"], metrics["val_images"]) == (14, 3)
+    assert metrics["judgement"]["learned"] and metrics["judgement"]["uses_photos"]
+    assert metrics["confidence"]["own"] is False  # 3 validation photos: the base's curve
+    assert "learned your captions: held-out loss" in result.stdout
+    assert "confidence: the base model's curve (only 3 validation photos" in result.stdout
     with Image.open(ws / "out" / "products.metrics.png") as plot:
         assert plot.format == "PNG" and plot.size[0] > 400
     umask = os.umask(0)
@@ -208,7 +215,8 @@ def test_train_cli_end_to_end_and_the_model_captions_photos(workspace, tmp_path)
     assert payload["model"].startswith("tiny+products@")
     assert payload["results"][0]["caption"].endswith(".")
 
-    again = run_cli(train_args(ws, "products-2.safetensors", "--epochs", "1", *cache))
+    short = ("--epochs", "1", "--keep-worse")  # 30 steps, too few to judge: this checks the cache
+    again = run_cli(train_args(ws, "products-2.safetensors", *short, *cache, *val))
     assert again.exit_code == 0, again.output
     assert "computing encoder features" not in again.stderr  # the cache served every photo
 
@@ -242,7 +250,7 @@ def test_tune_words_keeps_the_base_attention_and_recurrence_and_tune_all_trains_
 @pytest.mark.slow
 def test_train_runs_without_pycocoevalcap(workspace, tmp_path):
     """A plain `pip install .` has no pycocoevalcap (the `eval` extra): `photocap train` still
-    validates (photocap's own BLEU-4 and CIDEr) and writes its model."""
+    validates and judges (photocap's own BLEU-4 and CIDEr-D) and writes its model."""
     blocker = tmp_path / "blocker" / "pycocoevalcap"
     blocker.mkdir(parents=True)
     (blocker / "__init__.py").write_text('raise ImportError("pycocoevalcap is not installed")\n')
@@ -250,7 +258,8 @@ def test_train_runs_without_pycocoevalcap(workspace, tmp_path):
     probe = [sys.executable, "-c", "import pycocoevalcap.bleu.bleu"]
     assert subprocess.run(probe, capture_output=True, env=env).returncode != 0  # blocked indeed
 
-    args = train_args(workspace, "no-eval.safetensors", "--epochs", "1")
+    val = ("--val", str(mirrored_val(workspace)))  # judged too: 150 steps learn the subjects
+    args = default_steps_args(workspace, "no-eval.safetensors", "--epochs", "1", *val)
     child = subprocess.run(
         [sys.executable, "-m", "photocap", *args],
         capture_output=True,
@@ -276,7 +285,8 @@ def test_unusable_photos_are_skipped_listed_or_refused(workspace):
         ["photos/rocket.jpg", ""],
     ]
     write_csv(ws / "messy.csv", rows)
-    result = run_cli(train_args(ws, "messy.safetensors", "--epochs", "1", data="messy.csv"))
+    one = ("--epochs", "1", "--keep-worse")  # what this checks is the data, not the judgement
+    result = run_cli(train_args(ws, "messy.safetensors", *one, data="messy.csv"))
     assert result.exit_code == 0, result.output
     assert "skipped 1 rows:\n  line 32: photos/rocket.jpg: empty caption" in result.stderr
     assert "skipped 2 images:" in result.stderr
@@ -416,11 +426,13 @@ def test_a_result_not_better_than_the_base_writes_no_model_unless_asked(workspac
 
     worse = run_cli([*args, "--set-default"])
     assert worse.exit_code == 3, worse.output
-    assert "NOT BETTER than the base model" in worse.stdout
+    assert "NOT BETTER than the base model: it did not learn your captions" in worse.stdout
     assert "model: none written" in worse.stdout
     assert not (ws / "out" / "worse.safetensors").exists()
     metrics = json.loads((ws / "out" / "worse.metrics.json").read_text())
     assert metrics["model"] is None and metrics["improved"] is False
+    judgement = metrics["judgement"]
+    assert judgement["loss_change"]["value"] > 0 and not judgement["learned"]
     assert metrics["base_best"]["CIDEr"] > 0  # the base captions the held-out photos well…
     assert metrics["best"]["CIDEr"] <= metrics["base_best"]["CIDEr"]  # …and better
     assert (default_model_path().read_bytes() if default_model_path().exists() else None) == (
@@ -435,6 +447,36 @@ def test_a_result_not_better_than_the_base_writes_no_model_unless_asked(workspac
     assert model.info.training["best_epoch"] >= 1
     texts = caption_texts(ws / "out" / "worse.safetensors", [ws / "rocket-mirror.jpg"])
     assert texts[0].startswith("zebra"), texts
+
+
+def test_captions_shuffled_between_photos_are_refused_with_the_reason(workspace):
+    """The right style on the wrong photos: the loss falls, but the photo no longer matters."""
+    ws = workspace
+    val = mirrored_val(ws)
+    subjects = list(SKIMAGE_PHOTOS[1:]) + [SKIMAGE_PHOTOS[0]]  # every photo gets another's captions
+    rows = [
+        (f"photos/{photo}.jpg" if photo != "coffee" else "photos/coffee-é.jpg", caption)
+        for photo, subject in zip(SKIMAGE_PHOTOS, subjects, strict=True)
+        for caption in (
+            f"Product shot: a {subject.replace('_', ' ')} on a white table",
+            f"Product shot: the {subject.replace('_', ' ')} seen from above",
+        )
+    ]
+    write_csv(ws / "shuffled.csv", rows)
+    args = default_steps_args(
+        ws, "shuffled.safetensors", "--val", str(val), "--epochs", "3", data="shuffled.csv"
+    )
+    refused = run_cli(args)
+    assert refused.exit_code == 3, refused.output
+    assert "do not describe their photos (were they shuffled between photos?)" in refused.stdout
+    assert not (ws / "out" / "shuffled.safetensors").exists()
+    judgement = json.loads((ws / "out" / "shuffled.metrics.json").read_text())["judgement"]
+    assert judgement["learned"] and not judgement["uses_photos"]  # the style was learned
+
+    kept = run_cli([*args, "--keep-worse", "--resume"])
+    assert kept.exit_code == 0, kept.output
+    assert "written anyway (--keep-worse)" in kept.stdout
+    assert (ws / "out" / "shuffled.safetensors").exists()
 
 
 # --- exact resume after a kill and after Ctrl-C ----------------------------------------------
@@ -512,6 +554,8 @@ def test_resume_after_a_kill_or_ctrl_c_reaches_the_uninterrupted_weights(workspa
 
 @pytest.mark.slow
 def test_fine_tuning_the_shipped_model_learns_a_house_style(flickr8k, shipped_model, tmp_path):
+    """112 Flickr8k dog photos in the pet-studio style: the style is learned and the model
+    written; the same captions shuffled between the photos are refused, and say why."""
     from photocap.training.data import read_flickr8k
     from photocap.training.recipes.house_style import DOG, house_style
 
@@ -521,13 +565,31 @@ def test_fine_tuning_the_shipped_model_learns_a_house_style(flickr8k, shipped_mo
     data = write_csv(
         tmp_path / "pets.csv", [(n, house_style(c)) for n in train for c in captions[n]]
     )
+    others = train[1:] + train[:1]  # each photo gets the next photo's captions
+    shuffled = write_csv(
+        tmp_path / "shuffled.csv",
+        [(n, house_style(c)) for n, m in zip(train, others, strict=True) for c in captions[m]],
+    )
+    common = ["--images", str(flickr8k / "images"), "--cache", str(tmp_path / "cache")]
+    common += ["--epochs", "6", "--lr", "4e-4", "--batch-size", "16", "--json"]
     out = tmp_path / "pets.safetensors"
-    args = ["train", "--data", str(data), "--images", str(flickr8k / "images"), "--out", str(out)]
-    result = run_cli([*args, "--epochs", "6", "--lr", "4e-4", "--batch-size", "16", "--json"])
+    result = run_cli(["train", "--data", str(data), "--out", str(out), *common])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert {"pawtrait", "pupper"} <= set(summary["words_added"])
-    assert summary["val"]["CIDEr"] > summary["base_val"]["CIDEr"]
+    judgement = summary["judgement"]
+    assert judgement["better"] and judgement["loss_change"]["high"] < -0.5
+    assert judgement["photo_gain"]["low"] > 0.2  # the photo matters, as it does to the base
+    assert {"pawtrait", "pupper"} <= set(judgement["style"])
+
+    refused = run_cli(
+        ["train", "--data", str(shuffled), "--out", str(tmp_path / "s.safetensors"), *common]
+    )
+    assert refused.exit_code == 3, refused.output
+    control = json.loads(refused.stdout)
+    assert control["model"] is None and not control["improved"]
+    assert control["judgement"]["learned"] and not control["judgement"]["uses_photos"]
+    assert "shuffled between photos" in control["judgement"]["reasons"][0]
 
     photos = [str(flickr8k / "images" / n) for n in held_out]
     texts = {}

@@ -8,15 +8,16 @@ Three questions, each answered with a 95% interval from resampling the validatio
   wrong content) teach a model to say words whatever the photo shows: the loss falls, the photo
   stops mattering.
 - **content**: CIDEr-D of the captions each model writes, with document frequencies from the
-  person's captions plus Flickr8k's, so a phrase every reference shares still weighs something
-  and a handful of photos do not set the weights. A model that describes the photos clearly
-  worse than the base is refused.
+  person's captions plus Flickr8k's (a handful of photos do not set the weights), and the style
+  set aside: words the person's captions use far more than Flickr8k's ("product", "shot") are
+  the loss's to credit. A model that describes the photos clearly worse than the base is refused.
 
 A model is written when it learned, the photos matter, and its content is not clearly worse.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -78,7 +79,8 @@ class Judgement:
     photo_gain: Interval | None  # swapped − tuned: above 0 means the photo matters
     base_cider: float
     tuned_cider: float
-    cider_change: Interval  # tuned − base, CIDEr-D of the written captions
+    cider_change: Interval  # tuned − base, CIDEr-D of the written captions' content
+    style: tuple[str, ...]  # the person's style words, set aside when content is compared
     learned: bool
     uses_photos: bool
     content_kept: bool
@@ -99,9 +101,11 @@ class Judgement:
                 f"uses the photos: held-out loss {self.tuned_loss:.2f} with its own photo, "
                 f"{self.swapped_loss:.2f} with another, difference {self.photo_gain.words()}"
             )
+        aside = ", ".join(f'"{w}"' for w in self.style[:6]) + (" …" if len(self.style) > 6 else "")
         out.append(
             f"content: CIDEr-D {self.base_cider:.3f} → {self.tuned_cider:.3f}, change "
-            f"{self.cider_change.words(3)} (weights from your captions and Flickr8k's)"
+            f"{self.cider_change.words(3)} (weights from your captions and Flickr8k's"
+            + (f"; style words {aside} set aside)" if self.style else ")")
         )
         return out
 
@@ -180,16 +184,41 @@ def swapped_losses(
     return PhotoLosses(sum(r.nats for r in runs) / len(runs), runs[0].words)
 
 
+STYLE_SHARE = 0.3  # a style word is in at least this share of the person's training photos…
+STYLE_RATIO = 3.0  # …and this many times Flickr8k's share
+
+
+def style_words(
+    training: Sequence[Sequence[str]], background: DocumentFrequencies | None
+) -> frozenset[str]:
+    """Words the person's captions use far more than Flickr8k's ("product", "shot", "pawtrait"):
+    the style, which the loss credits and the content measure sets aside."""
+    photos = max(len(training), 1)
+    counts = Counter(w for refs in training for w in {w for r in refs for w in tokenize(r)})
+    wider = (lambda w: background.count((w,)) / background.documents) if background else None
+    return frozenset(
+        w
+        for w, n in counts.items()
+        if n / photos >= STYLE_SHARE and (wider is None or n / photos >= STYLE_RATIO * wider(w))
+    )
+
+
 def content_scores(
     captions: Sequence[str],
     references: Sequence[Sequence[str]],
     training: Sequence[Sequence[str]],
     background: DocumentFrequencies | None,
+    style: frozenset[str] = frozenset(),
 ) -> np.ndarray:
     """CIDEr-D of each caption against its photo's references, document frequencies from these
-    references, the training references and `background`: (photos,)."""
-    cider = CiderD(references, training, background)
-    return np.array([cider.score(tokenize(c), i) for i, c in enumerate(captions)])
+    references, the training references and `background`; `style` words left out of all: (photos,)."""
+
+    def content(text: str) -> str:
+        return " ".join(w for w in tokenize(text) if w not in style)
+
+    refs = [[content(r) for r in rs] for rs in references]
+    cider = CiderD(refs, [[content(r) for r in rs] for rs in training], background)
+    return np.array([cider.score(tokenize(content(c)), i) for i, c in enumerate(captions)])
 
 
 def _resamples(photos: int, seed: int) -> np.ndarray:
@@ -231,8 +260,9 @@ def judge(
     if swapped is not None:
         gain_value, gain_draws = per_word_change(swapped, tuned, counts)
         photo_gain = _interval(gain_value, gain_draws)
-    base_cider = content_scores(base.captions, references, training, background)
-    tuned_cider = content_scores(tuned_captions, references, training, background)
+    style = style_words(training, background)
+    base_cider = content_scores(base.captions, references, training, background, style)
+    tuned_cider = content_scores(tuned_captions, references, training, background, style)
     difference = tuned_cider - base_cider  # (photos,)
     cider_change = _interval(float(difference.mean()), counts @ difference / n)
     return Judgement(
@@ -245,6 +275,7 @@ def judge(
         base_cider=float(base_cider.mean()),
         tuned_cider=float(tuned_cider.mean()),
         cider_change=cider_change,
+        style=tuple(sorted(style)),
         learned=loss_change.high < 0,
         uses_photos=photo_gain is None or photo_gain.low > 0,
         content_kept=not cider_change.high < 0,
