@@ -210,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for n in sorted(by_length):
             report(f"  {n} word{'s' if n > 1 else ''}", by_length[n])
         partial = sum(search(index, q).partial for q in mixed)
-        report(f"mixed words ({partial} of {len(mixed)} partial)", timed(search, mixed))
+        report(f"mixed words ({partial} of {len(mixed)} partial)", timed(query, mixed))
         report(
             "typical, --under one year",
             timed(lambda q: search(index, q, under="/bench/photos/2010"), typical[:200]),
