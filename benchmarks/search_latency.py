@@ -171,6 +171,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--db", type=Path, help="build (or reuse) the index here, not in a temp dir"
     )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="CI's smoke run: the script still works; the figures are not held to the bar (exit 0)",
+    )
     args = parser.parse_args(argv)
     if not args.captions.is_file():
         print(
@@ -245,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{'met' if ok else 'MISSED'} (median {median:.2f} ms, p99 {p99:.2f} ms; "
         f"LIKE baseline median {summary(baseline.wall)[0]:.2f} ms, p99 {summary(baseline.wall)[1]:.2f} ms)"
     )
-    return 0 if ok else 1
+    return 0 if ok or args.smoke else 1
 
 
 if __name__ == "__main__":
