@@ -133,7 +133,8 @@ def main() -> int:
         root, db = tmp / "photos", tmp / "index.db"
         root.mkdir()
         command = [sys.executable, "-m", "photocap", "watch", str(root), "--db", str(db)]
-        command += ["--device", args.device, "--json", *args.watch_args]
+        # -v: a batch whose photos were all held back logs its `batch` event at debug level
+        command += ["--device", args.device, "--json", "-v", *args.watch_args]
         if args.model:
             command += ["--model", args.model]
         env = {**os.environ, "PYTHONPATH": str(REPO), "PHOTOCAP_HOME": str(tmp / "home")}
