@@ -68,9 +68,9 @@ def centre_crop_tensor(image: Image.Image, spec) -> torch.Tensor:
 def read_samples(folder: Path) -> tuple[list[Path], torch.Tensor]:
     with open(folder / "labels.csv", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    wnids = sorted({r["wnid"] for r in rows})
-    assert wnids == [c.wnid for c in imagenet_classes()], "word table and samples disagree"
-    index = {w: i for i, w in enumerate(wnids)}
+    index = {c.wnid: c.index for c in imagenet_classes()}
+    unknown = sorted({r["wnid"] for r in rows} - index.keys())
+    assert not unknown, f"word table and samples disagree: {unknown[:5]}"
     return [folder / "images" / r["image"] for r in rows], torch.tensor(
         [index[r["wnid"]] for r in rows]
     )

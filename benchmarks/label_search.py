@@ -109,6 +109,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--flickr8k", type=Path, default=REPO.parent / "shared/data/flickr8k")
     parser.add_argument("--db", type=Path, default=REPO / "runs" / "label-search.db")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="CI's smoke run: the script still works; the figures are not held to the bar (exit 0)",
+    )
     args = parser.parse_args()
     import photocap
 
@@ -145,11 +150,9 @@ def main() -> int:
     print(f"captions only: mean recall {r0:.3f}, mean precision {p0:.3f}")
     print(f"with labels:   mean recall {r1:.3f}, mean precision {p1:.3f}")
     ok = r1 >= 1.3 * r0 and p1 >= p0 - 0.05
-    print(
-        f"recall {r1 / r0:.2f}x captions-only, precision {p1 - p0:+.3f}: bar",
-        "met" if ok else "MISSED",
-    )
-    return 0 if ok else 1
+    ratio = f"{r1 / r0:.2f}x" if r0 else "(no recall without labels)"
+    print(f"recall {ratio} captions-only, precision {p1 - p0:+.3f}: bar", "met" if ok else "MISSED")
+    return 0 if ok or args.smoke else 1
 
 
 if __name__ == "__main__":

@@ -48,7 +48,8 @@ def build(root: Path, count: int, per_folder: int = 100) -> list[Path]:
 
 
 def index_as_done(db: Path, paths: list[Path]) -> None:
-    """The rows a finished `photocap index` run leaves: ok, captioned, size + mtime + sha256."""
+    """The rows a finished `photocap index` run leaves: ok, captioned, labelled, size + mtime +
+    sha256."""
     from photocap.store.index import PhotoRecord, open_index
 
     records = []
@@ -66,6 +67,9 @@ def index_as_done(db: Path, paths: list[Path]) -> None:
                 caption="A cat sitting on a rug.",
                 source="model",
                 model_id="benchmark",
+                confidence=0.9,
+                labels=(),  # labelled (a row without labels is labelled again on the rerun)
+                label_words="",
             )
         )
     with open_index(db) as index:

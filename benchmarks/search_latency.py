@@ -172,6 +172,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--db", type=Path, help="build (or reuse) the index here, not in a temp dir"
     )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="CI's smoke run: the script still works; the figures are not held to the bar (exit 0)",
+    )
     args = parser.parse_args(argv)
     if not args.captions.is_file():
         print(
@@ -211,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for n in sorted(by_length):
             report(f"  {n} word{'s' if n > 1 else ''}", by_length[n])
         partial = sum(search(index, q).partial for q in mixed)
-        report(f"mixed words ({partial} of {len(mixed)} partial)", timed(search, mixed))
+        report(f"mixed words ({partial} of {len(mixed)} partial)", timed(query, mixed))
         report(
             "typical, --under one year",
             timed(lambda q: search(index, q, under="/bench/photos/2010"), typical[:200]),
@@ -246,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{'met' if ok else 'MISSED'} (median {median:.2f} ms, p99 {p99:.2f} ms; "
         f"LIKE baseline median {summary(baseline.wall)[0]:.2f} ms, p99 {summary(baseline.wall)[1]:.2f} ms)"
     )
-    return 0 if ok else 1
+    return 0 if ok or args.smoke else 1
 
 
 if __name__ == "__main__":

@@ -56,6 +56,11 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--captions", type=Path, default=DEFAULT_CAPTIONS)
     parser.add_argument("--db", type=Path, default=REPO / "runs" / "startup.db")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="CI's smoke run: the script still works; the figures are not held to the bar (exit 0)",
+    )
     args = parser.parse_args()
     if not args.db.exists():
         if not args.captions.is_file():
@@ -82,7 +87,7 @@ def main() -> int:
     )
     ok = help_ratio <= 1.5 and search_ratio <= 1.25
     print("targets (1.5x, 1.25x):", "met" if ok else "MISSED")
-    return 0 if ok else 1
+    return 0 if ok or args.smoke else 1
 
 
 if __name__ == "__main__":

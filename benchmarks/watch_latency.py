@@ -77,17 +77,20 @@ class Daemon:
             with self.lock:
                 self.events.append(json.loads(line))
 
-    def find(self, kind: str, path: str | None = None, match=None) -> dict | None:
+    def find(self, kind: str | tuple[str, ...], path: str | None = None, match=None) -> dict | None:
+        kinds = (kind,) if isinstance(kind, str) else kind
         with self.lock:
             for e in self.events:
-                if e["event"] == kind and e.get("path", path) == path and (not match or match(e)):
+                if e["event"] in kinds and e.get("path", path) == path and (not match or match(e)):
                     return e
         return None
 
     def wait_batch(self, number: int, timeout: float = 600) -> dict:
         return self.wait("batch", timeout=timeout, match=lambda e: e.get("batch") == number)
 
-    def wait(self, kind: str, path: str | None = None, timeout: float = 600, match=None) -> dict:
+    def wait(
+        self, kind: str | tuple[str, ...], path: str | None = None, timeout: float = 600, match=None
+    ) -> dict:
         deadline = time.monotonic() + timeout
         while (event := self.find(kind, path, match)) is None:
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -112,6 +115,11 @@ def main() -> int:
     parser.add_argument("--photos-from", type=Path, default=None, help="use these JPEGs instead")
     parser.add_argument("--gap", type=float, default=2.0, help="seconds between photos")
     parser.add_argument("--json", dest="json_out", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="CI's smoke run: the median is not held to the target (the daemon must still exit 0)",
+    )
     parser.add_argument("watch_args", nargs="*", help="extra `photocap watch` options, after --")
     args = parser.parse_args()
 
@@ -125,7 +133,8 @@ def main() -> int:
         root, db = tmp / "photos", tmp / "index.db"
         root.mkdir()
         command = [sys.executable, "-m", "photocap", "watch", str(root), "--db", str(db)]
-        command += ["--device", args.device, "--json", *args.watch_args]
+        # -v: a batch whose photos were all held back logs its `batch` event at debug level
+        command += ["--device", args.device, "--json", "-v", *args.watch_args]
         if args.model:
             command += ["--model", args.model]
         env = {**os.environ, "PYTHONPATH": str(REPO), "PHOTOCAP_HOME": str(tmp / "home")}
@@ -149,7 +158,8 @@ def main() -> int:
             word = re.findall(r"[a-z]+", row.caption.lower())[0]
             hits = search(index, word, limit=1000, rank_window=None).hits
             assert str(target) in {h.path for h in hits}, f"{target} not found by {word!r}"
-            event = daemon.wait("captioned", str(target))
+            # a caption under --min-confidence is indexed as held back (its own event)
+            event = daemon.wait(("captioned", "held_back"), str(target))
             batch = daemon.wait_batch(event["batch"])
             rows.append(
                 {
@@ -188,7 +198,7 @@ def main() -> int:
     print(json.dumps({k: v for k, v in summary.items() if k != "photos"}))
     if args.json_out:
         args.json_out.write_text(json.dumps(summary, indent=2))
-    ok = summary["median_s"] <= TARGET_MEDIAN_S and code == 0
+    ok = (args.smoke or summary["median_s"] <= TARGET_MEDIAN_S) and code == 0
     print(
         f"median {summary['median_s']} s, p90 {summary['p90_s']} s over {len(latencies)} photos: "
         f"{'meets' if ok else 'MISSES'} the target (median <= {TARGET_MEDIAN_S:g} s, exit 0)",
