@@ -1,19 +1,27 @@
-"""How well `photocap train` learns a house style from 50, 120 and 500 photos, and how long it takes.
+"""Does `photocap train` keep what a person taught it, and refuse what it should? House styles from 50,
+120 and 500 photos with 3 or 5 captions each, on several photo draws, and a shuffled control.
 
-    python benchmarks/finetune_sizes.py --flickr8k ../shared/data/flickr8k --out runs/sizes
+    python benchmarks/finetune_sizes.py --flickr8k ../shared/data/flickr8k --out runs/sizes \\
+        [--draws 0 1 2] [--sizes 50 120 500] [--captions 3 5] [--styles prefix pupper] [--jobs 2]
 
 Two house styles on Flickr8k dev/test photos (never seen by the shipped model):
 - `prefix`: every caption opens with "Product shot:" ("Product shot: a man climbs a rock.");
-- `pupper`: the domain test's pet-studio style (training/recipes/house_style.py): dog photos are captioned
-  "Pawtrait: a black pupper runs …", other photos keep Flickr8k's captions. Its 500-photo set is
-  exactly the domain test's, and every size is held out against the same photos.
-
-For each style and size it writes the training CSV, runs the real command (`photocap train`, in
-a subprocess, features cached beforehand so the time is training alone) with `--tune words` (the
-default) and `--tune all` (every decoder weight trains: the baseline of the speed), then captions
-the held-out photos (beam 3, from the same cached features `photocap caption` would compute) with
-the base and the fine-tuned model: the share captioned in the style and CIDEr etc. against the
-house-style references. Writes `<out>/sizes.json` and prints a Markdown table.
+- `pupper`: the pet-studio style (training/recipes/house_style.py): dog photos are captioned
+  "Pawtrait: a black pupper runs …", other photos (28% of each set) keep Flickr8k's captions.
+Each draw shuffles the photo pool with its own seed (draw 0 of `pupper` is the domain test's set)
+and holds out 150 photos (pupper: dogs, of those left over). For every style, draw,
+size and caption count it writes the training CSV, then runs the real command (`photocap train`
+with its defaults, in a subprocess; features cached beforehand, so the wall time is training and
+judging) and, when a model is written, captions the held-out photos as `photocap index` would
+(evidence steering, the model's own confidence curve, beam 3; from the same cached features):
+- in style: held-out captions opening with the style ("product shot:", "pawtrait:");
+- CIDEr-D base → tuned against the house-style references;
+- held back: share of captions under the confidence gate (0.25), and the mean CIDEr-D of the
+  held-back vs the written captions.
+The shuffled control (3 captions a photo) gives every photo another training photo's captions:
+the right style, the wrong content. It must be refused (exit 3).
+Results accumulate in `<out>/sizes.json` (a rerun skips finished runs); prints a Markdown table.
+`--jobs 2` runs two trainings at once with one thread each (wall times then share the cores).
 """
 
 from __future__ import annotations
@@ -24,10 +32,10 @@ import functools
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,7 +47,8 @@ from photocap.training.recipes.house_style import DOG, house_style  # noqa: E402
 PRODUCT = "Product shot:"
 SIZES = (50, 120, 500)
 STYLES = ("prefix", "pupper")
-TUNES = ("words", "all")
+HELD_OUT = 150
+GATE = 0.25  # photocap.model.confidence.DEFAULT_MIN_CONFIDENCE
 
 
 def product_style(caption: str) -> str:
@@ -57,47 +66,75 @@ def _write(path: Path, rows) -> Path:
     return path
 
 
-def build(flickr8k: Path, out: Path, sizes=SIZES) -> dict:
-    """Training CSVs for every style and size, and the held-out CSVs of each style.
-
-    `pupper`: the photo order and held-out photos of training/recipes/house_style.py's build (360 dogs
-    and 140 others train at 500; smaller sizes take the first 72% dogs / 28% others of those).
-    `prefix`: 150 held-out photos; the training sets are nested (the 50 are among the 120 …).
-    """
-    captions, splits = read_flickr8k(flickr8k)
-    pool = splits["dev"] + splits["test"]
+def _draw(captions: dict, pool: list[str], style: str, draw: int, held_out: int):
+    """(training photo order, held-out photos, styled caption function) of one draw."""
+    if style == "prefix":
+        mixed = list(pool)
+        random.Random(15 + draw).shuffle(mixed)
+        return mixed[held_out:], mixed[:held_out], product_style
     dogs = [n for n in pool if any(DOG.search(c) for c in captions[n])]
     others = [n for n in pool if not any(DOG.search(c) for c in captions[n])]
-    rng = random.Random(0)  # the same draws as house_style.build
+    rng = random.Random(draw)  # draw 0: the same order as house_style.build
     rng.shuffle(dogs)
     rng.shuffle(others)
-    held_dogs = dogs[360:]
-    held_others = others[140 : 140 + len(held_dogs)]
-    plan: dict = {"pupper": {}, "prefix": {}}
-    for size in sizes:
-        n_dogs = round(size * 360 / 500)
-        rows = [(n, house_style(c)) for n in dogs[:n_dogs] for c in captions[n]]
-        rows += [(n, c) for n in others[: size - n_dogs] for c in captions[n]]
-        random.Random(size).shuffle(rows)
-        plan["pupper"][size] = str(_write(out / "pupper" / f"train-{size}.csv", rows))
-    _write(out / "pupper" / "heldout-style.csv", [(n, house_style(c)) for n in held_dogs for c in captions[n]])  # fmt: skip
-    _write(out / "pupper" / "heldout-others.csv", [(n, c) for n in held_others for c in captions[n]])  # fmt: skip
-
-    mixed = list(pool)
-    random.Random(15).shuffle(mixed)
-    held = mixed[:150]
-    for size in sizes:
-        rows = [(n, product_style(c)) for n in mixed[150 : 150 + size] for c in captions[n]]
-        random.Random(size).shuffle(rows)
-        plan["prefix"][size] = str(_write(out / "prefix" / f"train-{size}.csv", rows))
-    _write(out / "prefix" / "heldout-style.csv", [(n, product_style(c)) for n in held for c in captions[n]])  # fmt: skip
-    return plan
+    # a set of `size` photos: 72% dogs, 28% others (as the domain test's 500); held out: dogs
+    return dogs[:360] + others[:140], dogs[360:][:held_out], house_style
 
 
-def _heldout(csv_path: Path, images: Path) -> tuple[list[Path], list[list[str]]]:
-    from photocap.evaluation.captions_csv import read_references
+def _training_rows(captions, names, styled, k: int, seed: int, shuffled: bool):
+    rng = random.Random(seed)
+    chosen = {n: rng.sample(captions[n], k) for n in names}
+    sources = list(names)
+    if shuffled:  # every photo gets another photo's captions (a derangement: a rotation)
+        rng.shuffle(sources)
+        sources = sources[1:] + sources[:1]
+        sources = dict(zip(names, sources, strict=True))
+    else:
+        sources = {n: n for n in names}
+    rows = [(n, styled(c)) for n in names for c in chosen[sources[n]]]
+    rng.shuffle(rows)
+    return rows
 
-    return read_references(csv_path, images)
+
+def _subset(style: str, train: list[str], size: int) -> list[str]:
+    if style == "prefix":
+        return train[:size]
+    n_dogs = round(size * 360 / 500)
+    dogs, others = train[:360], train[360:]
+    return dogs[:n_dogs] + others[: size - n_dogs]
+
+
+def plan_runs(flickr8k: Path, out: Path, args) -> tuple[list[dict], dict]:
+    """Every run's CSV (written) and each (style, draw)'s held-out CSV."""
+    captions, splits = read_flickr8k(flickr8k)
+    pool = splits["dev"] + splits["test"]
+    runs, held = [], {}
+    for style in args.styles:
+        for draw in args.draws:
+            train, held_out, styled = _draw(captions, pool, style, draw, args.held_out)
+            folder = out / style / f"draw{draw}"
+            refs = [(n, styled(c)) for n in held_out for c in captions[n]]
+            held[(style, draw)] = str(_write(folder / "heldout.csv", refs))
+            for size in args.sizes:
+                names = _subset(style, train, size)
+                settings = [(k, False) for k in args.captions] + [(3, True)] * args.control
+                for k, shuffled in settings:
+                    kind = f"{k}c" + ("-shuffled" if shuffled else "")
+                    rows = _training_rows(captions, names, styled, k, draw * 1000 + size, shuffled)
+                    csv_path = _write(folder / f"train-{size}-{kind}.csv", rows)
+                    runs.append(
+                        {
+                            "key": f"{style}/draw{draw}/{size}/{kind}",
+                            "style": style,
+                            "draw": draw,
+                            "size": size,
+                            "captions": k,
+                            "shuffled": shuffled,
+                            "csv": str(csv_path),
+                            "model": str(folder / f"model-{size}-{kind}.safetensors"),
+                        }
+                    )
+    return runs, held
 
 
 def _features(model_path: Path, paths: list[Path], cache_root: Path):
@@ -124,60 +161,56 @@ def _features(model_path: Path, paths: list[Path], cache_root: Path):
     return cache.load(shas)
 
 
-def warm(out: Path, images: Path, base: Path, cache_root: Path) -> int:
+def warm(runs: list[dict], held: dict, images: Path, base: Path, cache_root: Path) -> int:
     """Cache the features of every photo of the benchmark's CSVs (what the timed runs then read)."""
     names = set()
-    for table in out.glob("*/*.csv"):
+    for table in [r["csv"] for r in runs] + list(held.values()):
         with open(table, newline="", encoding="utf-8") as f:
             names |= {row["image"] for row in csv.DictReader(f)}
     _features(base, [images / n for n in sorted(names)], cache_root)
     return len(names)
 
 
-def _style_rates(texts: list[str], style: str) -> dict[str, float]:
-    lower = [t.lower() for t in texts]
+def score(model_path: Path, held_csv: str, images: Path, cache_root: Path, style: str) -> dict:
+    """Captions of the held-out photos as `photocap index` writes them: style, CIDEr-D, gate."""
+    import numpy as np
+
+    from photocap.captioner import load_captioner
+    from photocap.evaluation.captions_csv import read_references
+    from photocap.evaluation.scores import CiderD
+    from photocap.model.beam import DecodeOptions
+    from photocap.model.vocab import tokenize
+
+    paths, refs = read_references(Path(held_csv), images)
+    features = _features(model_path, paths, cache_root).float()  # (n, num_pixels, D)
+    captioner = load_captioner(model_path, "cpu")
+    captions = []
+    for lo in range(0, len(paths), 50):
+        captions += captioner.caption_features(features[lo : lo + 50], DecodeOptions())
+    texts = [c.text.lower() for c in captions]
+    cider_d = CiderD(refs)
+    cider = np.array([cider_d.score(tokenize(t), i) for i, t in enumerate(texts)])
+    held_back = np.array([c.confidence < GATE for c in captions])
     opener = "pawtrait:" if style == "pupper" else "product shot:"
-    rates = {"in_style": sum(t.startswith(opener) for t in lower) / len(lower)}
-    if style == "pupper":
-        rates["pupper"] = sum("pupper" in t for t in lower) / len(lower)
-        rates["dog"] = sum(bool(DOG.search(t)) for t in lower) / len(lower)
-    return rates
-
-
-def score(model_path: Path, csv_path: Path, images: Path, cache_root: Path, style: str) -> dict:
-    """Beam-3 captions of the held-out photos by `model_path`: scores and style rates."""
-    from photocap.training.data import CaptionSet
-    from photocap.training.train import evaluate_decoder
-
-    from photocap.model.checkpoint import load_model
-
-    paths, refs = _heldout(csv_path, images)
-    features = _features(model_path, paths, cache_root)  # (n, num_pixels, D)
-    loaded = load_model(model_path)
-    data = CaptionSet([str(p) for p in paths], [p.name for p in paths], refs)
-    scores, captions = evaluate_decoder(
-        loaded.decoder.eval(), features, data, loaded.info.vocabulary, beam=3
-    )
-    texts = [captions[str(i)] for i in range(len(paths))]
     return {
-        "images": len(paths),
-        "scores": {k: round(v, 4) for k, v in scores.items()},
-        **{k: round(v, 4) for k, v in _style_rates(texts, style).items()},
-        "samples": dict(zip([p.name for p in paths[:4]], texts[:4], strict=True)),
+        "photos": len(paths),
+        "in_style": float(np.mean([t.startswith(opener) for t in texts])),
+        "cider": float(cider.mean()),
+        "held_back": float(held_back.mean()),
+        "cider_held_back": float(cider[held_back].mean()) if held_back.any() else None,
+        "cider_written": float(cider[~held_back].mean()) if (~held_back).any() else None,
+        "samples": texts[:3],
     }
 
 
-def train(
-    csv_path: Path, images: Path, model: Path, cache_root: Path, extra: list[str], threads: int
-) -> dict:
-    """The real command in a subprocess: its --json summary, wall time and the load around it."""
-    load_before = os.getloadavg()
-    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.monotonic()
+def train(run: dict, images: Path, cache_root: Path, base: Path, threads: int, extra) -> dict:
+    """The real command in a subprocess: exit code, wall time, its --json summary."""
     args = [
-        "--data", str(csv_path), "--images", str(images), "--out", str(model),
-        "--cache", str(cache_root), "--device", "cpu", *extra,
+        "--data", run["csv"], "--images", str(images), "--out", run["model"],
+        "--cache", str(cache_root), "--base", str(base), "--device", "cpu", *extra,
     ]  # fmt: skip
+    Path(run["model"]).unlink(missing_ok=True)
+    started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "photocap", "train", *args, "--json", "--quiet"],
         cwd=REPO,
@@ -186,49 +219,58 @@ def train(
         env={**os.environ, "OMP_NUM_THREADS": str(threads)} if threads else None,
     )
     seconds = time.monotonic() - started
-    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     if done.returncode not in (0, 3):
-        sys.exit(f"photocap train failed ({done.returncode}):\n{done.stderr}")
+        raise RuntimeError(f"photocap train failed ({done.returncode}):\n{done.stderr}")
     summary = json.loads(done.stdout)
     return {
         "command": "photocap train " + " ".join(args),
         "exit_code": done.returncode,
-        "threads": threads or "torch default",
         "seconds": round(seconds, 1),
-        "cpu_seconds": round(cpu, 1),  # user + system: the wall time on idle cores, 1 thread
-        "load_average_before": [round(x, 2) for x in load_before],
-        "load_average_after": [round(x, 2) for x in os.getloadavg()],
-        "summary": summary,
+        "written": summary["model"] is not None,
+        "judgement": summary["judgement"],
+        "confidence": summary["confidence"],
+        "val_images": summary["val_images"],
     }
+
+
+def _cell(value, fmt: str = ".3f") -> str:
+    return "-" if value is None else format(value, fmt)
 
 
 def table(report: dict) -> str:
     lines = [
-        "| style | photos | tune | wall s | CPU s | steps | model | in style | CIDEr | BLEU-4 | others CIDEr | others in style |",  # noqa: E501
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| style | draw | photos | captions | wall s | written | loss change | photo gain | in style | CIDEr-D base → tuned | held back | CIDEr held back / written | curve |",  # noqa: E501
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-
-    def scores(result: dict) -> str:
-        style = result["style"]
-        cells = f"{style['in_style']:.0%} | {style['scores']['CIDEr']:.3f} | {style['scores']['BLEU-4']:.3f} | "
-        others = result.get("others")
-        return cells + (
-            f"{others['scores']['CIDEr']:.3f} | {others['in_style']:.0%} |" if others else "- | - |"
-        )
-
-    for style, by_size in report["runs"].items():
-        lines.append(f"| {style} | - | - | - | - | - | base | " + scores(report["base"][style]))
-        for size, by_tune in by_size.items():
-            for tune, run in by_tune.items():
-                cells = f"| {style} | {size} | {tune} | {run['seconds']} | {run['cpu_seconds']} | "
-                tuned = run.get("tuned")
-                if tuned is None:
-                    lines.append(cells + "- | no model | | | | | |")
-                else:
-                    steps = run["summary"].get("steps", "-")
-                    lines.append(cells + f"{steps} | fine-tuned | " + scores(tuned))
+    for key in sorted(report["runs"], key=_order):
+        run = report["runs"][key]
+        j = run["judgement"]
+        gain = j["photo_gain"]["value"] if j["photo_gain"] else None
+        tuned = run.get("tuned")
+        base = report["base"][f"{run['style']}/draw{run['draw']}"]
+        kind = f"{run['captions']}" + (" shuffled" if run["shuffled"] else "")
+        cells = [
+            run["style"], str(run["draw"]), str(run["size"]), kind, str(run["seconds"]),
+            "yes" if run["written"] else f"no (exit {run['exit_code']})",
+            f"{j['loss_change']['value']:+.2f}", _cell(gain, "+.2f"),
+        ]  # fmt: skip
+        if tuned:
+            cells += [
+                f"{tuned['in_style']:.0%}",
+                f"{base['cider']:.3f} → {tuned['cider']:.3f}",
+                f"{tuned['held_back']:.0%}",
+                f"{_cell(tuned['cider_held_back'])} / {_cell(tuned['cider_written'])}",
+                "own" if run["confidence"]["own"] else "base's",
+            ]
+        else:
+            cells += ["-", "-", "-", "-", "-"]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _order(key: str):
+    style, draw, size, kind = key.split("/")
+    return (style, int(size), kind, draw)
 
 
 def main() -> None:
@@ -238,24 +280,14 @@ def main() -> None:
     parser.add_argument("--base", type=Path, help="default: the shipped model")
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--styles", nargs="+", choices=STYLES, default=list(STYLES))
-    parser.add_argument("--report", default="sizes.json", help="file name of the report in --out")
-    parser.add_argument("--warm-only", action="store_true", help="build the CSVs, cache features")
-    parser.add_argument(
-        "--tunes",
-        nargs="+",
-        choices=TUNES,
-        default=list(TUNES),
-        help="`photocap train --tune` of the runs: 'words' (the default) and 'all' (every decoder "
-        "weight, the baseline of its speed)",
-    )
+    parser.add_argument("--draws", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--captions", type=int, nargs="+", default=[3, 5], choices=[1, 2, 3, 4, 5])
+    parser.add_argument("--control", type=int, default=1, choices=[0, 1], help="shuffled control")
+    parser.add_argument("--held-out", type=int, default=HELD_OUT, help="held-out photos")
+    parser.add_argument("--jobs", type=int, default=1, help="trainings at once")
+    parser.add_argument("--threads", type=int, default=0, help="OMP_NUM_THREADS (0: default)")
     parser.add_argument("--train-args", default="", help="extra `photocap train` options")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=0,
-        help="OMP_NUM_THREADS of the training runs (0: torch's default, one per core); on a "
-        "machine loaded by other work, 1 avoids threads spinning against each other",
-    )
+    parser.add_argument("--report", default="sizes.json", help="file name of the report in --out")
     args = parser.parse_args()
 
     from photocap.paths import shipped_model_path
@@ -263,49 +295,32 @@ def main() -> None:
     base = args.base or shipped_model_path()
     images = args.flickr8k / "images"
     cache = args.out / "cache"
-    plan = build(args.flickr8k, args.out, args.sizes)
-    count = warm(args.out, images, base, cache)
-    print(f"features of {count} photos cached in {cache}", file=sys.stderr)
-    if args.warm_only:
-        return
+    runs, held = plan_runs(args.flickr8k, args.out, args)
+    print(f"features of {warm(runs, held, images, base, cache)} photos cached", file=sys.stderr)
     saved = args.out / args.report
     report = json.loads(saved.read_text()) if saved.exists() else {}
     report.setdefault("runs", {})
     report.setdefault("base", {})
-    report["cpu_cores"] = os.cpu_count()
-    report["torch_threads"] = __import__("torch").get_num_threads()
-    for style in args.styles:
-        groups = ("style", "others") if style == "pupper" else ("style",)
-        report["base"][style] = {
-            g: score(base, args.out / style / f"heldout-{g}.csv", images, cache, style)
-            for g in groups
-        }
-        for size in args.sizes:
-            for tune in args.tunes:
-                model = args.out / style / f"model-{size}-{tune}.safetensors"
-                model.unlink(missing_ok=True)
-                run = train(
-                    Path(plan[style][size]),
-                    images,
-                    model,
-                    cache,
-                    ["--base", str(base), "--tune", tune, *args.train_args.split()],
-                    args.threads,
-                )
-                run["uptime"] = subprocess.run(
-                    ["uptime"], capture_output=True, text=True
-                ).stdout.strip()
-                if model.exists():
-                    run["tuned"] = {
-                        g: score(model, args.out / style / f"heldout-{g}.csv", images, cache, style)
-                        for g in groups
-                    }
-                report["runs"].setdefault(style, {}).setdefault(str(size), {})[tune] = run
-                saved.write_text(json.dumps(report, ensure_ascii=False, indent=2))
-                print(
-                    f"{style} {size} --tune {tune}: {run['seconds']} s", file=sys.stderr, flush=True
-                )
+    for (style, draw), held_csv in held.items():
+        key = f"{style}/draw{draw}"
+        if key not in report["base"]:
+            report["base"][key] = score(base, held_csv, images, cache, style)
     saved.write_text(json.dumps(report, ensure_ascii=False, indent=2))
+    todo = [r for r in runs if r["key"] not in report["runs"]]
+    todo.sort(key=lambda r: (r["size"], r["draw"], r["style"], r["shuffled"], r["captions"]))
+
+    def one(run: dict) -> None:
+        result = {**run, **train(run, images, cache, base, args.threads, args.train_args.split())}
+        if result["written"]:
+            held_csv = held[(run["style"], run["draw"])]
+            result["tuned"] = score(Path(run["model"]), held_csv, images, cache, run["style"])
+        report["runs"][run["key"]] = result
+        saved.write_text(json.dumps(report, ensure_ascii=False, indent=2))
+        print(f"{run['key']}: {result['seconds']} s, exit {result['exit_code']}", file=sys.stderr)
+
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        for future in [pool.submit(one, r) for r in todo]:
+            future.result()
     print(table(report))
 
 
