@@ -53,18 +53,19 @@ SMOKE = [
     smoke("decode_draft", "--count 1 --rounds 1"),
     smoke("degenerate_photos", "--shared {shared}", "shared"),
     smoke("everyday_objects", f"--model {SHIPPED} --samples {{samples}} --show 2", "shared"),
-    # The 500-photo house-style set is built and encoded whatever the sizes, which takes minutes
-    # with the shipped encoder: the smoke runs fine-tune the tests' tiny model (ResNet-18, a small
-    # decoder) instead, one size, one style, one epoch.
+    # The fine-tuning runs train the tests' tiny model (ResNet-18, a small decoder): the shipped
+    # model's 150 steps take over a minute. One size, one style, one draw, 10 held-out photos.
     smoke(
         "finetune_sizes",
         "--flickr8k {flickr8k} --out {tmp}/sizes --base {tiny_model} --sizes 50 --styles prefix"
-        " --tunes words --threads 1 --train-args '--epochs 1 --min-steps 1'",
+        " --draws 0 --captions 3 --control 0 --held-out 10 --threads 1"
+        " --train-args '--epochs 1 --min-steps 1'",
         "shared",
     ),
     smoke(
         "finetune_speed",
-        "--flickr8k {flickr8k} --out {tmp}/speed --base {tiny_model} --epochs 1 --runs warm",
+        "--flickr8k {flickr8k} --out {tmp}/speed --base {tiny_model} --epochs 1 --runs warm"
+        " --photos 20 --train-args '--min-steps 1'",
         "shared",
     ),
     smoke(
