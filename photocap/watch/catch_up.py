@@ -1,6 +1,9 @@
 """The watcher's catch-up: what changed while nobody watched (before the start, while a root was
-away, when the kernel dropped events): new, changed, moved and removed photos. `Watcher` mixes
-this in.
+away, when the kernel dropped events): new, changed, moved and removed photos; and `Rescans`, the
+catch-ups asked for while watching.
+
+A rescan is a catch-up over some roots: the index run skips every photo whose row matches the file,
+so nothing is captioned twice, and the prune removes the rows of photos gone meanwhile.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from photocap.errors import PhotocapError
+from photocap.watch.options import emit
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -20,37 +24,55 @@ if TYPE_CHECKING:
     from photocap.indexing import IndexRun
     from photocap.store.index import Index
     from photocap.watch.health import StateFile
-    from photocap.watch.options import WatchOptions, WatchSummary
+    from photocap.watch.options import WatchSummary
     from photocap.watch.roots import RootWatch
     from photocap.watch.tracker import ChangeTracker
 
 log = logging.getLogger("photocap.watch")
 
 
-class CatchingUp:
-    """Catches up on roots; the watcher provides the state and the steps named below."""
+class CatchUp:
+    """Catches up on roots with the runs `new_run` makes, run through `run_guarded`.
 
-    index: Index
-    roots: list[str]
-    options: WatchOptions
-    summary: WatchSummary
-    tracker: ChangeTracker
-    clock: Callable[[], float]
-    root_watch: RootWatch
-    state_file: StateFile
-    _stopping: bool
-    _catching_up: bool
+    `there(paths)` keeps the paths whose root is there now, `prune(root)` deletes the rows of
+    photos gone, `drain()` routes queued events between chunks; `should_stop()` ends it early.
+    """
 
-    # provided by the watcher
-    _emit: Callable[..., None]
-    _new_run: Callable[..., IndexRun]
-    _run: Callable[..., None]
-    _reset_batch: Callable[..., None]
-    _drain: Callable[..., None]
-    _prune: Callable[..., None]
-    _on_roots_there: Callable[..., list[str]]
+    def __init__(
+        self,
+        index: Index,
+        roots: list[str],
+        *,
+        settle: float,
+        root_watch: RootWatch,
+        tracker: ChangeTracker,
+        summary: WatchSummary,
+        state_file: StateFile,
+        clock: Callable[[], float],
+        new_run: Callable[..., IndexRun],
+        run_guarded: Callable[[Callable[[], object]], None],
+        there: Callable[[list[str]], list[str]],
+        prune: Callable[[str], None],
+        drain: Callable[[], None],
+        should_stop: Callable[[], bool],
+    ):
+        self.index = index
+        self.roots = roots
+        self.settle = settle
+        self.root_watch = root_watch
+        self.tracker = tracker
+        self.summary = summary
+        self.state_file = state_file
+        self.clock = clock
+        self.new_run = new_run
+        self.run_guarded = run_guarded
+        self.there = there
+        self.prune = prune
+        self.drain = drain
+        self.should_stop = should_stop
+        self.active = False  # catching up now
 
-    def _catch_up(self, *, initial: bool, roots: list[str] | None = None) -> None:
+    def run(self, *, initial: bool, roots: list[str] | None = None) -> None:
         """Handle what changed while nobody watched `roots` (default: all that are there): new,
         changed, moved and removed photos.
 
@@ -63,10 +85,9 @@ class CatchingUp:
         if initial:
             for root in roots:
                 self.index.add_root(root)
-        self._reset_batch()
-        self._catching_up = True
+        self.active = True
         self.state_file.write(force=True)
-        recent_ns = time.time_ns() - int(self.options.settle * 1e9)
+        recent_ns = time.time_ns() - int(self.settle * 1e9)
 
         def still_being_written(path: Path) -> bool:
             """Changed in the last `settle` seconds: it waits in the tracker like any new file."""
@@ -81,23 +102,23 @@ class CatchingUp:
 
         # one run for every root: its plan lets discovery skip unchanged files unread; decoding
         # workers start only for a long catch-up, and events are handled between chunks
-        run = self._new_run(on_chunk=lambda _found: self._between_chunks())
+        run = self.new_run(on_chunk=lambda _found: self._between_chunks())
         try:
             for root in roots:
-                if self._stopping:
+                if self.should_stop():
                     break
                 try:
-                    self._run(lambda root=root: run.run([root], defer=still_being_written))
+                    self.run_guarded(lambda root=root: run.run([root], defer=still_being_written))
                 except PhotocapError as exc:
                     log.warning("cannot catch up on %s: %s", root, exc)
-            if not self._stopping:
-                for root in self._on_roots_there(roots):
-                    self._prune(root)
+            if not self.should_stop():
+                for root in self.there(roots):
+                    self.prune(root)
         finally:
-            self._catching_up = False
+            self.active = False
         done = {k: v - before.counts[k] for k, v in self.summary.counts.items()}
         seconds = self.clock() - started
-        self._emit(
+        emit(
             logging.INFO,
             "caught-up",
             "caught up: "
@@ -110,5 +131,53 @@ class CatchingUp:
 
     def _between_chunks(self) -> None:
         """While catching up: queued events are routed, and the state file kept fresh."""
-        self._drain(0)
+        self.drain()
         self.state_file.write()
+
+
+class Rescans:
+    """Catch-ups asked for while watching (after lost events, a root back, inotify full), run by
+    `catch_up(roots)` at the next step, never inside a batch or a catch-up."""
+
+    def __init__(
+        self,
+        roots: list[str],
+        *,
+        root_watch: RootWatch,
+        catch_up: Callable[[list[str]], None],
+        state_changed: Callable[[], None],
+    ):
+        self.roots = roots
+        self.root_watch = root_watch
+        self.catch_up = catch_up
+        self.state_changed = state_changed
+        self.count = 0  # rescans run
+        self._due: dict[str, str] = {}  # root -> why, for the next step
+
+    def ask(self, roots: list[str], reason: str) -> None:
+        """Asks for a catch-up on `roots` at the next step."""
+        for root in roots:
+            self._due.setdefault(root, reason)
+
+    def events_lost(self, where: list[str]) -> None:
+        """The kernel's event queue overflowed: look at the roots it covered again."""
+        roots = [r for r in self.roots if any(os.path.commonpath([r, w]) == r for w in where)]
+        log.warning("filesystem events were lost (inotify queue overflow); rescanning")
+        self.ask(roots or list(self.roots), "overflow")
+
+    def run_due(self) -> None:
+        """Catches up on the roots a rescan was asked for (those there), one run per reason."""
+        due = {r: why for r, why in self._due.items() if self.root_watch.watching(r)}
+        self._due.clear()
+        for reason in dict.fromkeys(due.values()):
+            roots = [r for r, why in due.items() if why == reason]
+            self.count += 1
+            emit(
+                logging.INFO,
+                "rescan",
+                f"rescanning {', '.join(roots)} ({reason})",
+                roots=roots,
+                reason=reason,
+            )
+            self.state_changed()
+            self.catch_up(roots)

@@ -1,7 +1,7 @@
-"""The watcher's event half: watchdog events become tracker entries and index moves.
+"""The watcher's event routing: watchdog events become tracker entries and index moves.
 
 Renames and folder moves re-point index rows at once; files that may be photos wait in the tracker
-until complete; sidecar edits queue the photos that read them. `Watcher` mixes this in.
+until complete; sidecar edits queue the photos that read them.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from photocap.errors import PhotocapError
 from photocap.metadata import photos_of_sidecars
 from photocap.photos.discover import discover
 from photocap.photos.kinds import is_never_a_photo, is_sidecar
+from photocap.watch.options import emit
 from photocap.watch.tracker import inside
 
 if TYPE_CHECKING:
@@ -47,29 +48,48 @@ SIDECAR_GATHER = 0.3  # seconds sidecar events gather before their photos are lo
 
 
 class EventRouting:
-    """Routes queued filesystem events; the watcher provides the state named below."""
+    """Routes the events queued on `events` into `tracker` and, for moves, `index`.
 
-    index: Index
-    roots: list[str]
-    tracker: ChangeTracker
-    summary: WatchSummary
-    clock: Callable[[], float]
-    _events: queue.SimpleQueue[FileSystemEvent]
-    _sidecars_changed: set[str]
-    _sidecars_since: float
-    _folder_moves: list[tuple[str, str, float]]
-    _last_event: float | None
-    root_watch: RootWatch
+    `on_root_event(root, deleted=...)` hears of a root itself deleted or moved; `probe_soon()` of
+    new folders (that may take the last inotify watches).
+    """
 
-    # provided by the watcher
-    _emit: Callable[..., None]
-    _probe_soon: Callable[..., None]
-    _root_event: Callable[..., None]
+    def __init__(
+        self,
+        events: queue.SimpleQueue[FileSystemEvent],
+        index: Index,
+        *,
+        roots: list[str],
+        root_watch: RootWatch,
+        tracker: ChangeTracker,
+        summary: WatchSummary,
+        clock: Callable[[], float],
+        on_root_event: Callable[..., None],
+        probe_soon: Callable[[], None],
+    ):
+        self.events = events
+        self.index = index
+        self.roots = roots
+        self.root_watch = root_watch
+        self.tracker = tracker
+        self.summary = summary
+        self.clock = clock
+        self.on_root_event = on_root_event
+        self.probe_soon = probe_soon
+        self.last_event: float | None = None  # wall-clock time of the last filesystem event
+        self._sidecars_changed: set[str] = set()  # sidecars written since the last lookup
+        self._sidecars_since = 0.0  # when the first of them was
+        self._folder_moves: list[tuple[str, str, float]] = []
 
-    def _drain(self, timeout: float) -> None:
+    @property
+    def sidecars_waiting(self) -> bool:
+        """Sidecar changes wait for `queue_sidecar_photos` (within `SIDECAR_GATHER` s)."""
+        return bool(self._sidecars_changed)
+
+    def drain(self, timeout: float) -> None:
         """Handle the queued events, waiting up to `timeout` for the first one."""
         try:
-            event = self._events.get(timeout=timeout) if timeout > 0 else self._events.get_nowait()
+            event = self.events.get(timeout=timeout) if timeout > 0 else self.events.get_nowait()
         except queue.Empty:
             return
         for _ in range(10_000):
@@ -78,7 +98,7 @@ class EventRouting:
             except Exception:  # one odd event must not stop the daemon
                 log.exception("could not handle %r", event)
             try:
-                event = self._events.get_nowait()
+                event = self.events.get_nowait()
             except queue.Empty:
                 return
 
@@ -86,17 +106,17 @@ class EventRouting:
         src = os.fsdecode(event.src_path)
         dst = os.fsdecode(event.dest_path) if event.dest_path else ""
         log.debug("event %s %s%s", event.event_type, src, f" -> {dst}" if dst else "")
-        self._last_event = time.time()
+        self.last_event = time.time()
         if src in self.roots and isinstance(event, (DirMovedEvent, DirDeletedEvent)):
             # the root itself went: its rows stay (see `Observing`)
-            self._root_event(src, deleted=isinstance(event, DirDeletedEvent))
+            self.on_root_event(src, deleted=isinstance(event, DirDeletedEvent))
         elif isinstance(event, DirMovedEvent):
             self._folder_moved(src, dst)
         elif isinstance(event, DirDeletedEvent):
             if self._visible(src):
                 self.tracker.folder_deleted(src)
         elif isinstance(event, DirCreatedEvent):
-            self._probe_soon()
+            self.probe_soon()
         elif isinstance(event, FileMovedEvent):
             self._file_moved(src, dst)
             self._sidecar_changed(src, dst)  # an editor's write renamed into place, or a delete
@@ -115,14 +135,9 @@ class EventRouting:
         elif isinstance(event, FileDeletedEvent):
             self.tracker.deleted(src)
 
-    def _root_of(self, path: str) -> str | None:
-        """The watched root `path` is in; None when outside, or when that root is lost now."""
-        root = next((r for r in self.roots if inside(path, r)), None)
-        return root if root is not None and self.root_watch.watching(root) else None
-
     def _visible(self, path: str) -> bool:
         """Inside a watched folder and not hidden there (as `photocap index` sees it)."""
-        root = self._root_of(path)
+        root = self.root_watch.root_of(path)
         if root is None:
             return False
         relative = os.path.relpath(path, root)
@@ -134,14 +149,14 @@ class EventRouting:
 
     def _sidecar_changed(self, *sidecars: str) -> None:
         """A person's photo manager may have written a caption into a sidecar alone: the sidecar
-        waits with the others for `_queue_sidecar_photos` to look its photos up."""
+        waits with the others for `queue_sidecar_photos` to look its photos up."""
         for sidecar in sidecars:
             if sidecar and is_sidecar(sidecar) and self._visible(sidecar):
                 if not self._sidecars_changed:
                     self._sidecars_since = self.clock()
                 self._sidecars_changed.add(sidecar)
 
-    def _queue_sidecar_photos(self) -> None:
+    def queue_sidecar_photos(self) -> None:
         """The photos that read the sidecars changed in the last `SIDECAR_GATHER` seconds wait in
         the tracker (one folder listing per folder, however many sidecars a bulk save wrote).
         The pipeline sees their sidecars' mtime differ from the row's and reads the caption; our
@@ -169,7 +184,7 @@ class EventRouting:
                 moved = False
             if moved:
                 self.summary.moved += 1
-                self._emit(logging.INFO, "moved", f"moved {src} -> {dst}", path=dst, moved_from=src)
+                emit(logging.INFO, "moved", f"moved {src} -> {dst}", path=dst, moved_from=src)
                 if (row := self.index.get(dst)) is not None and row.status != "ok":
                     # its read failed, as it was moved away meanwhile, say: read it again
                     self.tracker.complete(dst)
@@ -192,11 +207,10 @@ class EventRouting:
                 self.tracker.folder_deleted(src)
                 self._scan(dst)
                 return
-                self._forget_old_folder_moves()
             self._folder_moves = self._folder_moves[-FOLDER_MOVES_KEPT + 1 :]
             self._folder_moves.append((src, dst, self.clock()))
             self.summary.moved += count
-            self._emit(
+            emit(
                 logging.INFO,
                 "folder-moved",
                 f"moved folder {src} -> {dst} ({count} photos)",
@@ -204,10 +218,10 @@ class EventRouting:
                 moved_from=src,
                 photos=count,
             )
-            self._probe_soon()
+            self.probe_soon()
         elif dst_ok:  # moved in from elsewhere: every photo in it is complete
             self._scan(dst)
-            self._probe_soon()
+            self.probe_soon()
         elif src_ok:
             self.tracker.folder_deleted(src)
 
@@ -231,4 +245,4 @@ class EventRouting:
             log.warning("cannot scan %s: %s", folder, exc)
 
     def _folder_error(self, error: PhotocapError) -> None:
-        self._emit(logging.WARNING, "failed", str(error), path=str(error.path), error=error.message)
+        emit(logging.WARNING, "failed", str(error), path=str(error.path), error=error.message)

@@ -1,24 +1,15 @@
-"""The watcher's observer half: the observer started, polling when inotify runs out of watches,
-roots lost and regained (re-watched and caught up), and rescans when the kernel dropped events.
-
-A rescan is a catch-up over some roots: the index run skips every photo whose row matches the file,
-so nothing is captioned twice, and the prune removes the rows of photos gone meanwhile. `Watcher`
-mixes this in.
+"""The watcher's observer part: the observer started, polling when inotify runs out of watches,
+roots lost and regained (re-watched, then rescanned: see `catch_up.Rescans`).
 """
 
 from __future__ import annotations
 
 import errno
 import logging
-import os
-import queue
 from typing import TYPE_CHECKING
-
-from watchdog.events import FileSystemEvent
 
 from photocap.watch.observer import (
     EVENTS,
-    QueueHandler,
     WatchLimitReached,
     inotify_room_error,
     limit_message,
@@ -27,47 +18,64 @@ from photocap.watch.observer import (
     stop_observer,
     uses_inotify,
 )
-from photocap.watch.roots import RootChange, RootWatch
+from photocap.watch.options import emit
+from photocap.watch.roots import RootChange
+from photocap.watch.tracker import inside
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
+    from watchdog.events import FileSystemEventHandler
     from watchdog.observers.api import BaseObserver
 
     from photocap.watch.options import WatchOptions, WatchSummary
+    from photocap.watch.roots import RootWatch
     from photocap.watch.tracker import ChangeTracker
 
 log = logging.getLogger("photocap.watch")
 
 
 class Observing:
-    """Starts and keeps the observer; the watcher provides the state named below."""
+    """Starts and keeps an observer over `roots` that hands every event to `handler`.
 
-    roots: list[str]
-    options: WatchOptions
-    summary: WatchSummary
-    tracker: ChangeTracker
-    clock: Callable[[], float]
-    root_watch: RootWatch
-    rescans: int
-    _rescans_due: dict[str, str]  # root -> why, for the next step
-    _events: queue.SimpleQueue[FileSystemEvent]
-    _handler: QueueHandler
-    _observer: BaseObserver | None
-    _probe_at: float | None
+    `rescan(roots, reason)` asks for a catch-up on roots regained or maybe missed; the name of the
+    observer goes to `summary.observer`; `state_changed()` asks for a state write.
+    """
 
-    # provided by the watcher
-    _emit: Callable[..., None]
-    _catch_up: Callable[..., None]
-    _state_changed: Callable[..., None]
+    def __init__(
+        self,
+        roots: list[str],
+        handler: FileSystemEventHandler,
+        options: WatchOptions,
+        *,
+        root_watch: RootWatch,
+        tracker: ChangeTracker,
+        summary: WatchSummary,
+        clock: Callable[[], float],
+        rescan: Callable[[list[str], str], None],
+        state_changed: Callable[[], None],
+    ):
+        self.roots = roots
+        self.handler = handler
+        self.options = options
+        self.root_watch = root_watch
+        self.tracker = tracker
+        self.summary = summary
+        self.clock = clock
+        self.rescan = rescan
+        self.state_changed = state_changed
+        self._observer: BaseObserver | None = None
+        self._probe_at: float | None = None
+
     # -- the observer -------------------------------------------------------------------------------
 
-    def _start_observer(self) -> None:
+    def start(self) -> None:
+        """Starts the observer (polling with `options.polling`, or when inotify is full)."""
         if self.options.polling:
             self._start_polling(None)
             return
         try:
-            self._observer = start_native(self.roots, self._handler)
+            self._observer = start_native(self.roots, self.handler)
         except WatchLimitReached as exc:
             self._start_polling(exc.message)
             return
@@ -78,23 +86,23 @@ class Observing:
             stop_observer(self._observer)
         interval = self.options.poll_interval
         watched = [r for r in self.roots if self.root_watch.watching(r)]
-        self._observer = start_polling(watched, self._handler, interval)
+        self._observer = start_polling(watched, self.handler, interval)
         self.summary.observer = "polling"
         if reason is not None:
-            self._emit(
+            emit(
                 logging.WARNING,
                 "polling",
                 f"{reason}; watching by polling every {interval:g} s instead",
                 reason=reason,
                 interval=interval,
             )
-        self._state_changed()
+        self.state_changed()
 
-    def _probe_soon(self) -> None:
+    def probe_soon(self) -> None:
         if self._observer is not None and uses_inotify(self._observer) and self._probe_at is None:
             self._probe_at = self.clock() + 0.5  # after watchdog has added its watches
 
-    def _check_watch_limit(self) -> None:
+    def check_watch_limit(self) -> None:
         """New folders may have taken the last inotify watches: then poll, and look again."""
         if self._probe_at is None or self.clock() < self._probe_at:
             return
@@ -104,13 +112,26 @@ class Observing:
         if error is not None:
             self._start_polling(limit_message(error))
             # folders added meanwhile may not have been watched
-            self._rescan(watched, "watch-limit")
+            self.rescan(watched, "watch-limit")
+
+    def stop(self) -> None:
+        if self._observer is not None:
+            stop_observer(self._observer)
 
     # -- roots that go and come back ------------------------------------------------------------------
 
-    def _check_roots(self, paths: Iterable[str] | None = None) -> None:
+    def check_roots(self, paths: Iterable[str] | None = None) -> None:
         """Looks at the roots (all, or `paths`): handles those lost and regained since."""
         self._root_changes(self.root_watch.check(paths))
+
+    def there(self, paths: list[str]) -> list[str]:
+        """`paths` whose root is there as it was watched, looked at now: a photo that seems gone
+        because its whole root is (unmounted, renamed away) keeps its row."""
+        if not paths:
+            return paths
+        roots = {r for r in self.roots for p in paths if inside(p, r)}
+        self.check_roots(roots)
+        return [p for p in paths if self.root_watch.root_of(p) is not None]
 
     def _root_changes(self, changes: list[RootChange]) -> None:
         for change in changes:
@@ -119,7 +140,7 @@ class Observing:
             else:
                 self._root_regained(change)
 
-    def _root_event(self, root: str, *, deleted: bool) -> None:
+    def root_event(self, root: str, *, deleted: bool) -> None:
         """watchdog says the root itself was deleted (its watches are gone) or moved."""
         self._root_changes(
             self.root_watch.deleted(root) if deleted else self.root_watch.check([root])
@@ -130,7 +151,7 @@ class Observing:
         self._unwatch(root)
         self.tracker.forget_under(root)
         why = {"gone": "is gone", "unmounted": "was unmounted", "replaced": "was replaced"}
-        self._emit(
+        emit(
             logging.WARNING,
             "root-lost",
             f"{root} {why.get(change.reason, 'is gone')}; its photos stay in the index, and it is "
@@ -138,11 +159,11 @@ class Observing:
             path=root,
             reason=change.reason,
         )
-        self._state_changed()
+        self.state_changed()
 
     def _root_regained(self, change: RootChange) -> None:
         root = change.path
-        self._emit(
+        emit(
             logging.INFO,
             "root-regained",
             f"{root} is back ({change.reason}); watching it again and catching up",
@@ -150,8 +171,8 @@ class Observing:
             reason=change.reason,
         )
         self._watch(root)
-        self._state_changed()
-        self._rescan([root], "root-regained")
+        self.state_changed()
+        self.rescan([root], "root-regained")
 
     def _unwatch(self, root: str) -> None:
         if self._observer is None:
@@ -169,42 +190,11 @@ class Observing:
             return
         self._unwatch(root)
         try:
-            self._observer.schedule(self._handler, root, recursive=True, event_filter=EVENTS)
+            self._observer.schedule(self.handler, root, recursive=True, event_filter=EVENTS)
         except OSError as exc:
             if uses_inotify(self._observer) and exc.errno in (errno.ENOSPC, errno.EMFILE):
                 self._start_polling(limit_message(exc.errno))
             else:  # gone again, say: the next look at the roots tells
                 log.warning("cannot watch %s again: %s", root, exc.strerror or exc)
             return
-        self._probe_soon()
-
-    # -- rescans ----------------------------------------------------------------------------------
-
-    def _rescan(self, roots: list[str], reason: str) -> None:
-        """Asks for a catch-up on `roots` at the next step (never inside a batch or a catch-up):
-        after lost events, or a root back."""
-        for root in roots:
-            self._rescans_due.setdefault(root, reason)
-
-    def _run_rescans(self) -> None:
-        """Catches up on the roots a rescan was asked for (those there), one run per reason."""
-        due = {r: why for r, why in self._rescans_due.items() if self.root_watch.watching(r)}
-        self._rescans_due.clear()
-        for reason in dict.fromkeys(due.values()):
-            roots = [r for r, why in due.items() if why == reason]
-            self.rescans += 1
-            self._emit(
-                logging.INFO,
-                "rescan",
-                f"rescanning {', '.join(roots)} ({reason})",
-                roots=roots,
-                reason=reason,
-            )
-            self._state_changed()
-            self._catch_up(initial=False, roots=roots)
-
-    def _events_lost(self, where: list[str]) -> None:
-        """The kernel's event queue overflowed: look at the roots it covered again."""
-        roots = [r for r in self.roots if any(os.path.commonpath([r, w]) == r for w in where)]
-        log.warning("filesystem events were lost (inotify queue overflow); rescanning")
-        self._rescan(roots or list(self.roots), "overflow")
+        self.probe_soon()

@@ -1,4 +1,4 @@
-"""The watcher's options, its summary, and the event dict its log records carry."""
+"""The watcher's options, its summary, and the events it logs (`emit`, read back by `event_of`)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,13 @@ from photocap.indexing import IndexOptions
 from photocap.indexing.outcomes import OutcomeCounts
 
 EVENT_ATTR = "photocap_event"
+log = logging.getLogger("photocap.watch")
+
+
+def emit(level: int, event: str, message: str, **fields: Any) -> None:
+    """Logs `message` on the `photocap.watch` logger with the event dict (None fields left out)."""
+    data = {"event": event, **{k: v for k, v in fields.items() if v is not None}}
+    log.log(level, message, extra={EVENT_ATTR: data})
 
 
 def event_of(record: logging.LogRecord) -> dict[str, Any] | None:

@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from photocap.watch.tracker import inside
+
 Identity = tuple[int, int]  # (st_dev, st_ino)
 RootState = Literal["watching", "lost"]
 CHECK_INTERVAL = 2.0  # seconds between looks at every root
@@ -112,6 +114,11 @@ class RootWatch:
     def watching(self, path: str) -> bool:
         root = self.roots.get(path)
         return root is not None and root.state == "watching"
+
+    def root_of(self, path: str) -> str | None:
+        """The watched root `path` is in; None when outside, or when that root is lost now."""
+        root = next((r for r in self.roots if inside(path, r)), None)
+        return root if root is not None and self.watching(root) else None
 
     def lost(self) -> list[str]:
         return [r.path for r in self.roots.values() if r.state == "lost"]
