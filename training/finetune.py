@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from photocap.training.checkpoints import EpochRecord, TrainState
 from photocap.training.features import FeatureCache, encoder_fingerprint
 from photocap.training.finetune_steps import (
     Run,
@@ -44,7 +45,6 @@ from photocap.training.finetune_steps import (
 from photocap.training.judge import Judgement
 from photocap.training.prepare import check_run
 from photocap.training.report import TrainReport, metrics_paths, plot_history, write_json
-from photocap.training.train import EpochRecord, TrainState
 
 from photocap.captioner import resolve_device
 from photocap.errors import PhotocapError

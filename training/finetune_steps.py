@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 from photocap.training.calibration import MIN_PHOTOS, fit_own_curve
+from photocap.training.checkpoints import EpochRecord, TrainState, read_resume_state
 from photocap.training.data import CaptionSet
 from photocap.training.features import FeatureCache
 from photocap.training.frequencies import load_frequencies
@@ -30,12 +31,9 @@ from photocap.training.prepare import (
     usable_photos,
 )
 from photocap.training.train import (
-    EpochRecord,
     TrainConfig,
-    TrainState,
     better_than,
     evaluate_decoder,
-    read_resume_state,
     steps_per_epoch,
     train_decoder,
 )

@@ -12,13 +12,11 @@ import os
 from pathlib import Path
 
 from photocap.training.user_data import MIN_IMAGES
-from sqlalchemy import select
 
 from photocap.errors import DataError
 from photocap.paths import data_dir, new_file
+from photocap.store import listing
 from photocap.store.index import open_index
-from photocap.store.records import folder_range
-from photocap.store.schema import photos
 
 
 def default_csv() -> Path:
@@ -31,14 +29,8 @@ def human_captions(
 ) -> list[tuple[str, str]]:
     """(path, caption) of every photo in the index whose caption a person wrote or accepted,
     inside folder `under` when given, by path."""
-    query = select(photos.c.path, photos.c.caption).where(
-        photos.c.source == "human", photos.c.caption.is_not(None), photos.c.status == "ok"
-    )
-    if under is not None:
-        lo, hi = folder_range(under)
-        query = query.where(photos.c.path >= lo, photos.c.path < hi)
-    with open_index(db_url, create=False) as index, index.reading() as conn:
-        return [(row.path, row.caption) for row in conn.execute(query.order_by(photos.c.path))]
+    with open_index(db_url, create=False) as index:
+        return listing.human_captions(index, under)
 
 
 def export_captions(

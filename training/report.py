@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from photocap.training.train import EpochRecord
+from photocap.training.checkpoints import EpochRecord
 
 from photocap.paths import new_file
 

@@ -1,5 +1,6 @@
 """The decoder train loop on cached encoder features: validation each epoch, LR decay on plateau,
-early stopping on validation CIDEr, exact resume from the last checkpoint (epoch end or Ctrl-C).
+early stopping on validation CIDEr, exact resume from the last checkpoint (epoch end or Ctrl-C;
+what a checkpoint holds and how it is written and read: checkpoints.py).
 
 Small data: an epoch is one pass over the captions, or several when `min_steps` asks for more
 optimiser steps than `epochs` passes make (an epoch is then the stretch between validations).
@@ -10,18 +11,24 @@ learning rate from decaying below that share of where it started.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import torch
+from photocap.training.checkpoints import (
+    EpochRecord,
+    TrainState,
+    load_best,
+    load_resume,
+    save_best,
+    save_resume,
+)
 from photocap.training.data import CaptionSet, encode_batch
 from photocap.training.new_words import FasterRows
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from photocap.errors import PhotocapError
@@ -53,32 +60,6 @@ class TrainConfig:
     select_on: str = "cider"  # the best epoch: "cider" (a tie: loss) or "loss" (lowest val loss)
     new_rows_from: int | None = None  # first row of new words (embedding, output)…
     new_rows_lr_scale: float = 1.0  # …and how much faster they learn than the rest
-
-
-@dataclass
-class EpochRecord:
-    epoch: int
-    loss: float
-    val_bleu4: float
-    val_cider: float
-    lr: float
-    seconds: float
-    val_loss: float | None = None  # teacher-forced cross-entropy on the validation captions
-
-
-@dataclass
-class TrainState:
-    """What `resume` restores besides tensors."""
-
-    epoch: int = 0  # epochs finished
-    best_cider: float = -1.0
-    best_epoch: int = 0
-    since_best: int = 0
-    best_val_loss: float = 1e9
-    history: list[EpochRecord] = field(default_factory=list)
-    step: int = 0  # steps done in the unfinished epoch (an interrupted run), else 0
-    epoch_loss: float = 0.0  # summed loss of those steps
-    epoch_seconds: float = 0.0  # time spent on them
 
 
 class Features(Protocol):
@@ -204,98 +185,6 @@ def _loss(
     return loss + config.alpha_c * attention_reg
 
 
-def _weights(decoder: nn.Module, encoder: nn.Module | None) -> dict[str, torch.Tensor]:
-    """Decoder tensors under their own names, the encoder's (when trained) under `encoder.`."""
-    tensors = {k: v.detach().cpu().contiguous() for k, v in decoder.state_dict().items()}
-    if encoder is not None:
-        tensors |= {
-            f"encoder.{k}": v.detach().cpu().contiguous() for k, v in encoder.state_dict().items()
-        }
-    return tensors
-
-
-def _load_weights(
-    tensors: dict[str, torch.Tensor], decoder: nn.Module, encoder: nn.Module | None
-) -> None:
-    decoder.load_state_dict({k: v for k, v in tensors.items() if not k.startswith("encoder.")})
-    if encoder is not None:
-        encoder.load_state_dict({k[8:]: v for k, v in tensors.items() if k.startswith("encoder.")})
-
-
-def _save_resume(
-    path: Path,
-    decoder,
-    optimizer,
-    generator,
-    state: TrainState,
-    config,
-    encoder: nn.Module | None = None,
-    order: list[int] | None = None,
-) -> None:
-    tensors = {f"decoder.{k}": v for k, v in _weights(decoder, encoder).items()}
-    for idx, s in optimizer.state_dict()["state"].items():
-        for name, value in s.items():
-            tensors[f"optim.{idx}.{name}"] = torch.as_tensor(value).detach().cpu().contiguous()
-    tensors["rng.torch"] = torch.get_rng_state()
-    tensors["rng.shuffle"] = generator.get_state()
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        tensors["rng.cuda"] = torch.cuda.get_rng_state()
-    if order is not None:
-        tensors["order"] = torch.tensor(order, dtype=torch.long)  # the unfinished epoch's batches
-    meta = {
-        "state": json.dumps({**asdict(state), "history": [asdict(h) for h in state.history]}),
-        "config": json.dumps(asdict(config)),
-        "param_groups": json.dumps(optimizer.state_dict()["param_groups"]),
-    }
-    tmp = path.with_suffix(".tmp")
-    save_file(tensors, str(tmp), metadata=meta)
-    tmp.replace(path)
-
-
-def _load_resume(
-    path: Path, decoder, optimizer, generator, encoder: nn.Module | None = None
-) -> tuple[TrainState, list[int] | None]:
-    from safetensors import safe_open
-
-    tensors = load_file(str(path))
-    with safe_open(str(path), "pt") as f:
-        meta = f.metadata()
-    weights = {k[8:]: v for k, v in tensors.items() if k.startswith("decoder.")}
-    _load_weights(weights, decoder, encoder)
-    device = next(decoder.parameters()).device
-    optim_state: dict[int, dict] = {}
-    for key, value in tensors.items():
-        if key.startswith("optim."):
-            _, idx, name = key.split(".", 2)
-            optim_state.setdefault(int(idx), {})[name] = (
-                value if name == "step" else value.to(device)
-            )
-    optimizer.load_state_dict(
-        {"state": optim_state, "param_groups": json.loads(meta["param_groups"])}
-    )
-    torch.set_rng_state(tensors["rng.torch"])
-    generator.set_state(tensors["rng.shuffle"])
-    if "rng.cuda" in tensors and torch.cuda.is_available():
-        torch.cuda.set_rng_state(tensors["rng.cuda"])
-    raw = json.loads(meta["state"])
-    raw["history"] = [EpochRecord(**h) for h in raw["history"]]
-    order = tensors["order"].tolist() if "order" in tensors else None
-    return TrainState(**raw), order
-
-
-def read_resume_state(work_dir: Path) -> TrainState | None:
-    """The state saved in `work_dir/last.safetensors` (header only), or None when there is none."""
-    from safetensors import safe_open
-
-    last = work_dir / "last.safetensors"
-    if not last.exists():
-        return None
-    with safe_open(str(last), "pt") as f:
-        raw = json.loads(f.metadata()["state"])
-    raw["history"] = [EpochRecord(**h) for h in raw["history"]]
-    return TrainState(**raw)
-
-
 def _flat_params(trainable: list) -> list[nn.Parameter]:
     """Parameters of a list of parameters or of optimizer param groups."""
     if trainable and isinstance(trainable[0], dict):
@@ -347,7 +236,7 @@ def train_decoder(
     criterion = nn.CrossEntropyLoss(ignore_index=vocab.pad, label_smoothing=config.label_smoothing)
     last, best = work_dir / "last.safetensors", work_dir / "best.safetensors"
     state, order = (
-        _load_resume(last, decoder, optimizer, generator, encoder)
+        load_resume(last, decoder, optimizer, generator, encoder)
         if resume and last.exists()
         else (TrainState(), None)
     )
@@ -355,7 +244,7 @@ def train_decoder(
     steps = steps_per_epoch(len(pairs), config)
 
     def save_last(order: list[int] | None = None) -> None:
-        _save_resume(last, decoder, optimizer, generator, state, config, encoder, order)
+        save_resume(last, decoder, optimizer, generator, state, config, encoder, order)
 
     while state.epoch < config.epochs and state.since_best < config.early_stop:
         started = time.monotonic() - state.epoch_seconds
@@ -410,7 +299,7 @@ def train_decoder(
         best_yet = state.history[state.best_epoch - 1] if state.best_epoch else None
         if better_than(record, best_yet, config.select_on):
             state.best_cider, state.best_epoch, state.since_best = record.val_cider, state.epoch, 0
-            save_file(_weights(decoder, encoder), str(best))
+            save_best(best, decoder, encoder)
         elif better_loss:
             state.since_best = 0
         else:
@@ -426,5 +315,5 @@ def train_decoder(
             done = state.epoch >= config.epochs or state.since_best >= config.early_stop
             if not done:
                 raise TrainingInterrupted(work_dir, state.epoch + 1, 0, steps)
-    _load_weights(load_file(str(best), device=str(device)), decoder, encoder)
+    load_best(best, decoder, encoder)
     return state

@@ -1,3 +1,3 @@
-"""The index: schema and migrations (schema, postgres), records and their CRUD (index); search: the
-query language (query), its engines (search_sqlite, search_postgres) chosen by search; listings
-without a query (listing)."""
+"""The index: schema and migrations (schema, postgres), the engine and its errors (engine), records
+and rows (records) and their CRUD (index); search: the query language (query), its engines
+(search_sqlite, search_postgres) chosen by search; listings without a query (listing)."""

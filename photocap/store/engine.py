@@ -1,13 +1,17 @@
 """The index's SQLite engine: URLs and files, connection settings (WAL, busy timeout, explicit
-transactions), and reading the schema version a database is at. A postgresql:// URL gets
-PostgreSQL's engine instead (photocap/store/postgres.py)."""
+transactions), reading the schema version a database is at, and what a driver error means to the
+user (IndexDatabaseError with a hint). A postgresql:// URL gets PostgreSQL's engine instead
+(photocap/store/postgres.py)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy.exc
 from sqlalchemy import Connection, Engine, create_engine, event, select
 from sqlalchemy.engine import make_url
 
@@ -121,3 +125,35 @@ def refuse_newer(version: int, path: Path | None) -> None:
             path=path,
             hint="upgrade photocap, or point --db at another index",
         )
+
+
+@contextmanager
+def database_errors(url: str, path: Path | None, *, on_postgres: bool) -> Iterator[None]:
+    """Turns driver errors into IndexDatabaseError with a hint (integrity and programming errors,
+    photocap's own bugs or a caller's, pass through as they are)."""
+    try:
+        yield
+    except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+        raise
+    except sqlalchemy.exc.DBAPIError as exc:
+        if on_postgres:
+            raise postgres.database_error(exc, url) from exc
+        message = str(exc.orig)
+        lowered = message.lower()
+        if "locked" in lowered or "busy" in lowered:
+            raise IndexDatabaseError(
+                "the index database is busy (another photocap command is writing to it)",
+                path=path,
+                hint="wait for it to finish and try again",
+            ) from exc
+        if "unable to open" in lowered or "readonly" in lowered:
+            raise IndexDatabaseError(
+                f"cannot open the index database: {message}",
+                path=path,
+                hint="check the folder exists and is writable, or pass --db",
+            ) from exc
+        raise IndexDatabaseError(
+            f"the index database is damaged or not an SQLite file: {message}",
+            path=path,
+            hint=f"move it aside and {BUILD_HINT}",
+        ) from exc

@@ -2,7 +2,8 @@
 
 `open_index()` returns an `Index`; writes go in as `PhotoRecord`s and are committed per batch.
 WAL mode and a busy timeout let `index`, `watch` and `search` use one database at the same time.
-Paths are stored absolute (`os.path.abspath`, symlinks kept), as str.
+Paths are stored absolute (`os.path.abspath`, symlinks kept), as str. The engine and what its
+errors mean: engine.py; a record as a row and back: records.py; the tables: schema.py.
 """
 
 from __future__ import annotations
@@ -10,12 +11,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy.exc
 from sqlalchemy import (
     Connection,
     Engine,
@@ -33,6 +32,7 @@ from photocap.iterables import batched
 from photocap.store import postgres
 from photocap.store.engine import (
     BUILD_HINT,
+    database_errors,
     has_tables,
     index_engine,
     read_version,
@@ -48,11 +48,11 @@ from photocap.store.records import (
     StoredLabel,
     abspath,
     folder_range,
-    labels_from_json,
-    labels_to_json,
-    objects_from_json,
-    objects_to_json,
+    record_of,
+    row_of,
     storable,
+    stored_now,
+    utc,
 )
 from photocap.store.schema import (
     FTS_TABLE,
@@ -68,23 +68,6 @@ BATCH_SIZE = 500  # rows per committed transaction
 _CHUNK = 500  # bound parameters per IN (...) query
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=timezone.utc) if value is not None else None
-
-
-def _record(row: Any) -> PhotoRecord:
-    values = {name: getattr(row, name) for name in COLUMNS}
-    values["indexed_at"] = _utc(values["indexed_at"])
-    values["labels"] = labels_from_json(values["labels"])
-    values["objects"] = objects_from_json(values["objects"])
-    values["held_back"] = bool(values["held_back"])
-    return PhotoRecord(**values)
-
-
 class Index:
     """An open index database. Thread-safe; open one per process and `close()` it (or use `with`)."""
 
@@ -94,42 +77,16 @@ class Index:
         self.url = engine.url.render_as_string(hide_password=True)
         self.postgres = engine.dialect.name == postgres.BACKEND
 
-    # ---- connections and errors ---------------------------------------------------------------
-
-    @contextmanager
-    def _errors(self) -> Iterator[None]:
-        """Turns driver errors into IndexDatabaseError with a hint."""
-        try:
-            yield
-        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
-            raise
-        except sqlalchemy.exc.DBAPIError as exc:
-            if self.postgres:
-                raise postgres.database_error(exc, self.url) from exc
-            message = str(exc.orig)
-            lowered = message.lower()
-            if "locked" in lowered or "busy" in lowered:
-                raise IndexDatabaseError(
-                    "the index database is busy (another photocap command is writing to it)",
-                    path=self.path,
-                    hint="wait for it to finish and try again",
-                ) from exc
-            if "unable to open" in lowered or "readonly" in lowered:
-                raise IndexDatabaseError(
-                    f"cannot open the index database: {message}",
-                    path=self.path,
-                    hint="check the folder exists and is writable, or pass --db",
-                ) from exc
-            raise IndexDatabaseError(
-                f"the index database is damaged or not an SQLite file: {message}",
-                path=self.path,
-                hint=f"move it aside and {BUILD_HINT}",
-            ) from exc
+    # ---- connections --------------------------------------------------------------------------
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
         """A connection inside one read transaction (a consistent view), errors made clear."""
-        with self._errors(), self._engine.connect() as conn, conn.begin():
+        with (
+            database_errors(self.url, self.path, on_postgres=self.postgres),
+            self._engine.connect() as conn,
+            conn.begin(),
+        ):
             yield conn
 
     @contextmanager
@@ -138,7 +95,7 @@ class Index:
         # the busy timeout instead of failing half-way through a transaction. (PostgreSQL: an
         # advisory lock, shared when `kind` is "rows": upserts that may run side by side.)
         with (
-            self._errors(),
+            database_errors(self.url, self.path, on_postgres=self.postgres),
             self._engine.connect().execution_options(photocap_write=kind) as conn,
             conn.begin(),
         ):
@@ -204,16 +161,8 @@ class Index:
         )
         written = 0
         for chunk in batched(records, batch_size):
-            now = _now()
-            rows = [
-                {name: getattr(r, name) for name in COLUMNS}
-                | {
-                    "indexed_at": now,
-                    "labels": labels_to_json(r.labels),
-                    "objects": objects_to_json(r.objects),
-                }
-                for r in chunk
-            ]
+            now = stored_now()
+            rows = [row_of(record, now) for record in chunk]
             if self.postgres:  # several indexers may upsert at once: see postgres.py
                 postgres.retry_deadlocks(
                     partial(self._upsert_batch, stmt, postgres.unique_rows(rows))
@@ -304,7 +253,9 @@ class Index:
         path = abspath(path)
         insert = postgres.insert if self.postgres else sqlite_insert
         with self._write() as conn:
-            conn.execute(insert(roots).values(path=path, added_at=_now()).on_conflict_do_nothing())
+            conn.execute(
+                insert(roots).values(path=path, added_at=stored_now()).on_conflict_do_nothing()
+            )
         return path
 
     def remove_root(self, path: str | os.PathLike[str]) -> bool:
@@ -340,7 +291,7 @@ class Index:
             wanted = (path for path in map(abspath, paths) if storable(path))
             for chunk in batched(wanted, _CHUNK):
                 for row in conn.execute(select(photos).where(photos.c.path.in_(chunk))):
-                    found[row.path] = _record(row)
+                    found[row.path] = record_of(row)
         return found
 
     def sizes_present(self, sizes: Iterable[int]) -> set[int]:
@@ -356,7 +307,7 @@ class Index:
         """Records whose content hash is `sha256` (a moved or copied photo), by path."""
         with self.reading() as conn:
             query = select(photos).where(photos.c.sha256 == sha256).order_by(photos.c.path)
-            return [_record(row) for row in conn.execute(query)]
+            return [record_of(row) for row in conn.execute(query)]
 
     def paths(self, under: str | os.PathLike[str] | None = None) -> list[str]:
         """Every indexed path (inside folder `under` when given), sorted."""
@@ -398,7 +349,7 @@ class Index:
             by_source={s: by_source.get(s, 0) for s in SOURCES},
             errors=errors,
             roots=n_roots,
-            last_indexed=_utc(last),
+            last_indexed=utc(last),
             schema_version=version,
         )
 

@@ -1,5 +1,6 @@
 """Photos listed without ranking: filtered pages in a stable order (the review page's), one photo
-inside a folder, and the captions held back as unsure.
+inside a folder, the captions held back as unsure, and the captions people wrote (what
+`photocap train --from-index` learns from).
 
 Keyset paging (`WHERE (key, id) > (:key, :id) ORDER BY key, id LIMIT n`) costs the same on the
 thousandth page as on the first, where OFFSET would read every row it skips; the confidence order
@@ -167,3 +168,18 @@ def held_back_photos(
     with index.reading() as conn:
         rows = list(conn.execute(sql, {"limit": limit, **params}))
     return tuple(hit_of(i, row) for i, row in enumerate(rows, 1))
+
+
+def human_captions(
+    index: Index, under: str | os.PathLike[str] | None = None
+) -> list[tuple[str, str]]:
+    """(path, caption) of every photo whose caption a person wrote or accepted (source "human",
+    status ok), inside folder `under` when given, by path."""
+    query = select(photos.c.path, photos.c.caption).where(
+        photos.c.source == "human", photos.c.caption.is_not(None), photos.c.status == "ok"
+    )
+    if under is not None:
+        lo, hi = folder_range(under)
+        query = query.where(photos.c.path >= lo, photos.c.path < hi)
+    with index.reading() as conn:
+        return [(row.path, row.caption) for row in conn.execute(query.order_by(photos.c.path))]

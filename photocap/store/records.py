@@ -1,13 +1,13 @@
-"""What the index stores per photo (PhotoRecord) and reports (IndexStats, PruneReport), and how
-paths are normalised for it."""
+"""What the index stores per photo (PhotoRecord) and reports (IndexStats, PruneReport), how a
+record becomes a row and a row a record, and how paths and times are normalised for it."""
 
 from __future__ import annotations
 
 import json
 import os
 from dataclasses import KW_ONLY, dataclass, fields
-from datetime import datetime
-from typing import Literal
+from datetime import datetime, timezone
+from typing import Any, Literal
 
 from photocap.errors import PhotocapError
 from photocap.store.schema import SOURCES, STATUSES
@@ -98,6 +98,35 @@ class PhotoRecord:
 
 
 COLUMNS = tuple(f.name for f in fields(PhotoRecord))
+
+
+def stored_now() -> datetime:
+    """The time now as the index stores it: UTC without a time zone."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """A stored time (UTC without a time zone) as an aware UTC datetime."""
+    return value.replace(tzinfo=timezone.utc) if value is not None else None
+
+
+def record_of(row: Any) -> PhotoRecord:
+    """The PhotoRecord of a photos row."""
+    values = {name: getattr(row, name) for name in COLUMNS}
+    values["indexed_at"] = utc(values["indexed_at"])
+    values["labels"] = labels_from_json(values["labels"])
+    values["objects"] = objects_from_json(values["objects"])
+    values["held_back"] = bool(values["held_back"])
+    return PhotoRecord(**values)
+
+
+def row_of(record: PhotoRecord, indexed_at: datetime) -> dict[str, Any]:
+    """The photos row (column values) that stores `record`, written at `indexed_at`."""
+    return {name: getattr(record, name) for name in COLUMNS} | {
+        "indexed_at": indexed_at,
+        "labels": labels_to_json(record.labels),
+        "objects": objects_to_json(record.objects),
+    }
 
 
 @dataclass(frozen=True)
