@@ -190,8 +190,6 @@ LONG_MODULES = {
     # recipes: one-off scripts that re-create shipped data, read top to bottom (training/recipes/)
     "photocap.training.recipes.object_words": "recipe: builds the shipped object-word table",
     "photocap.training.recipes.imagenet_words_review": "recipe: the reviewed ImageNet word table",
-    # not yet split: a known debt of issue #30, left to the watch renovation
-    "photocap.watch.daemon": "to split in the watch renovation (issue #30)",
 }
 
 
