@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from metadata_helpers import EXIFTOOL, exiftool  # noqa: F401 - the tests import them from here
+from photo_helpers import exif_orientation
 from PIL import Image
 from skimage import data
 
@@ -61,9 +62,7 @@ def build_library(root: Path, tiny_model: Path) -> tuple[Path, Path]:
     Image.fromarray(data.horse()).convert("RGB").save(library / "trip" / "horse.jpg")
     # 600 x 400 pixels, shown rotated (EXIF Orientation 6): portrait on screen
     rotated = Image.fromarray(data.coffee())
-    exif = Image.Exif()
-    exif[0x0112] = 6
-    rotated.save(library / "rotated.jpg", exif=exif.tobytes())
+    rotated.save(library / "rotated.jpg", exif=exif_orientation(6))
     Image.fromarray(data.coins()).convert("RGB").save(library / "hostile.jpg")
     exiftool(
         "-q",
