@@ -71,6 +71,30 @@ def postgres_url(postgres_server) -> str:
 
 
 @pytest.fixture(scope="session")
+def rich_originals(tmp_path_factory):
+    """One photo per format carrying a camera's and Lightroom's metadata (metadata_helpers.rich_photo),
+    read by ExifTool once a session: {fmt: Original(path, tags, warnings)}. Never write to them."""
+    from metadata_helpers import FORMATS, Original, read_tags, rich_photo, validation_warnings
+
+    folder = tmp_path_factory.mktemp("rich-originals")
+    paths = [rich_photo(folder, fmt) for fmt in FORMATS]
+    found = zip(FORMATS, paths, read_tags(*paths), validation_warnings(*paths), strict=True)
+    return {fmt: Original(path, tags, warnings) for fmt, path, tags, warnings in found}
+
+
+@pytest.fixture
+def rich(rich_originals, tmp_path: Path):
+    """`rich(fmt)`: (a copy of the rich photo in `fmt` for the test to change, its Original)."""
+    import shutil
+
+    def copy(fmt: str):
+        original = rich_originals[fmt]
+        return Path(shutil.copy2(original.path, tmp_path / original.path.name)), original
+
+    return copy
+
+
+@pytest.fixture(scope="session")
 def shipped_model() -> Path:
     from photocap.paths import shipped_model_path
 
