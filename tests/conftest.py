@@ -94,6 +94,25 @@ def rich(rich_originals, tmp_path: Path):
     return copy
 
 
+@pytest.fixture(scope="module")
+def review_library(tmp_path_factory, tiny_model):
+    """(photo folder, SQLite index) from review_helpers.build_library: indexed for real by the tiny
+    model, one per test module (the modules' saves change it)."""
+    from review_helpers import build_library
+
+    return build_library(tmp_path_factory.mktemp("review"), tiny_model)
+
+
+@pytest.fixture(scope="module")
+def review_server(review_library, tmp_path_factory):
+    """`photocap review` running on `review_library` in a subprocess (review_helpers.Server)."""
+    from review_helpers import start_review
+
+    running = start_review(review_library[1], tmp_path_factory.mktemp("cache"))
+    yield running
+    assert running.stop() == 0
+
+
 @pytest.fixture(scope="session")
 def shipped_model() -> Path:
     from photocap.paths import shipped_model_path
