@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy.exc
+from cli_helpers import photocap
 from sqlalchemy import create_engine, inspect, text
 
 from photocap.errors import IndexDatabaseError
@@ -379,17 +380,6 @@ def test_threads_upserting_the_same_paths_in_opposite_orders_lose_nothing(index)
 # ---- the CLI, and two indexers at once -----------------------------------------------------------
 
 
-def photocap(*args, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "photocap", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO), **kwargs.pop("env", {})},
-        timeout=kwargs.pop("timeout", 300),
-        **kwargs,
-    )
-
-
 def photos(folder: Path, count: int, start: int = 0) -> list[Path]:
     import numpy as np
     from PIL import Image
@@ -503,7 +493,7 @@ def test_review_and_train_from_index_on_postgres(postgres_url, tiny_model, tmp_p
     """The review page's API corrects a caption in a PostgreSQL index (the photo holds it as a
     person's, search finds it), and `train --from-index` reads the correction from there."""
     from PIL import Image
-    from review_helpers import photo_id, photocap, start_review
+    from review_helpers import photo_id, start_review
     from skimage import data
 
     from photocap.metadata import read_caption

@@ -13,7 +13,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_pipeline import Factory, displayed, rows, run
+from index_helpers import rows
+from indexing_helpers import Factory, displayed, run
 
 from photocap.metadata import read_caption, sidecar_path
 from photocap.store.search import search

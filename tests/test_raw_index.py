@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from index_helpers import rows
+from indexing_helpers import ColourCaptioner, Factory, displayed, run, sha256
 from metadata_helpers import exiftool, exiftool_write
 from raw_helpers import dng_bytes, write_dng
-from test_pipeline import ColourCaptioner, Factory, displayed, rows, run, sha256
 
 from photocap.captioner import Caption
 from photocap.cli import cli

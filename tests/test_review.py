@@ -9,13 +9,13 @@ import urllib.error
 import urllib.request
 
 import pytest
+from cli_helpers import photocap
 from PIL import Image
 from review_helpers import (
     EXIFTOOL,
     HOSTILE,
     exif_fields,
     photo_id,
-    photocap,
     start_review,
 )
 

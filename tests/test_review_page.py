@@ -9,7 +9,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from review_helpers import EXIFTOOL, HOSTILE, exif_fields, photocap
+from cli_helpers import photocap
+from review_helpers import EXIFTOOL, HOSTILE, exif_fields
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (test extra)")
 expect, sync_playwright = playwright_api.expect, playwright_api.sync_playwright
