@@ -23,3 +23,20 @@ def rows(db: Path, *columns: str, by: str = "path") -> dict[str, tuple] | dict[s
         query = f"SELECT path, {', '.join(columns)} FROM photos"
         key = (lambda p: Path(p).name) if by == "name" else str
         return {key(path): tuple(rest) for path, *rest in conn.execute(query)}
+
+
+def sql(db: Path | str, statement: str, **params) -> list[tuple] | None:
+    """Run one SQL statement on the database at `db` (an SQLite file or a PostgreSQL URL), outside
+    photocap, and return its rows (None for a statement without any)."""
+    from sqlalchemy import create_engine, text
+
+    if not isinstance(db, str) or "://" not in db:
+        Path(db).parent.mkdir(parents=True, exist_ok=True)
+        db = f"sqlite:///{db}"
+    engine = create_engine(db)
+    try:
+        with engine.begin() as conn:
+            result = conn.execute(text(statement), params)
+            return [tuple(row) for row in result] if result.returns_rows else None
+    finally:
+        engine.dispose()
