@@ -2,7 +2,7 @@
 Bayer data), written only into sidecars (the RAW's bytes never change), a truncated RAW failing
 alone, RAW + JPEG pairs captioned once, and a Lightroom sidecar's keywords and rating kept.
 
-ExifTool is the independent reader of the sidecars. Captions come from test_pipeline's
+ExifTool is the independent reader of the sidecars. Captions come from indexing_helpers'
 `ColourCaptioner` (the colour of the top-left corner as the model saw it), so a DNG whose
 embedded preview shows another colour than its sensor data tells which one was used.
 """
