@@ -113,6 +113,18 @@ def review_server(review_library, tmp_path_factory):
     assert running.stop() == 0
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def search_library(request, tmp_path_factory):
+    """(photo folder, index): search_helpers.PHOTOS, real images with known captions, indexed
+    through the Index API into an SQLite file or a PostgreSQL database (its URL); once per module."""
+    from search_helpers import build_search_library
+
+    db = tmp_path_factory.mktemp("db") / "index.db"
+    if request.param == "postgresql":
+        db = request.getfixturevalue("postgres_server").new_database()
+    return build_search_library(tmp_path_factory.mktemp("library"), db)
+
+
 @pytest.fixture(scope="session")
 def shipped_model() -> Path:
     from photocap.paths import shipped_model_path
