@@ -71,6 +71,61 @@ def postgres_url(postgres_server) -> str:
 
 
 @pytest.fixture(scope="session")
+def rich_originals(tmp_path_factory):
+    """One photo per format carrying a camera's and Lightroom's metadata (metadata_helpers.rich_photo),
+    read by ExifTool once a session: {fmt: Original(path, tags, warnings)}. Never write to them."""
+    from metadata_helpers import FORMATS, Original, read_tags, rich_photo, validation_warnings
+
+    folder = tmp_path_factory.mktemp("rich-originals")
+    paths = [rich_photo(folder, fmt) for fmt in FORMATS]
+    found = zip(FORMATS, paths, read_tags(*paths), validation_warnings(*paths), strict=True)
+    return {fmt: Original(path, tags, warnings) for fmt, path, tags, warnings in found}
+
+
+@pytest.fixture
+def rich(rich_originals, tmp_path: Path):
+    """`rich(fmt)`: (a copy of the rich photo in `fmt` for the test to change, its Original)."""
+    import shutil
+
+    def copy(fmt: str):
+        original = rich_originals[fmt]
+        return Path(shutil.copy2(original.path, tmp_path / original.path.name)), original
+
+    return copy
+
+
+@pytest.fixture(scope="module")
+def review_library(tmp_path_factory, tiny_model):
+    """(photo folder, SQLite index) from review_helpers.build_library: indexed for real by the tiny
+    model, one per test module (the modules' saves change it)."""
+    from review_helpers import build_library
+
+    return build_library(tmp_path_factory.mktemp("review"), tiny_model)
+
+
+@pytest.fixture(scope="module")
+def review_server(review_library, tmp_path_factory):
+    """`photocap review` running on `review_library` in a subprocess (review_helpers.Server)."""
+    from review_helpers import start_review
+
+    running = start_review(review_library[1], tmp_path_factory.mktemp("cache"))
+    yield running
+    assert running.stop() == 0
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def search_library(request, tmp_path_factory):
+    """(photo folder, index): search_helpers.PHOTOS, real images with known captions, indexed
+    through the Index API into an SQLite file or a PostgreSQL database (its URL); once per module."""
+    from search_helpers import build_search_library
+
+    db = tmp_path_factory.mktemp("db") / "index.db"
+    if request.param == "postgresql":
+        db = request.getfixturevalue("postgres_server").new_database()
+    return build_search_library(tmp_path_factory.mktemp("library"), db)
+
+
+@pytest.fixture(scope="session")
 def shipped_model() -> Path:
     from photocap.paths import shipped_model_path
 

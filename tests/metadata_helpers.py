@@ -8,6 +8,7 @@ import re
 import shutil
 import struct
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -147,6 +148,15 @@ def rich_photo(folder: Path, fmt: str, name: str = "chelsea") -> Path:
     extra = {"exif": canon_exif()} if fmt == "jpeg" else {}
     save_photo(path, fmt, name=name, **extra)
     return add_rich_metadata(path, fmt)
+
+
+@dataclass
+class Original:
+    """A rich photo as made (see `rich_photo`), and what ExifTool read from it then."""
+
+    path: Path
+    tags: dict[str, object]
+    warnings: set[str]
 
 
 XMP_TEMPLATE = """<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>

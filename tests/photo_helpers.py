@@ -1,6 +1,6 @@
-"""Helpers for the tests that build odd photo files (test_images, test_pipeline): EXIF orientation,
-hand-written PNGs (decompression bombs, bit depths Pillow cannot save), truncated copies, and running
-code where root cannot read a chmod 000 file."""
+"""Helpers for the tests that build odd photo files (test_photos, test_loader, test_indexing):
+EXIF orientation, hand-written PNGs (decompression bombs, bit depths Pillow cannot save), truncated
+copies, and running code where root cannot read a chmod 000 file."""
 
 from __future__ import annotations
 

@@ -15,26 +15,13 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from cli_helpers import photocap, subprocess_env
 from metadata_helpers import EXIFTOOL, exiftool  # noqa: F401 - the tests import them from here
+from photo_helpers import exif_orientation
 from PIL import Image
 from skimage import data
 
-REPO = Path(__file__).resolve().parents[1]
 HOSTILE = '"><img src=x onerror="window.pwned=1"><script>window.pwned=2</script> & <b>bold</b>'
-
-
-def env(**extra: str) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(REPO), **extra}
-
-
-def photocap(*args: str | Path, **extra_env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "photocap", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env(**extra_env),
-        timeout=300,
-    )
 
 
 def exif_fields(path: Path) -> dict[str, str]:
@@ -61,9 +48,7 @@ def build_library(root: Path, tiny_model: Path) -> tuple[Path, Path]:
     Image.fromarray(data.horse()).convert("RGB").save(library / "trip" / "horse.jpg")
     # 600 x 400 pixels, shown rotated (EXIF Orientation 6): portrait on screen
     rotated = Image.fromarray(data.coffee())
-    exif = Image.Exif()
-    exif[0x0112] = 6
-    rotated.save(library / "rotated.jpg", exif=exif.tobytes())
+    rotated.save(library / "rotated.jpg", exif=exif_orientation(6))
     Image.fromarray(data.coins()).convert("RGB").save(library / "hostile.jpg")
     exiftool(
         "-q",
@@ -140,7 +125,7 @@ def start_review(db: Path, cache: Path, *args: str) -> Server:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=env(XDG_CACHE_HOME=str(cache)),
+        env=subprocess_env(XDG_CACHE_HOME=str(cache)),
     )
     ready, _, _ = select.select([proc.stdout], [], [], 60)
     if not ready:

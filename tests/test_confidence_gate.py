@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 from pathlib import Path
 
 from click.testing import CliRunner
+from index_helpers import rows
 from metadata_helpers import captions, exiftool_write, needs_exiftool, read_tags
 from PIL import Image
 
@@ -22,17 +22,14 @@ from photocap.metadata import read_caption, sidecar_path
 pytestmark = needs_exiftool
 
 
+COLUMNS = ("caption", "source", "confidence", "held_back")  # of rows(db, *COLUMNS)
+
+
 def index(root: Path, db: Path, model: Path, *extra: str) -> dict:
     args = ["index", str(root), "--db", str(db), "--model", str(model), "--json"]
     result = CliRunner().invoke(cli, [*args, "--workers", "0", "--beam", "1", *extra])
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
-
-
-def rows(db: Path) -> dict[str, tuple]:
-    with sqlite3.connect(db) as conn:
-        query = "SELECT path, caption, source, confidence, held_back FROM photos"
-        return {Path(p).name: tuple(rest) for p, *rest in conn.execute(query)}
 
 
 def test_held_back_then_released_then_withdrawn_and_a_person_wins(
@@ -49,7 +46,7 @@ def test_held_back_then_released_then_withdrawn_and_a_person_wins(
 
     held = index(root, db, tiny_model, "--min-confidence", "1")
     assert (held["held_back"], held["captioned"]) == (n, 0)
-    indexed = rows(db)
+    indexed = rows(db, *COLUMNS, by="name")
     assert all(
         held_back and caption and 0.9 < sure < 1 for caption, _, sure, held_back in indexed.values()
     )
@@ -72,7 +69,7 @@ def test_held_back_then_released_then_withdrawn_and_a_person_wins(
 
     released = index(root, db, tiny_model, "--min-confidence", "0")
     assert (released["released"], released["human"], released["captioned"]) == (n - 1, 1, 0)
-    indexed = rows(db)
+    indexed = rows(db, *COLUMNS, by="name")
     for path in photos:
         caption, source, sure, held_back = indexed[path.name]
         found = read_caption(path)
@@ -93,7 +90,7 @@ def test_held_back_then_released_then_withdrawn_and_a_person_wins(
             assert tags["XMP:XMP-dc:Description"] == "A rocket on its launch pad at dawn."
         else:
             assert not captions(tags) and read_caption(path) is None
-            assert rows(db)[path.name][3]  # held back, still indexed
+            assert rows(db, *COLUMNS, by="name")[path.name][3]  # held back, still indexed
     assert not sidecar_path(root / "coffee.png").exists()
 
     again = index(root, db, tiny_model, "--min-confidence", "1")
@@ -116,7 +113,7 @@ def test_degenerate_images_get_a_plain_description_or_none(tmp_path: Path, tiny_
     assert (summary["captioned"], summary["declined"]) == (2, 2)
     assert set(summary["not_captioned"]) == {str(root / "pixel.png"), str(root / "strip.png")}
     assert "too small" in summary["not_captioned"][str(root / "pixel.png")]
-    indexed = rows(db)
+    indexed = rows(db, *COLUMNS, by="name")
     assert indexed["black.jpg"][:2] == ("A plain black image.", "model")
     assert indexed["clear.png"][0] == "A blank, transparent image."
     assert indexed["pixel.png"][0] is None and indexed["strip.png"][0] is None

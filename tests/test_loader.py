@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import functools
 import os
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pillow_heif
 import pytest
 import torch
+from photo_helpers import bomb_png, exif_orientation, truncated
 from PIL import Image
 from skimage import data
 
@@ -37,31 +36,6 @@ def prepare_refusing_gifs(image: Image.Image, refused: tuple[int, int]) -> torch
     return prepare(image)
 
 
-def exif_orientation(value: int) -> bytes:
-    exif = Image.Exif()
-    exif[0x0112] = value
-    return exif.tobytes()
-
-
-def bomb_png(path: Path) -> Path:
-    def chunk(kind: bytes, payload: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(payload))
-            + kind
-            + payload
-            + struct.pack(">I", zlib.crc32(kind + payload))
-        )
-
-    ihdr = struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0)
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(bytes(100)))
-        + chunk(b"IEND", b"")
-    )
-    return path
-
-
 @pytest.fixture(scope="module")
 def mixed(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, str | None]]:
     """Photos and broken files interleaved: (path, expected error prefix or None)."""
@@ -75,7 +49,7 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, str | No
     (folder / "03 empty.jpg").touch()
     chelsea.save(folder / "04 rotated.jpg", exif=exif_orientation(6))
     whole = (folder / "00 chelsea.jpg").read_bytes()
-    (folder / "05 truncated.jpg").write_bytes(whole[: len(whole) // 2])
+    truncated(folder / "05 truncated.jpg", whole)
     astronaut.save(folder / "06 astronaut.heic", quality=80)
     (folder / "07 folder.jpg").mkdir()
     bomb_png(folder / "08 bomb.png")

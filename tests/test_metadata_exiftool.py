@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 from metadata_helpers import (
     CAPTION_TAGS,
-    FORMATS,
     FRESH_EXIF_TAGS,
     HIERARCHY,
     KEYWORDS,
+    Original,
     big_xmp,
     captions,
     changed_tags,
@@ -22,7 +20,6 @@ from metadata_helpers import (
     needs_exiftool,
     pixels,
     read_tags,
-    rich_photo,
     save_photo,
     validation_warnings,
 )
@@ -36,31 +33,6 @@ MODEL = "sat-efficientnet_lite2-flickr8k"
 CAPTION = "Eine Katze 🐱 sitzt auf dem Boden — 猫が座っている & <ok>"
 
 
-@dataclass
-class Original:
-    path: Path
-    tags: dict[str, object]
-    warnings: set[str]
-
-
-@pytest.fixture(scope="module")
-def originals(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Original]:
-    """One rich photo per format, made and read by ExifTool once per module."""
-    folder = tmp_path_factory.mktemp("rich-originals")
-    paths = [rich_photo(folder, fmt) for fmt in FORMATS]
-    tags, warnings = read_tags(*paths), validation_warnings(*paths)
-    return {fmt: Original(*args) for fmt, *args in zip(FORMATS, paths, tags, warnings, strict=True)}
-
-
-@pytest.fixture
-def rich(originals: dict[str, Original], tmp_path: Path):
-    def copy(fmt: str) -> tuple[Path, Original]:
-        original = originals[fmt]
-        return Path(shutil.copy2(original.path, tmp_path / original.path.name)), original
-
-    return copy
-
-
 def expected_fields(embedded_exif: bool) -> dict[str, str]:
     fields = {"XMP:XMP-iptcCore:AltTextAccessibility": CAPTION, "XMP:XMP-dc:Description": CAPTION}
     if embedded_exif:
@@ -68,9 +40,9 @@ def expected_fields(embedded_exif: bool) -> dict[str, str]:
     return fields
 
 
-def test_fixtures_carry_rich_metadata(originals: dict[str, Original]):
+def test_fixtures_carry_rich_metadata(rich_originals: dict[str, Original]):
     """The photos under test really hold what a camera and Lightroom leave (or the tests prove little)."""
-    for fmt, original in originals.items():
+    for fmt, original in rich_originals.items():
         tags = original.tags
         assert tags["XMP:XMP-dc:Subject"] == KEYWORDS, fmt
         assert tags["XMP:XMP-lr:HierarchicalSubject"] == HIERARCHY, fmt
@@ -78,7 +50,7 @@ def test_fixtures_carry_rich_metadata(originals: dict[str, Original]):
         assert tags["EXIF:IFD0:Orientation"] == 6, fmt
         assert any(k.startswith("ICC_Profile:") for k in tags), fmt
         assert not captions(tags), fmt
-    jpeg = originals["jpeg"].tags
+    jpeg = rich_originals["jpeg"].tags
     assert jpeg["IPTC:Keywords"] == ["cat", "Zürich"]
     assert (
         jpeg["MakerNotes:Canon:OwnerName"] == "Jane Doe Photography"

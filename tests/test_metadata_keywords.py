@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 from metadata_helpers import (
     CAPTION_TAGS,
-    FORMATS,
     FRESH_EXIF_TAGS,
     KEYWORDS,
     changed_tags,
@@ -16,7 +14,6 @@ from metadata_helpers import (
     exiftool_write,
     needs_exiftool,
     read_tags,
-    rich_photo,
     save_photo,
     validation_warnings,
 )
@@ -38,24 +35,6 @@ SUBJECT = "XMP:XMP-dc:Subject"
 OURS = "XMP:XMP-photocap:Keywords"
 
 
-@pytest.fixture(scope="module")
-def originals(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, dict, set]]:
-    """One rich photo per format (a person's keywords among its tags), read by ExifTool once."""
-    folder = tmp_path_factory.mktemp("keyword-originals")
-    paths = [rich_photo(folder, fmt) for fmt in ("jpeg", "png", "webp", "tiff")]
-    found = zip(paths, read_tags(*paths), validation_warnings(*paths), strict=True)
-    return {p.suffix: (p, tags, warnings) for p, tags, warnings in found}
-
-
-@pytest.fixture
-def rich(originals, tmp_path: Path):
-    def copy(fmt: str) -> tuple[Path, dict]:
-        path, tags, _ = originals[FORMATS[fmt]]
-        return Path(shutil.copy2(path, tmp_path / path.name)), tags
-
-    return copy
-
-
 def subject(path: Path) -> list[str]:
     """dc:subject as ExifTool reads it (a one-item list comes back as a plain string)."""
     value = read_tags(path)[0].get(SUBJECT, [])
@@ -73,11 +52,11 @@ def subject(path: Path) -> list[str]:
     ],
 )
 def test_human_keywords_survive_a_write_and_a_rewrite_that_replaces_ours(
-    rich, originals, fmt: str, mode: str, where: str
+    rich, fmt: str, mode: str, where: str
 ):
     path, original = rich(fmt)
-    warnings = originals[FORMATS[fmt]][2]
-    assert original[SUBJECT] == KEYWORDS
+    warnings = original.warnings
+    assert original.tags[SUBJECT] == KEYWORDS
     target = path if where == "embedded" else sidecar_path(path)
 
     result = write_caption(
@@ -100,7 +79,7 @@ def test_human_keywords_survive_a_write_and_a_rewrite_that_replaces_ours(
     photo_tags = read_tags(path)[0]
     assert photo_tags[SUBJECT] == KEYWORDS + (again if where == "embedded" else [])
     allowed = CAPTION_TAGS | ({SUBJECT} if where == "embedded" else set())
-    assert changed_tags(original, photo_tags) <= allowed
+    assert changed_tags(original.tags, photo_tags) <= allowed
     assert validation_warnings(target)[0] <= (warnings if where == "embedded" else set())
 
 
@@ -117,7 +96,7 @@ def test_keywords_a_person_adds_between_runs_are_kept(rich):
     assert after[OURS] == ["Egyptian cat", "pet"]
     assert changed_tags(before, after) == {SUBJECT}  # the caption was left alone
     assert read_caption(path).text == "A cat."
-    assert after["IPTC:Keywords"] == original["IPTC:Keywords"]  # IPTC-IIM is a person's field
+    assert after["IPTC:Keywords"] == original.tags["IPTC:Keywords"]  # IPTC-IIM is a person's field
 
 
 def test_no_keywords_leaves_them_alone_and_an_empty_list_removes_ours(rich):
@@ -145,7 +124,7 @@ def test_keywords_a_person_put_in_the_photo_are_not_copied_into_its_sidecar(rich
     path, original = rich("png")
     write_keywords(path, ["cat", "tabby"])  # png + auto: a sidecar
     assert subject(sidecar_path(path)) == ["tabby"]
-    assert read_tags(path)[0] == original  # the photo itself untouched
+    assert read_tags(path)[0] == original.tags  # the photo itself untouched
 
 
 def test_keywords_in_exiftool_made_extended_xmp_are_merged(tmp_path: Path):

@@ -4,20 +4,17 @@ and every other tag untouched. And the confidence written with a caption is in i
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from metadata_helpers import (
-    FORMATS,
     captions,
     changed_tags,
     exiftool_write,
     needs_exiftool,
     pixels,
     read_tags,
-    rich_photo,
     save_photo,
 )
 
@@ -36,26 +33,12 @@ MODEL = "sat-efficientnet_lite2-flickr8k"
 CAPTION = "A cat sits on the floor."
 
 
-@pytest.fixture(scope="module")
-def originals(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("withdraw-originals")
-    return {fmt: rich_photo(folder, fmt) for fmt in FORMATS}
-
-
-@pytest.fixture
-def rich(originals: dict[str, Path], tmp_path: Path):
-    def copy(fmt: str) -> Path:
-        return Path(shutil.copy2(originals[fmt], tmp_path / originals[fmt].name))
-
-    return copy
-
-
 @pytest.mark.parametrize(
     "fmt, mode",
     [("jpeg", "auto"), ("jpeg", "sidecar"), ("png", "embed"), ("webp", "embed"), ("tiff", "auto")],
 )
 def test_withdrawing_leaves_the_photo_as_it_was(rich, fmt: str, mode: str):
-    path = rich(fmt)
+    path, _ = rich(fmt)
     [before] = read_tags(path)
     pixels_before = pixels(path)
 

@@ -2,7 +2,7 @@
 Bayer data), written only into sidecars (the RAW's bytes never change), a truncated RAW failing
 alone, RAW + JPEG pairs captioned once, and a Lightroom sidecar's keywords and rating kept.
 
-ExifTool is the independent reader of the sidecars. Captions come from test_pipeline's
+ExifTool is the independent reader of the sidecars. Captions come from indexing_helpers'
 `ColourCaptioner` (the colour of the top-left corner as the model saw it), so a DNG whose
 embedded preview shows another colour than its sensor data tells which one was used.
 """
@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from index_helpers import rows
+from indexing_helpers import ColourCaptioner, Factory, displayed, run, sha256
 from metadata_helpers import exiftool, exiftool_write
 from raw_helpers import dng_bytes, write_dng
-from test_pipeline import ColourCaptioner, Factory, displayed, rows, run, sha256
 
 from photocap.captioner import Caption
 from photocap.cli import cli

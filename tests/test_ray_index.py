@@ -6,12 +6,12 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import sqlite3
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from index_helpers import rows
 from PIL import Image
 from raw_helpers import write_dng
 
@@ -33,6 +33,10 @@ def cluster():
     ray.shutdown()
 
 
+COLUMNS = ("caption", "source", "model_id", "confidence", "held_back", "labels", "label_words")
+COLUMNS += ("width", "height", "status", "error")
+
+
 def library(root: Path, real_photos: dict[str, Path], copies: int = 1) -> Path:
     root.mkdir()
     for i in range(copies):
@@ -48,15 +52,13 @@ def library(root: Path, real_photos: dict[str, Path], copies: int = 1) -> Path:
     return root
 
 
-def rows(db: Path, root: Path) -> dict[str, tuple]:
+def comparable_rows(db: Path, root: Path) -> dict[str, tuple]:
     """The rows by file name, the folder taken out of error messages."""
-    with sqlite3.connect(db) as conn:
-        query = """SELECT path, caption, source, model_id, confidence, held_back, labels,
-                          label_words, width, height, status, error FROM photos"""
-        return {
-            Path(p).name: (*rest, error and error.replace(str(root), "ROOT"))
-            for p, *rest, error in conn.execute(query)
-        }
+    found = rows(db, *COLUMNS, by="name")
+    return {
+        name: (*rest, error and error.replace(str(root), "ROOT"))
+        for name, (*rest, error) in found.items()
+    }
 
 
 def worker_pids() -> list[int]:
@@ -90,7 +92,9 @@ def test_ray_captions_the_same_photos_to_the_same_rows(
     counts = (remote.captioned, remote.paired, remote.declined, len(remote.failed))
     assert counts == (plain.captioned, plain.paired, plain.declined, len(plain.failed))
     assert counts == (len(real_photos) + 3, 1, 1, 1)  # + the pair's JPEG, the lone RAW, black
-    assert rows(tmp_path / "r.db", ray_root) == rows(tmp_path / "p.db", plain_root)
+    assert comparable_rows(tmp_path / "r.db", ray_root) == comparable_rows(
+        tmp_path / "p.db", plain_root
+    )
     for name in (p.name for p in plain_root.iterdir() if p.suffix in (".jpg", ".png", ".dng")):
         if name == "broken.jpg":
             continue
@@ -137,7 +141,7 @@ def test_a_worker_killed_mid_run_loses_nothing(
     assert list(summary.failed) == [str(root / "broken.jpg")]
     done = Counter(o.path for o in outcomes if o.outcome in ("captioned", "paired"))
     assert all(n == 1 for n in done.values()) and len(done) == len(photos)  # each once
-    indexed = rows(tmp_path / "i.db", root)
+    indexed = comparable_rows(tmp_path / "i.db", root)
     for photo in photos:
         written = read_caption(photo)
         assert written is not None and written.text == indexed[photo.name][0], photo

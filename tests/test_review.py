@@ -9,14 +9,13 @@ import urllib.error
 import urllib.request
 
 import pytest
+from cli_helpers import photocap
 from PIL import Image
 from review_helpers import (
     EXIFTOOL,
     HOSTILE,
-    build_library,
     exif_fields,
     photo_id,
-    photocap,
     start_review,
 )
 
@@ -28,28 +27,16 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def library(tmp_path_factory, tiny_model):
-    return build_library(tmp_path_factory.mktemp("review"), tiny_model)
-
-
-@pytest.fixture(scope="module")
-def server(library, tmp_path_factory):
-    running = start_review(library[1], tmp_path_factory.mktemp("cache"))
-    yield running
-    assert running.stop() == 0
-
-
 # ---------------------------------------------------------------- the command
 
 
-def test_the_url_is_the_first_line_and_sigterm_exits_0(library, tmp_path):
-    server = start_review(library[1], tmp_path / "cache")
+def test_the_url_is_the_first_line_and_sigterm_exits_0(review_library, tmp_path):
+    server = start_review(review_library[1], tmp_path / "cache")
     assert server.url.startswith("http://127.0.0.1:") and len(server.token) >= 40
     status, _, _ = server.request("GET", "/api/photos")
     assert status == 200
     assert server.stop() == 0
-    again = start_review(library[1], tmp_path / "cache")
+    again = start_review(review_library[1], tmp_path / "cache")
     assert again.stop() == 0
     assert again.token != server.token  # new every run
 
@@ -67,30 +54,30 @@ def test_a_missing_index_is_a_clear_error(tmp_path):
     "path",
     ["/", "/api/photos", "/api/photos/1", "/thumbnails/1", "/static/review.js", "/nowhere"],
 )
-def test_no_token_or_a_wrong_one_is_refused(server, path):
-    assert server.request("GET", path, token=None)[0] == 403
-    wrong = {"Authorization": "Bearer " + "x" * len(server.token)}
-    assert server.request("GET", path, token=None, headers=wrong)[0] == 403
-    cookie = {"Cookie": f"photocap_review_{server.port}=wrong"}
-    assert server.request("GET", path, token=None, headers=cookie)[0] == 403
-    assert server.request("GET", f"{path}?token=wrong", token=None)[0] == 403
+def test_no_token_or_a_wrong_one_is_refused(review_server, path):
+    assert review_server.request("GET", path, token=None)[0] == 403
+    wrong = {"Authorization": "Bearer " + "x" * len(review_server.token)}
+    assert review_server.request("GET", path, token=None, headers=wrong)[0] == 403
+    cookie = {"Cookie": f"photocap_review_{review_server.port}=wrong"}
+    assert review_server.request("GET", path, token=None, headers=cookie)[0] == 403
+    assert review_server.request("GET", f"{path}?token=wrong", token=None)[0] == 403
 
 
-def test_hostile_requests_get_4xx_answers_not_500(server, library):
+def test_hostile_requests_get_4xx_answers_not_500(review_server, review_library):
     """An id beyond 64 bits, JSON nested past the parser's depth and a 10 MB body: each a clear
     refusal (they answered 500 before); the photo is left as it was."""
     huge = "99999999999999999999"
     for method, path in (("GET", "/api/photos/"), ("GET", "/thumbnails/")):
-        assert server.request(method, path + huge)[0] == 404
-    status, reply = server.json("PATCH", f"/api/photos/{huge}", body={"caption": "x"})
+        assert review_server.request(method, path + huge)[0] == 404
+    status, reply = review_server.json("PATCH", f"/api/photos/{huge}", body={"caption": "x"})
     assert status == 404, reply
-    pid = photo_id(server, "chelsea.jpg")
-    before = (library[0] / "chelsea.jpg").read_bytes()
-    auth = {"Authorization": f"Bearer {server.token}", "Content-Type": "application/json"}
+    pid = photo_id(review_server, "chelsea.jpg")
+    before = (review_library[0] / "chelsea.jpg").read_bytes()
+    auth = {"Authorization": f"Bearer {review_server.token}", "Content-Type": "application/json"}
 
     def patch(data: bytes) -> tuple[int, dict]:
         request = urllib.request.Request(
-            f"{server.base}/api/photos/{pid}", data=data, method="PATCH", headers=auth
+            f"{review_server.base}/api/photos/{pid}", data=data, method="PATCH", headers=auth
         )
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
@@ -101,7 +88,7 @@ def test_hostile_requests_get_4xx_answers_not_500(server, library):
     status, reply = patch(b"[" * 20_000 + b"]" * 20_000)  # 40 KB, nested 20,000 deep
     assert status == 400 and "not JSON" in reply["error"]
     # 10 MB announced: refused from the headers, before a byte of the body is read
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    connection = http.client.HTTPConnection("127.0.0.1", review_server.port, timeout=60)
     connection.putrequest("PATCH", f"/api/photos/{pid}")
     for name, value in auth.items():
         connection.putheader(name, value)
@@ -110,47 +97,52 @@ def test_hostile_requests_get_4xx_answers_not_500(server, library):
     response = connection.getresponse()
     assert response.status == 413 and "larger than" in json.loads(response.read())["error"]
     connection.close()
-    assert (library[0] / "chelsea.jpg").read_bytes() == before
+    assert (review_library[0] / "chelsea.jpg").read_bytes() == before
 
 
-def test_the_url_token_becomes_a_strict_cookie_that_cannot_change_captions(server, library):
-    status, headers, _ = server.request("GET", f"/?token={server.token}", token=None)
+def test_the_url_token_becomes_a_strict_cookie_that_cannot_change_captions(
+    review_server, review_library
+):
+    status, headers, _ = review_server.request("GET", f"/?token={review_server.token}", token=None)
     assert status == 303 and headers["location"] == "/"
     cookie = headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
     jar = {"Cookie": cookie.split(";")[0]}
-    status, _, body = server.request("GET", "/", token=None, headers=jar)
+    status, _, body = review_server.request("GET", "/", token=None, headers=jar)
     assert status == 200 and b'name="photocap-token"' in body
-    assert server.request("GET", "/api/photos", token=None, headers=jar)[0] == 200
+    assert review_server.request("GET", "/api/photos", token=None, headers=jar)[0] == 200
 
-    chelsea = library[0] / "chelsea.jpg"
+    chelsea = review_library[0] / "chelsea.jpg"
     before = chelsea.read_bytes()
-    pid = photo_id(server, "chelsea.jpg")
-    status, _, body = server.request(
+    pid = photo_id(review_server, "chelsea.jpg")
+    status, _, body = review_server.request(
         "PATCH", f"/api/photos/{pid}", body={"caption": "Pwned."}, token=None, headers=jar
     )
     assert status == 403 and b"Authorization" in body
     assert chelsea.read_bytes() == before
 
 
-def test_foreign_hosts_origins_and_cross_site_requests_are_refused(server, library):
-    pid = photo_id(server, "chelsea.jpg")
-    before = (library[0] / "chelsea.jpg").read_bytes()
-    rebinding = {"Host": f"attacker.example:{server.port}"}
-    assert server.request("GET", "/api/photos", headers=rebinding)[0] == 403
-    assert server.request("GET", "/api/photos", headers={"Host": "127.0.0.1:1"})[0] == 403
+def test_foreign_hosts_origins_and_cross_site_requests_are_refused(review_server, review_library):
+    pid = photo_id(review_server, "chelsea.jpg")
+    before = (review_library[0] / "chelsea.jpg").read_bytes()
+    rebinding = {"Host": f"attacker.example:{review_server.port}"}
+    assert review_server.request("GET", "/api/photos", headers=rebinding)[0] == 403
+    assert review_server.request("GET", "/api/photos", headers={"Host": "127.0.0.1:1"})[0] == 403
     for headers in (
         {"Origin": "http://attacker.example"},
-        {"Origin": f"http://127.0.0.1:{server.port}.attacker.example"},
+        {"Origin": f"http://127.0.0.1:{review_server.port}.attacker.example"},
         {"Sec-Fetch-Site": "cross-site"},
     ):
-        status, _, _ = server.request(
+        status, _, _ = review_server.request(
             "PATCH", f"/api/photos/{pid}", body={"caption": "Pwned."}, headers=headers
         )
         assert status == 403, headers
-    assert (library[0] / "chelsea.jpg").read_bytes() == before
-    same = {"Origin": f"http://localhost:{server.port}", "Host": f"localhost:{server.port}"}
-    assert server.request("GET", "/api/photos", headers=same)[0] == 200
+    assert (review_library[0] / "chelsea.jpg").read_bytes() == before
+    same = {
+        "Origin": f"http://localhost:{review_server.port}",
+        "Host": f"localhost:{review_server.port}",
+    }
+    assert review_server.request("GET", "/api/photos", headers=same)[0] == 200
 
 
 @pytest.mark.parametrize(
@@ -171,8 +163,8 @@ def test_foreign_hosts_origins_and_cross_site_requests_are_refused(server, libra
         "/api/photos?under=../../../etc",
     ],
 )
-def test_paths_and_ids_never_reach_a_file_outside_the_index(server, path):
-    status, _, body = server.request("GET", path)
+def test_paths_and_ids_never_reach_a_file_outside_the_index(review_server, path):
+    status, _, body = review_server.request("GET", path)
     assert b"root:" not in body and b"def create_app" not in body
     if "under=" in path:
         assert status == 200 and json.loads(body)["photos"] == []
@@ -180,8 +172,8 @@ def test_paths_and_ids_never_reach_a_file_outside_the_index(server, path):
         assert status in (400, 404), (path, status)
 
 
-def test_responses_forbid_scripts_from_elsewhere_and_framing(server):
-    _, headers, _ = server.request("GET", "/api/photos")
+def test_responses_forbid_scripts_from_elsewhere_and_framing(review_server):
+    _, headers, _ = review_server.request("GET", "/api/photos")
     policy = headers["content-security-policy"]
     assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
     assert headers["x-content-type-options"] == "nosniff"
@@ -191,13 +183,13 @@ def test_responses_forbid_scripts_from_elsewhere_and_framing(server):
 # ---------------------------------------------------------------- the API
 
 
-def test_pages_sort_lowest_confidence_first_and_filter(server, library):
-    status, first = server.json("GET", "/api/photos?limit=3")
+def test_pages_sort_lowest_confidence_first_and_filter(review_server, review_library):
+    status, first = review_server.json("GET", "/api/photos?limit=3")
     assert status == 200 and first["total"] == 11
     seen, cursor = [], None
     while True:
         query = "/api/photos?limit=3" + (f"&after={cursor}" if cursor else "")
-        status, page = server.json("GET", query)
+        status, page = review_server.json("GET", query)
         assert status == 200
         seen += page["photos"]
         cursor = page["next"]
@@ -209,36 +201,38 @@ def test_pages_sort_lowest_confidence_first_and_filter(server, library):
     assert seen[-1]["source"] == "human"  # no confidence: last
     assert first["photos"] == seen[:3]
 
-    _, trip = server.json("GET", f"/api/photos?under={library[0] / 'trip'}")
+    _, trip = review_server.json("GET", f"/api/photos?under={review_library[0] / 'trip'}")
     assert [p["name"] for p in trip["photos"]] == ["horse.jpg"]
-    _, humans = server.json("GET", "/api/photos?source=human")
+    _, humans = review_server.json("GET", "/api/photos?source=human")
     assert "hostile.jpg" in [p["name"] for p in humans["photos"]]
     assert all(p["source"] == "human" for p in humans["photos"])
-    _, held = server.json("GET", "/api/photos?held_back=true")
+    _, held = review_server.json("GET", "/api/photos?held_back=true")
     assert [p["name"] for p in held["photos"]] == ["moon.jpg"]
-    _, by_path = server.json("GET", "/api/photos?sort=path&limit=200")
+    _, by_path = review_server.json("GET", "/api/photos?sort=path&limit=200")
     assert [p["path"] for p in by_path["photos"]] == sorted(p["path"] for p in seen)
     word = next(w for w in seen[0]["caption"].split() if len(w) > 3).strip(".")
-    _, found = server.json("GET", f"/api/photos?q={word}&limit=200")
-    searched = photocap("search", word, "--db", library[1], "--json", "--limit", "100")
+    _, found = review_server.json("GET", f"/api/photos?q={word}&limit=200")
+    searched = photocap("search", word, "--db", review_library[1], "--json", "--limit", "100")
     assert searched.returncode == 0, searched.stderr
     expected = {hit["path"] for hit in json.loads(searched.stdout)}
     assert found["photos"] and {p["path"] for p in found["photos"]} == expected
-    _, nothing = server.json("GET", "/api/photos?q=zebra")
+    _, nothing = review_server.json("GET", "/api/photos?q=zebra")
     assert nothing == {"photos": [], "next": None, "total": 0}
     for bad in ("sort=size", "limit=0", "limit=x", "after=garbage", "source=robot", "held_back=2"):
-        status, error = server.json("GET", f"/api/photos?{bad}")
+        status, error = review_server.json("GET", f"/api/photos?{bad}")
         assert status == 400 and error["error"], bad
 
 
-def test_a_saved_caption_is_in_the_photo_as_a_persons_and_search_finds_it(server, library):
-    folder, db = library
-    pid = photo_id(server, "chelsea.jpg")
-    status, before = server.json("GET", f"/api/photos/{pid}")
+def test_a_saved_caption_is_in_the_photo_as_a_persons_and_search_finds_it(
+    review_server, review_library
+):
+    folder, db = review_library
+    pid = photo_id(review_server, "chelsea.jpg")
+    status, before = review_server.json("GET", f"/api/photos/{pid}")
     assert before["source"] == "model" and "XMP-photocap:Caption" in exif_fields(
         folder / "chelsea.jpg"
     )
-    status, after = server.json(
+    status, after = review_server.json(
         "PATCH", f"/api/photos/{pid}", body={"caption": "  A ginger tabby cat\nlooks up.  "}
     )
     assert status == 200, after
@@ -251,23 +245,23 @@ def test_a_saved_caption_is_in_the_photo_as_a_persons_and_search_finds_it(server
     assert fields["IFD0:ImageDescription"] == text
     assert not [k for k in fields if k.startswith("XMP-photocap")]  # no model provenance
     assert read_caption(folder / "chelsea.jpg").source == "human"
-    assert server.json("GET", f"/api/photos/{pid}")[1]["caption"] == text
+    assert review_server.json("GET", f"/api/photos/{pid}")[1]["caption"] == text
 
     found = photocap("search", "ginger tabby", "--db", db, "--json")
     assert found.returncode == 0, found.stderr
     hits = json.loads(found.stdout)
     assert hits[0]["path"].endswith("chelsea.jpg") and hits[0]["source"] == "human"
-    status, listed = server.json("GET", "/api/photos?q=ginger")
+    status, listed = review_server.json("GET", "/api/photos?q=ginger")
     assert [p["id"] for p in listed["photos"]] == [pid]
 
 
 def test_a_png_gets_a_sidecar_and_the_index_rerun_keeps_every_correction(
-    server, library, tiny_model
+    review_server, review_library, tiny_model
 ):
-    folder, db = library
-    pid = photo_id(server, "rocket.png")
+    folder, db = review_library
+    pid = photo_id(review_server, "rocket.png")
     png = (folder / "rocket.png").read_bytes()
-    status, after = server.json("PATCH", f"/api/photos/{pid}", body={"caption": "A rocket."})
+    status, after = review_server.json("PATCH", f"/api/photos/{pid}", body={"caption": "A rocket."})
     assert status == 200 and after["source"] == "human"
     assert (folder / "rocket.png").read_bytes() == png  # PNG: never embedded by default
     sidecar = exif_fields(folder / "rocket.png.xmp")
@@ -277,16 +271,16 @@ def test_a_png_gets_a_sidecar_and_the_index_rerun_keeps_every_correction(
         "index", folder, "--db", db, "--model", tiny_model, "--min-confidence", "0", "--json"
     )
     assert rerun.returncode in (0, 1), rerun.stderr  # the read-only photo is not rewritten
-    assert server.json("GET", f"/api/photos/{pid}")[1]["caption"] == "A rocket."
+    assert review_server.json("GET", f"/api/photos/{pid}")[1]["caption"] == "A rocket."
     assert json.loads(rerun.stdout)["captioned"] == 0  # nothing re-captioned
 
 
-def test_accept_makes_a_model_caption_a_persons_and_clear_removes_it(server, library):
-    folder = library[0]
-    pid = photo_id(server, "camera.jpg")
-    _, photo = server.json("GET", f"/api/photos/{pid}")
+def test_accept_makes_a_model_caption_a_persons_and_clear_removes_it(review_server, review_library):
+    folder = review_library[0]
+    pid = photo_id(review_server, "camera.jpg")
+    _, photo = review_server.json("GET", f"/api/photos/{pid}")
     assert photo["source"] == "model"
-    status, accepted = server.json(
+    status, accepted = review_server.json(
         "PATCH", f"/api/photos/{pid}", body={"caption": photo["caption"]}
     )
     assert status == 200 and accepted["source"] == "human"
@@ -295,7 +289,7 @@ def test_accept_makes_a_model_caption_a_persons_and_clear_removes_it(server, lib
     assert fields["XMP-iptcCore:AltTextAccessibility"] == photo["caption"]
     assert not [k for k in fields if k.startswith("XMP-photocap")]
 
-    status, cleared = server.json("PATCH", f"/api/photos/{pid}", body={"caption": None})
+    status, cleared = review_server.json("PATCH", f"/api/photos/{pid}", body={"caption": None})
     assert status == 200 and cleared["caption"] is None
     fields = exif_fields(folder / "camera.jpg")
     assert "XMP-iptcCore:AltTextAccessibility" not in fields
@@ -304,16 +298,16 @@ def test_accept_makes_a_model_caption_a_persons_and_clear_removes_it(server, lib
     assert read_caption(folder / "camera.jpg") is None
 
 
-def test_a_failed_write_says_why_and_changes_nothing(server, library):
-    folder = library[0]
-    pid = photo_id(server, "readonly.jpg")
+def test_a_failed_write_says_why_and_changes_nothing(review_server, review_library):
+    folder = review_library[0]
+    pid = photo_id(review_server, "readonly.jpg")
     before = (folder / "readonly.jpg").read_bytes()
-    _, photo = server.json("GET", f"/api/photos/{pid}")
-    status, error = server.json("PATCH", f"/api/photos/{pid}", body={"caption": "Cells."})
+    _, photo = review_server.json("GET", f"/api/photos/{pid}")
+    status, error = review_server.json("PATCH", f"/api/photos/{pid}", body={"caption": "Cells."})
     assert status == 422
     assert "read-only" in error["error"] and error["photo"]["caption"] == photo["caption"]
     assert (folder / "readonly.jpg").read_bytes() == before
-    assert server.json("GET", f"/api/photos/{pid}")[1] == photo
+    assert review_server.json("GET", f"/api/photos/{pid}")[1] == photo
 
 
 @pytest.mark.parametrize(
@@ -327,41 +321,43 @@ def test_a_failed_write_says_why_and_changes_nothing(server, library):
         ({"caption": "A cat."}, "text/plain"),
     ],
 )
-def test_bad_patches_are_refused(server, library, body, content_type):
-    pid = photo_id(server, "clock.jpg")
-    before = (library[0] / "clock.jpg").read_bytes()
-    status, _, _ = server.request(
+def test_bad_patches_are_refused(review_server, review_library, body, content_type):
+    pid = photo_id(review_server, "clock.jpg")
+    before = (review_library[0] / "clock.jpg").read_bytes()
+    status, _, _ = review_server.request(
         "PATCH", f"/api/photos/{pid}", body=body, headers={"Content-Type": content_type}
     )
     assert status in (400, 415, 422)
-    assert (library[0] / "clock.jpg").read_bytes() == before
-    assert server.request("PATCH", "/api/photos/999999", body={"caption": "x"})[0] == 404
+    assert (review_library[0] / "clock.jpg").read_bytes() == before
+    assert review_server.request("PATCH", "/api/photos/999999", body={"caption": "x"})[0] == 404
 
 
-def test_the_hostile_caption_comes_back_as_plain_text(server):
-    pid = photo_id(server, "hostile.jpg")
-    status, photo = server.json("GET", f"/api/photos/{pid}")
+def test_the_hostile_caption_comes_back_as_plain_text(review_server):
+    pid = photo_id(review_server, "hostile.jpg")
+    status, photo = review_server.json("GET", f"/api/photos/{pid}")
     assert status == 200 and photo["caption"] == HOSTILE and photo["source"] == "human"
 
 
-def test_thumbnails_are_oriented_and_cached(server, library, tmp_path):
-    status, headers, body = server.request("GET", f"/thumbnails/{photo_id(server, 'rotated.jpg')}")
+def test_thumbnails_are_oriented_and_cached(review_server, review_library, tmp_path):
+    status, headers, body = review_server.request(
+        "GET", f"/thumbnails/{photo_id(review_server, 'rotated.jpg')}"
+    )
     assert status == 200 and headers["content-type"] == "image/jpeg"
     thumb = tmp_path / "t.jpg"
     thumb.write_bytes(body)
     with Image.open(thumb) as image:
         assert image.height > image.width and max(image.size) <= 320  # 600x400, turned 90°
-    made = sorted((server.cache / "photocap" / "thumbnails").rglob("*.jpg"))
+    made = sorted((review_server.cache / "photocap" / "thumbnails").rglob("*.jpg"))
     assert made and all(f.stat().st_size > 0 for f in made)
     stamps = {f: f.stat().st_mtime_ns for f in made}
-    again = server.request("GET", f"/thumbnails/{photo_id(server, 'rotated.jpg')}")
+    again = review_server.request("GET", f"/thumbnails/{photo_id(review_server, 'rotated.jpg')}")
     assert again[0] == 200 and again[2] == body
     assert {f: f.stat().st_mtime_ns for f in made} == stamps  # served from the cache
-    assert sorted((server.cache / "photocap" / "thumbnails").rglob("*.jpg")) == made
+    assert sorted((review_server.cache / "photocap" / "thumbnails").rglob("*.jpg")) == made
 
 
-def test_under_keeps_the_server_to_one_folder(library, tmp_path):
-    folder, db = library
+def test_under_keeps_the_server_to_one_folder(review_library, tmp_path):
+    folder, db = review_library
     server = start_review(db, tmp_path / "cache", "--under", str(folder / "trip"))
     try:
         status, page = server.json("GET", "/api/photos")

@@ -9,7 +9,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from review_helpers import EXIFTOOL, HOSTILE, build_library, exif_fields, photocap, start_review
+from cli_helpers import photocap
+from review_helpers import EXIFTOOL, HOSTILE, exif_fields
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (test extra)")
 expect, sync_playwright = playwright_api.expect, playwright_api.sync_playwright
@@ -29,18 +30,6 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def library(tmp_path_factory, tiny_model):
-    return build_library(tmp_path_factory.mktemp("review-page"), tiny_model)
-
-
-@pytest.fixture(scope="module")
-def server(library, tmp_path_factory):
-    running = start_review(library[1], tmp_path_factory.mktemp("cache"))
-    yield running
-    assert running.stop() == 0
-
-
-@pytest.fixture(scope="module")
 def browser():
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
@@ -49,12 +38,12 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, server):
+def page(browser, review_server):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     opened = context.new_page()
     errors: list[str] = []
     opened.on("pageerror", lambda exc: errors.append(str(exc)))
-    opened.goto(server.url)
+    opened.goto(review_server.url)
     opened.wait_for_selector("#grid .card img")
     expect(opened.locator("#grid .card")).to_have_count(11)
     yield opened
@@ -66,8 +55,8 @@ def card(page, name: str):
     return page.locator("#grid .card", has_text=name)
 
 
-def test_the_url_opens_the_page_without_the_token_in_the_address_bar(page, server):
-    assert page.url == server.base + "/"
+def test_the_url_opens_the_page_without_the_token_in_the_address_bar(page, review_server):
+    assert page.url == review_server.base + "/"
     cookies = page.context.cookies()
     assert [c["httpOnly"] for c in cookies] == [True]
     assert cookies[0]["sameSite"] == "Strict"
@@ -83,8 +72,10 @@ def test_the_url_opens_the_page_without_the_token_in_the_address_bar(page, serve
     assert len(widths) == 11 and all(w > 0 for w in widths)  # every thumbnail loaded
 
 
-def test_keyboard_editing_writes_a_persons_caption_into_the_photo(page, server, library):
-    folder, db = library
+def test_keyboard_editing_writes_a_persons_caption_into_the_photo(
+    page, review_server, review_library
+):
+    folder, db = review_library
     first = page.locator("#grid .card").first
     first.focus()
     page.keyboard.press("ArrowRight")
@@ -122,8 +113,8 @@ def test_keyboard_editing_writes_a_persons_caption_into_the_photo(page, server, 
     assert hits[0]["path"].endswith("astronaut.jpg") and hits[0]["source"] == "human"
 
 
-def test_a_failed_write_shows_its_reason_and_keeps_the_text(page, library):
-    folder = library[0]
+def test_a_failed_write_shows_its_reason_and_keeps_the_text(page, review_library):
+    folder = review_library[0]
     before = (folder / "readonly.jpg").read_bytes()
     target = card(page, "readonly.jpg")
     target.focus()
@@ -139,8 +130,8 @@ def test_a_failed_write_shows_its_reason_and_keeps_the_text(page, library):
     assert (folder / "readonly.jpg").read_bytes() == before
 
 
-def test_accept_and_clear_buttons(page, library):
-    folder = library[0]
+def test_accept_and_clear_buttons(page, review_library):
+    folder = review_library[0]
     target = card(page, "page.jpg")
     caption = target.locator(".caption").inner_text()
     target.get_by_role("button", name="Accept the caption of page.jpg").click()
@@ -167,13 +158,13 @@ def test_script_injection_captions_render_as_text(page):
     assert page.evaluate("window.pwned") is None
 
 
-def test_filters(page, library):
+def test_filters(page, review_library):
     page.select_option("#held_back", "true")
     page.click("button[type=submit]")
     expect(page.locator("#grid .card", has_text="moon.jpg")).to_have_count(1)
     expect(page.locator("#grid .card")).to_have_count(1)
     page.select_option("#held_back", "")
-    page.fill("#under", str(library[0] / "trip"))
+    page.fill("#under", str(review_library[0] / "trip"))
     page.keyboard.press("Enter")
     expect(page.locator("#grid .card", has_text="horse.jpg")).to_have_count(1)
     expect(page.locator("#grid .card")).to_have_count(1)

@@ -7,9 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+from cli_helpers import photocap
 from click.testing import CliRunner
 from PIL import Image
-from review_helpers import EXIFTOOL, photo_id, photocap, start_review
+from review_helpers import EXIFTOOL, photo_id, start_review
 from skimage import data
 from test_train import OLD_CAPTIONS, SKIMAGE_PHOTOS, tiny_decoder
 

@@ -2,7 +2,7 @@
 next run: the index remembers the sidecars' newest mtime beside the photo's size and mtime.
 
 The sidecars are edited with ExifTool, as a photo manager would; the photos are real files and
-the index a real SQLite database. Captions come from test_pipeline's `ColourCaptioner`.
+the index a real SQLite database. Captions come from indexing_helpers' `ColourCaptioner`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_pipeline import Factory, displayed, rows, run
+from index_helpers import rows
+from indexing_helpers import Factory, displayed, run
 
 from photocap.metadata import read_caption, sidecar_path
 from photocap.store.search import search

@@ -9,9 +9,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from cli_helpers import photocap
 from PIL import Image
 from skimage import data
-from test_index_cli import photocap
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_pipeline import ColourCaptioner, Factory, displayed, rows, run
+from index_helpers import rows
+from indexing_helpers import ColourCaptioner, Factory, displayed, run
 
 from photocap.metadata import read_caption, read_keywords
 from photocap.store.index import PhotoRecord, open_index

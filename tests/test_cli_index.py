@@ -21,35 +21,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import photocap, subprocess_env
 from click.testing import CliRunner
+from index_helpers import rows
+from indexing_helpers import build_broken, build_photos
 from PIL import Image
 from skimage import data
-from test_pipeline import build_broken, build_photos
 
 from photocap.cli import cli
 from photocap.metadata import read_caption
 
 REPO = Path(__file__).resolve().parents[1]
 EXIFTOOL = shutil.which("exiftool")
+COLUMNS = ("status", "caption", "source", "error")  # of rows(db, *COLUMNS)
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def photocap(*args: str | Path, **kwargs) -> subprocess.CompletedProcess:
-    """`python -m photocap ARGS` in a subprocess, stdout and stderr captured (not a terminal)."""
-    return subprocess.run(
-        [sys.executable, "-m", "photocap", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=_env(kwargs.pop("env", {})),
-        timeout=kwargs.pop("timeout", 300),
-        **kwargs,
-    )
-
-
-def _env(extra: dict[str, str]) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(REPO), **extra}
 
 
 def default_sigint() -> None:
@@ -67,12 +54,6 @@ def drop_file_permission_override() -> None:
         for cap in (1, 2):
             if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
                 raise OSError(ctypes.get_errno(), "PR_CAPBSET_DROP failed")
-
-
-def rows(db: Path) -> dict[str, tuple]:
-    with sqlite3.connect(db) as conn:
-        query = "SELECT path, status, caption, source, error FROM photos"
-        return {row[0]: row[1:] for row in conn.execute(query)}
 
 
 def sha256(path: Path) -> str:
@@ -176,7 +157,7 @@ def test_real_photos_and_every_edge_case_in_a_subprocess(
         [sys.executable, "-m", "photocap", *map(str, args)],
         capture_output=True,
         text=True,
-        env=_env({}),
+        env=subprocess_env(),
         timeout=300,
         preexec_fn=drop_file_permission_override,
     )
@@ -191,7 +172,7 @@ def test_real_photos_and_every_edge_case_in_a_subprocess(
     for name, reason in broken.items():
         line = next(line for line in out.splitlines() if line.startswith(f"  {root / name}: "))
         assert reason in line
-    stored = rows(db)
+    stored = rows(db, *COLUMNS)
     for name in expected:
         status, caption, source, _ = stored[str(root / name)]
         assert (status, source) == ("ok", "model") and caption and caption.endswith(".")
@@ -243,7 +224,7 @@ def test_flickr8k_photos_exit_zero_and_are_searchable(
     assert done.returncode == 0, done.stdout + done.stderr
     summary = json.loads(done.stdout)
     assert summary["captioned"] == summary["embedded"] == len(names) and not summary["failed"]
-    word = rows(db)[str(root / names[0])][1].split()[0].rstrip(".").lower()
+    word = rows(db, *COLUMNS)[str(root / names[0])][1].split()[0].rstrip(".").lower()
     with sqlite3.connect(db) as conn:
         hits = conn.execute("SELECT count(*) FROM photos_fts WHERE photos_fts MATCH ?", (word,))
         assert hits.fetchone()[0] >= 1
@@ -352,11 +333,11 @@ def test_default_database_follows_xdg_and_photocap_db(
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     args = ["index", str(root), "--model", str(tiny_model), "--workers", "0", "--write", "none"]
     assert CliRunner().invoke(cli, args).exit_code == 0
-    assert str(root / "coffee.jpg") in rows(tmp_path / "xdg" / "photocap" / "index.db")
+    assert str(root / "coffee.jpg") in rows(tmp_path / "xdg" / "photocap" / "index.db", *COLUMNS)
 
     monkeypatch.setenv("PHOTOCAP_DB", str(tmp_path / "elsewhere.db"))
     assert CliRunner().invoke(cli, args).exit_code == 0
-    assert str(root / "coffee.jpg") in rows(tmp_path / "elsewhere.db")
+    assert str(root / "coffee.jpg") in rows(tmp_path / "elsewhere.db", *COLUMNS)
 
 
 # ---------------------------------------------------------------- terminal, Ctrl-C, SIGKILL
@@ -378,7 +359,7 @@ def test_progress_bar_on_a_terminal(tmp_path: Path, tiny_model: Path) -> None:
         stdin=slave,
         stdout=slave,
         stderr=slave,
-        env=_env({"TERM": "xterm-256color", "COLUMNS": "160"}),
+        env=subprocess_env(TERM="xterm-256color", COLUMNS="160"),
     )
     os.close(slave)
     output = b""
@@ -411,7 +392,7 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_resumes(tmp_path: Path, tiny_model: 
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=_env({}),
+        env=subprocess_env(),
         start_new_session=True,  # its own process group, as a shell's foreground job
         preexec_fn=default_sigint,  # a foreground job's SIGINT is live even under a `cmd &` runner
     )
@@ -421,7 +402,7 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_resumes(tmp_path: Path, tiny_model: 
     assert proc.returncode == 130, (out, err)
     assert "Interrupted" in err and "Captioned:" in out
     assert integrity(db) == "ok"
-    committed = {p for p, r in rows(db).items() if r[0] == "ok"}
+    committed = {p for p, r in rows(db, *COLUMNS).items() if r[0] == "ok"}
     assert done_before <= len(committed) < len(photos)
 
     again = photocap(*args, "--json")
@@ -429,7 +410,9 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_resumes(tmp_path: Path, tiny_model: 
     assert again.returncode == 0, again.stderr
     assert summary["unchanged"] == len(committed)
     assert summary["captioned"] + summary["reused"] == len(photos) - len(committed)
-    assert all(r[0] == "ok" for r in rows(db).values()) and len(rows(db)) == len(photos)
+    assert all(r[0] == "ok" for r in rows(db, *COLUMNS).values()) and len(
+        rows(db, *COLUMNS)
+    ) == len(photos)
 
 
 @pytest.mark.slow
@@ -444,7 +427,7 @@ def test_sigkill_mid_run_damages_nothing_and_the_rerun_captions_exactly_the_rest
         [sys.executable, "-m", "photocap", *map(str, args)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env=_env({}),
+        env=subprocess_env(),
         start_new_session=True,
     )
     wait_for_rows(db, 80, proc)
@@ -458,7 +441,7 @@ def test_sigkill_mid_run_damages_nothing_and_the_rerun_captions_exactly_the_rest
     assert all(pixels_digest(p) == before_pixels[p] for p in photos)  # every photo intact
     visible = sorted(p.name for p in (tmp_path / "photos").iterdir() if not p.name.startswith("."))
     assert visible == sorted(p.name for p in photos)  # temp files, if any, are hidden
-    stored = rows(db)
+    stored = rows(db, *COLUMNS)
     indexed = {p for p, r in stored.items() if r[0] == "ok"}
     carrying = {str(p) for p in photos if read_caption(p) is not None}
     assert 80 <= len(indexed) < len(photos) and indexed <= carrying  # no row without its caption
@@ -476,7 +459,7 @@ def test_sigkill_mid_run_damages_nothing_and_the_rerun_captions_exactly_the_rest
     assert summary["unchanged"] == len(indexed)
     assert summary["reused"] == len(carrying - indexed)  # written just before the kill
     assert all(pixels_digest(p) == before_pixels[p] for p in photos)
-    assert len(rows(db)) == len(photos) and integrity(db) == "ok"
+    assert len(rows(db, *COLUMNS)) == len(photos) and integrity(db) == "ok"
     print(
         f"\nkill test (killed {delay:.2f} s after 80 rows): {len(indexed)} indexed + {len(carrying - indexed)} written-not-committed "
         f"before SIGKILL; rerun captioned {len(not_done)} in {summary['seconds']:.1f} s"
