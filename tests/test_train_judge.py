@@ -67,6 +67,19 @@ def test_a_model_that_learned_nothing_or_lost_content_is_refused():
     assert reasons[1].startswith("it describes the held-out photos clearly worse than the base")
 
 
+def test_a_little_content_lost_for_the_style_is_allowed_a_quarter_is_not():
+    references = REFERENCES * 5  # 20 held-out photos
+    base = BaseView(losses([5.0] * 20), [r[0] for r in references])
+    args = (losses([2.5] * 20), losses([3.5] * 20))
+    other = judge(base, *args, [r[1] for r in references], references, references, None)
+    assert other.cider_change.high < 0  # the other reference scores surely a little lower…
+    assert other.content_kept and other.better  # …less than a quarter: allowed
+    clipped = [" ".join(r[0].split()[:-1]) for r in references]  # the last word lost
+    worse = judge(base, *args, clipped, references, references, None)
+    assert worse.cider_change.high < -0.25 * worse.base_cider and not worse.content_kept
+    assert "lost more than a quarter of the base's content" in worse.reasons()[0]
+
+
 def test_one_held_out_photo_has_no_other_to_swap_with():
     base = BaseView(losses([5.0]), ["a bicycle"])
     result = judge(base, losses([2.0]), None, ["a bicycle"], REFERENCES[:1], REFERENCES, None)

@@ -10,7 +10,9 @@ Three questions, each answered with a 95% interval from resampling the validatio
 - **content**: CIDEr-D of the captions each model writes, with document frequencies from the
   person's captions plus Flickr8k's (a handful of photos do not set the weights), and the style
   set aside: words the person's captions use far more than Flickr8k's ("product", "shot") are
-  the loss's to credit. A model that describes the photos clearly worse than the base is refused.
+  the loss's to credit. Learning a style from a few photos may cost a little content; a model is
+  refused when it surely lost more than a quarter of the base's (a non-inferiority test: the
+  interval's upper end below -CONTENT_MARGIN × the base's score).
 
 A model is written when it learned, the photos matter, and its content is not clearly worse.
 """
@@ -31,6 +33,7 @@ from photocap.model.decoder import AttentionDecoder
 from photocap.model.vocab import Vocabulary, tokenize
 
 DRAWS = 2000  # bootstrap resamples of the validation photos
+CONTENT_MARGIN = 0.25  # refused when it surely lost more than this share of the base's content
 SWAPS = 3  # other photos each held-out photo's captions are scored with (rotations of the set)
 
 
@@ -127,8 +130,9 @@ class Judgement:
             )
         if not self.content_kept:
             out.append(
-                "it describes the held-out photos clearly worse than the base model "
-                f"(CIDEr-D {self.cider_change.words(3)})"
+                "it describes the held-out photos clearly worse than the base model: it lost "
+                f"more than a quarter of the base's content (CIDEr-D {self.base_cider:.3f} → "
+                f"{self.tuned_cider:.3f}, change {self.cider_change.words(3)})"
             )
         return out
 
@@ -278,5 +282,5 @@ def judge(
         style=tuple(sorted(style)),
         learned=loss_change.high < 0,
         uses_photos=photo_gain is None or photo_gain.low > 0,
-        content_kept=not cider_change.high < 0,
+        content_kept=cider_change.high >= -CONTENT_MARGIN * float(base_cider.mean()),
     )

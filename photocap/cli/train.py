@@ -202,7 +202,7 @@ def train(
       uses the photos        it predicts them better from their own photo than
                              from another (captions shuffled between photos fail);
       content                CIDEr-D of its captions (weights from your captions
-                             and Flickr8k's) is not clearly below the base's.
+                             and Flickr8k's) did not surely lose a quarter of the base's.
     When one fails, no model is written: the base keeps captioning as it did, the
     exit code is 3 and the output says why. --keep-worse writes it anyway (add
     --resume to a finished run to write it without training again). With 50 or
