@@ -540,6 +540,8 @@ def test_a_caption_under_min_confidence_is_held_back_not_written(tmp_path, tiny_
         before = sha256(photo)
         event = daemon.wait_for("held_back", photo)
         assert event["caption"] and event.get("written") is None
+        batch = daemon.wait_for("batch")  # a batch that captioned only held-back photos…
+        assert batch["level"] == "info" and batch["held_back"] == 1  # …is news too
     finally:
         assert daemon.stop() == 0, daemon.stderr()
     assert sha256(photo) == before and read_caption(photo) is None

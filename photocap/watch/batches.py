@@ -144,7 +144,7 @@ class BatchHandler:
         seconds = self.clock() - started
         counts = run.summary if run is not None else None
         emit(
-            logging.INFO if counts and counts.captioned else logging.DEBUG,
+            logging.INFO if counts and (counts.captioned or counts.held_back) else logging.DEBUG,
             "batch",
             f"batch {state.number}: {len(photos)} photos looked at"
             + (f", {counts.captioned} captioned" if counts else "")
