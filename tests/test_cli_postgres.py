@@ -108,7 +108,7 @@ def test_two_indexers_on_one_database_at_once(tmp_path, tiny_model, postgres_url
 def test_watch_keeps_a_postgres_index_in_step(tmp_path, tiny_model, postgres_url):
     """`photocap watch --db postgresql+psycopg://…`: a new photo is captioned into the database,
     a rename moves its row, a delete removes it."""
-    from test_watch import Daemon
+    from watch_helpers import Daemon
 
     root = tmp_path / "photos"
     root.mkdir()

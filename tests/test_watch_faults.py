@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from index_helpers import rows
-from test_watch import Daemon, make_photos, wait_written
+from watch_helpers import Daemon, make_photos, wait_written
 
 from photocap.cli import cli
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from raw_helpers import dng_bytes
 from skimage import data
-from test_watch import Daemon, event_time, sha256
+from watch_helpers import Daemon, event_time, sha256
 
 from photocap.metadata import read_caption, sidecar_path
 from photocap.store.index import open_index
