@@ -91,6 +91,11 @@ SMOKE = [
     smoke("rerun_unchanged", "--count 100 --repeat 1"),
     smoke("review_api", "--rows 1000 --repeat 1"),  # a deep page (at 90%) needs 600+ rows
     smoke(
+        "scale",
+        "--smoke --sizes 400 800 --rerun-files 60 --queries 8 --repeat 1 --captions {captions}",
+        "shared postgres",
+    ),
+    smoke(
         "search_latency",
         "--smoke --captions {captions} --rows 300 --queries 8 --baseline-queries 4 --cli-runs 1",
         "shared",

@@ -105,6 +105,7 @@ def test_an_index_made_at_the_baseline_migrates_forward_and_keeps_its_rows(
         assert index.get("/p/a.jpg").alt_text == "May show: a cat."
     names = {r[0] for r in sql(postgres_url, "SELECT indexname FROM pg_indexes")}
     assert "ix_photos_confidence" in names  # version 5's
+    assert {"ix_photos_source_confidence", "ix_photos_held_back_confidence"} <= names  # 7's
 
 
 def test_a_later_migration_runs_forward_and_keeps_the_rows(postgres_url, monkeypatch):

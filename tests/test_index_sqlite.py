@@ -77,14 +77,21 @@ def test_models_match_the_migrated_schema(db):
     unique = inspector.get_unique_constraints("photos") or inspector.get_indexes("photos")
     assert any(c["column_names"] == ["path"] for c in unique)
     indexes = metadata.tables["photos"].indexes
-    modelled = sorted(list(i.columns.keys()) for i in indexes if i.name != "ix_photos_confidence")
+    expressions = {
+        "ix_photos_confidence",
+        "ix_photos_source_confidence",
+        "ix_photos_held_back_confidence",
+    }
+    assert expressions <= {i.name for i in indexes}
+    modelled = sorted(list(i.columns.keys()) for i in indexes if i.name not in expressions)
     with warnings.catch_warnings():  # SQLAlchemy does not reflect expression indexes
         warnings.simplefilter("ignore")
         assert sorted(i["column_names"] for i in inspector.get_indexes("photos")) == modelled
     assert modelled == [["sha256"], ["size"]]
-    with sqlite3.connect(db) as conn:  # the review page's order: an expression index
-        sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'ix_photos_confidence'")
-        assert "coalesce(confidence, 2.0), id" in sql.fetchone()[0]
+    with sqlite3.connect(db) as conn:  # the review page's order: expression indexes
+        for name in sorted(expressions):
+            sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (name,))
+            assert "coalesce(confidence, 2.0), id" in sql.fetchone()[0], name
 
 
 def test_migrations_run_forward_in_order_and_keep_data(db, monkeypatch):

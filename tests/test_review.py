@@ -185,7 +185,7 @@ def test_responses_forbid_scripts_from_elsewhere_and_framing(review_server):
 
 def test_pages_sort_lowest_confidence_first_and_filter(review_server, review_library):
     status, first = review_server.json("GET", "/api/photos?limit=3")
-    assert status == 200 and first["total"] == 11
+    assert status == 200 and (first["total"], first["total_exact"]) == (11, True)
     seen, cursor = [], None
     while True:
         query = "/api/photos?limit=3" + (f"&after={cursor}" if cursor else "")
@@ -217,7 +217,7 @@ def test_pages_sort_lowest_confidence_first_and_filter(review_server, review_lib
     expected = {hit["path"] for hit in json.loads(searched.stdout)}
     assert found["photos"] and {p["path"] for p in found["photos"]} == expected
     _, nothing = review_server.json("GET", "/api/photos?q=zebra")
-    assert nothing == {"photos": [], "next": None, "total": 0}
+    assert nothing == {"photos": [], "next": None, "total": 0, "total_exact": True}
     for bad in ("sort=size", "limit=0", "limit=x", "after=garbage", "source=robot", "held_back=2"):
         status, error = review_server.json("GET", f"/api/photos?{bad}")
         assert status == 400 and error["error"], bad

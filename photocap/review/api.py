@@ -54,7 +54,14 @@ def list_endpoint(request: Request) -> JSONResponse:
         return _json({"error": "limit must be a whole number"}, 400)
     except BadFilter as exc:
         return _json({"error": exc.message}, 400)
-    return _json({"photos": page.photos, "next": page.next, "total": page.total})
+    return _json(
+        {
+            "photos": page.photos,
+            "next": page.next,
+            "total": page.total,
+            "total_exact": page.total_exact,
+        }
+    )
 
 
 MAX_ID = 2**63 - 1  # the largest row id either database stores

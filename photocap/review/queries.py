@@ -16,6 +16,7 @@ class Page:
     photos: list[dict[str, Any]]
     next: str | None  # cursor of the next page; None on the last
     total: int | None  # on the first page only (without a cursor)
+    total_exact: bool  # False: more than `total` photos match
 
 
 def list_photos(
@@ -24,7 +25,7 @@ def list_photos(
     """One page of photos matching `filters`, in `filters.sort` order, after cursor `after`.
     Raises BadFilter for a filter, sort, limit or cursor it cannot use."""
     page = photo_page(index, filters, limit=limit, after=after)
-    return Page([photo_json(row) for row in page.rows], page.next, page.total)
+    return Page([photo_json(row) for row in page.rows], page.next, page.total, page.total_exact)
 
 
 def photo_json(row: Any) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from sqlalchemy import (
 
 from photocap.errors import PhotocapError
 from photocap.store.index import Index
-from photocap.store.query import Scope, SearchHit, hit_of, parse_query
+from photocap.store.query import Matching, Scope, SearchHit, hit_of, parse_query
 from photocap.store.records import folder_range
 from photocap.store.schema import photos
 from photocap.store.search import matching_all
@@ -38,6 +38,7 @@ from photocap.store.search import matching_all
 Sort = Literal["confidence", "path", "newest"]
 SORTS: tuple[str, ...] = ("confidence", "path", "newest")
 MAX_LIMIT = 200
+COUNT_LIMIT = 10_000  # a first page counts this many matches at most, then says "more than"
 NO_CONFIDENCE = 2.0  # sorts after every confidence (0-1): human captions and older rows last
 
 
@@ -61,7 +62,8 @@ class Filters:
 class RowPage:
     rows: list[Any]  # photos rows
     next: str | None  # cursor of the next page; None on the last
-    total: int | None  # on the first page only (without a cursor)
+    total: int | None  # on the first page only (without a cursor), at most COUNT_LIMIT
+    total_exact: bool = True  # False: more than `total` photos match
 
 
 def _sort_key(sort: str) -> ColumnElement:
@@ -70,7 +72,8 @@ def _sort_key(sort: str) -> ColumnElement:
     return photos.c.path
 
 
-def _conditions(filters: Filters, postgres: bool = False) -> list[ColumnElement]:
+def _conditions(filters: Filters) -> list[ColumnElement]:
+    """The conditions of every filter but the words (`_matching`)."""
     where: list[ColumnElement] = []
     for folder in (filters.scope, filters.under):
         if folder:
@@ -82,13 +85,24 @@ def _conditions(filters: Filters, postgres: bool = False) -> list[ColumnElement]
         where.append(photos.c.source == filters.source)
     if filters.held_back is not None:
         where.append(photos.c.held_back == filters.held_back)
-    if filters.q and filters.q.strip():
-        try:
-            query = parse_query(filters.q)
-        except PhotocapError:  # only stop characters: nothing can match
-            return [false()]
-        where.append(matching_all(query, postgres=postgres))
     return where
+
+
+def _matching(conn: Connection, filters: Filters, postgres: bool) -> Matching | None:
+    """The words filter's conditions (None: no words)."""
+    if not (filters.q and filters.q.strip()):
+        return None
+    try:
+        query = parse_query(filters.q)
+    except PhotocapError:  # only stop characters: nothing can match
+        return Matching(page=false(), count=false())
+    return matching_all(conn, query, postgres=postgres)
+
+
+def page_conditions(conn: Connection, filters: Filters, postgres: bool) -> list[ColumnElement]:
+    """SQL conditions on the photos table for the photos `filters` keeps."""
+    matching = _matching(conn, filters, postgres)
+    return _conditions(filters) + ([matching.page] if matching is not None else [])
 
 
 def encode_cursor(key: Any, photo_id: int) -> str:
@@ -116,33 +130,34 @@ def photo_page(
         raise BadFilter(f"sort must be one of {', '.join(SORTS)}")
     if not 1 <= limit <= MAX_LIMIT:
         raise BadFilter(f"limit must be between 1 and {MAX_LIMIT}")
-    where = _conditions(filters, index.postgres)
     if filters.sort == "newest":
         key = photos.c.id
         order = [photos.c.id.desc()]
         after_clause = lambda k, i: photos.c.id < i  # noqa: E731
     else:
         key = _sort_key(filters.sort)
-        if filters.sort == "confidence" and filters.source == "human":
-            # A person's captions have no confidence: they sit at the index's far end, so
-            # walking it would read every other row first; filtering and sorting them is cheaper.
-            key = key + 0
         order = [key, photos.c.id]
         # (key, id) > (k, i), spelled so that SQLite seeks the index to k (a row value would scan)
         after_clause = lambda k, i: and_(key >= k, or_(key > k, photos.c.id > i))  # noqa: E731
     query = select(photos, key.label("sort_key"))
     if after:
         query = query.where(after_clause(*decode_cursor(after, filters.sort)))
-    query = query.where(*where).order_by(*order).limit(limit + 1)
+    where = _conditions(filters)
     with index.reading() as conn:
-        rows = list(conn.execute(query))
+        matching = _matching(conn, filters, index.postgres)
+        page_where = where + ([matching.page] if matching is not None else [])
+        rows = list(conn.execute(query.where(*page_where).order_by(*order).limit(limit + 1)))
         total = None
-        if not after:  # counted once, on the first page: a count reads every matching row
-            count = select(func.count()).select_from(photos).where(*where)
-            total = conn.execute(count).scalar_one()
+        if not after:  # counted on the first page, up to COUNT_LIMIT + 1 rows (a count reads them)
+            count_where = where + ([matching.count] if matching is not None else [])
+            counted = select(photos.c.id).where(*count_where).limit(COUNT_LIMIT + 1).subquery()
+            total = conn.execute(select(func.count()).select_from(counted)).scalar_one()
     more = len(rows) > limit
     rows = rows[:limit]
     cursor = encode_cursor(rows[-1].sort_key, rows[-1].id) if more else None
+    exact = matching is None or matching.complete
+    if total is not None and (total > COUNT_LIMIT or not exact):
+        return RowPage(rows, cursor, min(total, COUNT_LIMIT), total_exact=False)
     return RowPage(rows, cursor, total)
 
 
@@ -159,10 +174,12 @@ def held_back_photos(
     if limit < 1:
         raise ValueError("limit must be at least 1")
     where, params = Scope.of(under, None).where("photos")
+    # A held-back caption has a confidence, so this is the order of the index
+    # ix_photos_confidence, whose first rows are the held-back ones: no sort of them all.
     sql = text(
         f"""
         SELECT path, caption, source, labels, confidence, held_back, alt_text FROM photos
-        WHERE held_back{where} ORDER BY confidence, id LIMIT :limit
+        WHERE held_back{where} ORDER BY coalesce(confidence, {NO_CONFIDENCE}), id LIMIT :limit
         """
     )
     with index.reading() as conn:

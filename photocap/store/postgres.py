@@ -31,7 +31,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, select
 from sqlalchemy.engine import URL
 
 from photocap.errors import IndexDatabaseError
-from photocap.store.schema import META_TABLE, SCHEMA_VERSION, meta
+from photocap.store.schema import META_TABLE, REVIEW_FILTER_INDEXES, SCHEMA_VERSION, meta
 
 BACKEND = "postgresql"
 BASELINE = 4  # the schema version a new PostgreSQL index is created at in one step
@@ -236,10 +236,17 @@ def _migrate_to_6(conn: Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE photos ADD COLUMN alt_text TEXT")
 
 
+def _migrate_to_7(conn: Connection) -> None:
+    """The review page's source and held-back filters (as SQLite's version 7)."""
+    for statement in REVIEW_FILTER_INDEXES:
+        conn.exec_driver_sql(statement)
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     BASELINE: _create_baseline,
     5: _migrate_to_5,
     6: _migrate_to_6,
+    7: _migrate_to_7,
 }
 
 

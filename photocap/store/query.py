@@ -123,6 +123,17 @@ class SearchResults:
     windowed: bool = False
 
 
+@dataclass(frozen=True)
+class Matching:
+    """SQL conditions on the photos table for the photos that match a query, as a listing (the
+    review page's) uses them: `page` to list a page in any order, `count` to count them;
+    `complete` is False when `count` may see only some of them (a count then says "at least")."""
+
+    page: Any  # ColumnElement[bool]
+    count: Any
+    complete: bool = True
+
+
 def parse_query(query: str, *, max_terms: int = MAX_TERMS) -> ParsedQuery:
     """Turns any text into terms (see the module docstring). Raises EmptyQueryError if none."""
     query = query.translate(_QUOTES)

@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 from types import ModuleType
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import Connection
 
 from photocap.store import search_sqlite
 from photocap.store.index import Index
-from photocap.store.query import RANK_WINDOW, ParsedQuery, SearchResults, parse_query
+from photocap.store.query import RANK_WINDOW, Matching, ParsedQuery, SearchResults, parse_query
 from photocap.store.records import Source
 
 
@@ -50,10 +50,11 @@ def search(
         )
 
 
-def matching_all(query: ParsedQuery, *, postgres: bool) -> ColumnElement[bool]:
-    """SQL condition on the photos table: the caption or label words hold every term of `query`,
-    in the engine's own full-text search. For filters such as the review page's."""
-    return _engine(postgres).matching_all(query)
+def matching_all(conn: Connection, query: ParsedQuery, *, postgres: bool) -> Matching:
+    """SQL conditions on the photos table: the caption or label words hold every term of `query`,
+    in the engine's own full-text search, each in the form that suits how many photos match. For
+    filters such as the review page's."""
+    return _engine(postgres).matching_all(conn, query)
 
 
 def _engine(postgres: bool) -> ModuleType:

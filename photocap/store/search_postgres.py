@@ -20,13 +20,14 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, func, literal_column, text
+from sqlalchemy import Connection, func, literal_column, text
 
 from photocap.store.postgres import SEARCH_COLUMN, TS_CONFIG, searchable
 from photocap.store.query import (
     MARK_END,
     MARK_START,
     PARTIAL_POOL,
+    Matching,
     ParsedQuery,
     Scope,
     SearchHit,
@@ -51,15 +52,17 @@ def term_queries(conn: Connection, terms: Sequence[Sequence[str]]) -> list[str]:
     return list(conn.execute(sql, {"terms": [" ".join(words) for words in terms]}).scalars())
 
 
-def matching_all(query: ParsedQuery) -> ColumnElement[bool]:
-    """SQL condition on the photos table: the caption or label words hold every term of `query`
-    (each a phraseto_tsquery of bound words). For filters such as the review page's."""
+def matching_all(conn: Connection, query: ParsedQuery) -> Matching:
+    """SQL conditions on the photos table: the caption or label words hold every term of `query`
+    (each a phraseto_tsquery of bound words). For filters such as the review page's: PostgreSQL
+    tests a row's tsvector cheaply, so one condition serves a page in any order and the count."""
     config = literal_column(f"'{TS_CONFIG}'::regconfig")
     condition: Any = None
     for term in query.terms:
         tsquery = func.phraseto_tsquery(config, " ".join(term.words))
         condition = tsquery if condition is None else condition.op("&&")(tsquery)
-    return literal_column(f"photos.{SEARCH_COLUMN}").op("@@")(condition)
+    matches = literal_column(f"photos.{SEARCH_COLUMN}").op("@@")(condition)
+    return Matching(page=matches, count=matches)
 
 
 def in_caption(query: str) -> str:
@@ -126,18 +129,24 @@ def _ranked(
     matched than the window. One scan of the matches: the newest are kept, then ranked."""
     where, scoped = scope.where("photos")
     first_sql = "search_vector @@ CAST(:first AS tsquery)" if first is not None else "true"
+    # Each match is scored as the scan meets it, newest first, and only (id, n, score, first) is
+    # kept: the tsvectors are never sorted or spilled to disk. The (window + 1)-th newest match
+    # only says that there are more.
     sql = text(
         f"""
-        WITH matches AS MATERIALIZED (
-            SELECT id, search_vector FROM photos
-            WHERE search_vector @@ CAST(:match AS tsquery){where}
-            ORDER BY id DESC LIMIT :take
-        ), newest AS (
-            SELECT id, search_vector FROM matches ORDER BY id DESC LIMIT :window
+        WITH scored AS MATERIALIZED (
+            SELECT id, row_number() OVER (ORDER BY id DESC) AS n,
+                   ts_rank_cd(search_vector, CAST(:rank AS tsquery), {RANK_NORMALIZATION}) AS score,
+                   {first_sql} AS first
+            FROM (
+                SELECT id, search_vector FROM photos
+                WHERE search_vector @@ CAST(:match AS tsquery){where}
+                ORDER BY id DESC LIMIT :take
+            ) AS newest
         )
-        SELECT id, ts_rank_cd(search_vector, CAST(:rank AS tsquery), {RANK_NORMALIZATION}) AS score,
-               {first_sql} AS first, (SELECT count(*) FROM matches) AS matched
-        FROM newest ORDER BY first DESC, score DESC, id LIMIT :limit
+        SELECT id, score, first, (SELECT max(n) FROM scored) AS matched
+        FROM scored WHERE n <= :window
+        ORDER BY first DESC, score DESC, id LIMIT :limit
         """
     )
     params = {
@@ -145,7 +154,7 @@ def _ranked(
         "rank": rank,
         "first": first,
         "take": window + 1 if window is not None else None,
-        "window": window,
+        "window": window if window is not None else 2**62,  # None: every match is ranked
         "limit": limit,
         **scoped,
     }

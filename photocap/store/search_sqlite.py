@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy.exc
-from sqlalchemy import ColumnElement, Connection, text
+from sqlalchemy import Connection, text
 
 from photocap.errors import PhotocapError
 from photocap.store.query import (
     PARTIAL_POOL,
+    Matching,
     ParsedQuery,
     Scope,
     SearchHit,
@@ -27,17 +28,40 @@ from photocap.store.query import (
 )
 from photocap.store.schema import FTS_TABLE, photos
 
+DENSE_MATCHES = 50_000  # more matches than this: a listing looks up each row it walks
+
 
 def in_caption(match: str) -> str:
     """An FTS5 expression restricted to the caption column (not the label words)."""
     return f"caption : ({match})"
 
 
-def matching_all(query: ParsedQuery) -> ColumnElement[bool]:
-    """SQL condition on the photos table: the caption or label words hold every term of `query`.
-    For filters such as the review page's."""
-    matching = text(f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :match")
-    return photos.c.id.in_(matching.bindparams(match=query.match_all()))
+def matching_all(conn: Connection, query: ParsedQuery) -> Matching:
+    """SQL conditions on the photos table: the caption or label words hold every term of `query`.
+    For filters such as the review page's, in the form that suits how many photos match.
+
+    Up to DENSE_MATCHES matches, their ids are listed first (then a page sorts them). Past that,
+    each row a page walks in its own order is looked up in the full-text index instead: a word in
+    a fifth of the photos needs a few hundred lookups a page, where listing its matches would
+    read and sort hundreds of thousands. The count then sees the newest DENSE_MATCHES matches."""
+    match = query.match_all()
+    listed = f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :match"
+    counted = text(f"SELECT count(*) FROM ({listed} LIMIT :dense)")
+    if conn.execute(counted, {"match": match, "dense": DENSE_MATCHES + 1}).scalar_one() <= (
+        DENSE_MATCHES
+    ):
+        every = photos.c.id.in_(text(listed).bindparams(match=match))
+        return Matching(page=every, count=every)
+    newest = f"{listed} ORDER BY rowid DESC LIMIT {DENSE_MATCHES}"
+    looked_up = text(
+        f"EXISTS (SELECT 1 FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :match"
+        f" AND {FTS_TABLE}.rowid = photos.id)"
+    ).bindparams(match=match)
+    return Matching(
+        page=looked_up,
+        count=photos.c.id.in_(text(newest).bindparams(match=match)),
+        complete=False,
+    )
 
 
 def run_search(

@@ -11,6 +11,7 @@
   let next = null;
   let shown = 0;
   let total = 0;
+  let totalExact = true;
 
   function say(text) {
     status.textContent = text;
@@ -53,10 +54,15 @@
     const first = grid.children.length;
     for (const photo of payload.photos) grid.append(card(photo));
     shown += payload.photos.length;
-    if (payload.total !== null) total = payload.total; // counted on the first page only
+    if (payload.total !== null) {
+      // counted on the first page only, and only so far: past it, "more than"
+      total = payload.total;
+      totalExact = payload.total_exact;
+    }
     next = payload.next;
     more.hidden = !next;
-    say(total === 0 ? "No photos match." : `Showing ${shown} of ${total} photo${total === 1 ? "" : "s"}.`);
+    const of = totalExact ? `${total}` : `more than ${total.toLocaleString("en")}`;
+    say(total === 0 ? "No photos match." : `Showing ${shown} of ${of} photo${total === 1 ? "" : "s"}.`);
     const cards = grid.querySelectorAll(".card");
     if (cards.length && !grid.querySelector('.card[tabindex="0"]')) cards[0].tabIndex = 0;
     if (append && cards[first]) focusCard(cards[first]);
