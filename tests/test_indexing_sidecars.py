@@ -130,3 +130,21 @@ def test_discovery_alone_sees_a_sidecar_edit(root: Path, index, db) -> None:
     os.utime(side, ns=(side.stat().st_atime_ns, rows(db)[str(photo)]["sidecar_mtime_ns"] + 1))
 
     assert run(index, [root], Factory(fail=True)).human == 1
+
+
+def test_sidecar_mtimes_from_a_folder_listing_match_asking_the_disk(tmp_path: Path) -> None:
+    """A rerun asks only for the sidecars its folder listing holds (no stat for the others)."""
+    from photocap.metadata import sidecars_mtime_ns
+
+    photo = tmp_path / "IMG_1.JPG"
+    photo.write_bytes(b"not a photo")
+
+    def listed() -> set[str]:
+        return {name.lower() for name in os.listdir(tmp_path)}
+
+    assert sidecars_mtime_ns(photo, listed()) is None and sidecars_mtime_ns(photo) is None
+    for name, mtime in (("IMG_1.XMP", 5_000_000_000), ("IMG_1.JPG.xmp", 7_000_000_000)):
+        (tmp_path / name).write_text("<x:xmpmeta xmlns:x='adobe:ns:meta/'/>")
+        os.utime(tmp_path / name, ns=(mtime, mtime))
+        assert sidecars_mtime_ns(photo, listed()) == sidecars_mtime_ns(photo) == mtime
+    assert sidecars_mtime_ns(photo, set()) is None  # a listing without them: none asked for

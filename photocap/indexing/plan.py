@@ -76,8 +76,8 @@ class Planner:
         not even opened, and `plan` reports it unchanged."""
         if self._folder_rows is None:
             return False
-        row = self._folder_rows.get(path)
-        if row is None or not self._up_to_date(row, st, sidecars_mtime_ns(path)):
+        row, listed = self._folder_rows.get(path)
+        if row is None or not self._up_to_date(row, st, sidecars_mtime_ns(path, listed)):
             return False
         self._vouched[path] = row
         return True
@@ -302,28 +302,33 @@ class _FolderRows:
     def __init__(self, index: Index, max_rows: int = _FOLDER_ROWS):
         self.index = index
         self.max_rows = max_rows
-        self._folders: OrderedDict[str, dict[str, PhotoRecord]] = OrderedDict()
+        # folder -> (its files' rows, the names it held when listed)
+        self._folders: OrderedDict[str, tuple[dict[str, PhotoRecord], set[str]]] = OrderedDict()
         self._rows = 0
 
-    def get(self, path: str) -> PhotoRecord | None:
+    def get(self, path: str) -> tuple[PhotoRecord | None, set[str] | None]:
+        """The row of `path` (None: not indexed) and the names in its folder, in lower case
+        (None: it could not be listed)."""
         folder = os.path.dirname(path)
-        rows = self._folders.get(folder)
-        if rows is None:
-            rows = self._load(folder)
-            self._folders[folder] = rows
-            self._rows += len(rows)
+        loaded = self._folders.get(folder)
+        if loaded is None:
+            loaded = self._load(folder)
+            self._folders[folder] = loaded
+            self._rows += len(loaded[0])
             while self._rows > self.max_rows and len(self._folders) > 1:
-                self._rows -= len(self._folders.popitem(last=False)[1])
+                self._rows -= len(self._folders.popitem(last=False)[1][0])
         else:
             self._folders.move_to_end(folder)
-        return rows.get(path)
+        rows, names = loaded
+        return rows.get(path), names or None
 
-    def _load(self, folder: str) -> dict[str, PhotoRecord]:
+    def _load(self, folder: str) -> tuple[dict[str, PhotoRecord], set[str]]:
         try:
-            names = os.listdir(folder)
+            names = set(os.listdir(folder))
         except OSError:
-            return {}
-        return self.index.lookup(os.path.join(folder, n) for n in names if not n.startswith("."))
+            return {}, set()
+        paths = (os.path.join(folder, n) for n in names if not n.startswith("."))
+        return self.index.lookup(paths), {n.lower() for n in names}
 
 
 def _our_keywords(path: str) -> tuple[str, ...]:

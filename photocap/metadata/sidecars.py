@@ -34,12 +34,24 @@ def _sidecar_file_names(name: str) -> tuple[str, str, str]:
     return name + ".xmp", stem + ".xmp", stem + ".XMP"
 
 
-def sidecars_mtime_ns(path: str | Path) -> int | None:
+def sidecars_mtime_ns(path: str | Path, listed: set[str] | None = None) -> int | None:
     """The newest mtime among the photo's sidecars (`sidecar_candidates`); None when it has none.
+    `listed`: the names in the photo's folder, just listed, in lower case; then only sidecars
+    listed are asked for (a rerun over a folder without sidecars makes no system call here;
+    lower case, as a case-insensitive disk finds `X.XMP` for `X.xmp`).
 
     A change here means a caption may have been written into a sidecar alone."""
+    path = os.fspath(path)
+    if listed is None:
+        sides = _sidecar_names(path)
+    else:
+        folder, name = os.path.split(path)
+        names = [n for n in _sidecar_file_names(name) if n.lower() in listed]
+        if not names:
+            return None
+        sides = [os.path.join(folder, n) for n in dict.fromkeys(names)]
     newest = None
-    for side in _sidecar_names(os.fspath(path)):
+    for side in sides:
         try:
             mtime = os.stat(side).st_mtime_ns
         except OSError:
