@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from photocap.model.confidence import DEFAULT_LABEL_EVIDENCE
 from photocap.model.objects import SCENE, object_table
 from photocap.model.words import class_copy_words, imagenet_classes
 
@@ -51,7 +52,7 @@ class LabelLineOptions:
     """When a held-back photo gets a label line: objects at least `min_evidence` likely, and an
     ImageNet class named by its own word when at least `min_label` probable."""
 
-    min_evidence: float = 0.7
+    min_evidence: float = DEFAULT_LABEL_EVIDENCE
     min_label: float = 0.5
 
 

@@ -4,12 +4,14 @@ help stay the same everywhere."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
-from photocap.alt_text import LabelLineOptions
-from photocap.model.confidence import DEFAULT_MIN_CONFIDENCE
+from photocap.model.confidence import DEFAULT_LABEL_EVIDENCE, DEFAULT_MIN_CONFIDENCE
+
+if TYPE_CHECKING:
+    from photocap.alt_text import LabelLineOptions
 
 F = TypeVar("F", bound=Callable)
 
@@ -124,7 +126,7 @@ label_alt_option = click.option(
 label_alt_min_option = click.option(
     "--label-alt-min",
     type=click.FloatRange(0, 1),
-    default=LabelLineOptions.min_evidence,
+    default=DEFAULT_LABEL_EVIDENCE,
     show_default=True,
     help="How sure (0-1) photocap must be of an object to name it in a label line. A rerun with "
     "another value rewrites or withdraws photocap's label lines.",
@@ -142,6 +144,8 @@ evidence_option = click.option(
 
 def label_lines(label_alt: bool, label_alt_min: float) -> LabelLineOptions | None:
     """The label-line settings the two options ask for (None: no label lines)."""
+    from photocap.alt_text import LabelLineOptions  # not imported by `photocap search`
+
     return LabelLineOptions(min_evidence=label_alt_min) if label_alt else None
 
 

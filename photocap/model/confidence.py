@@ -61,6 +61,8 @@ SHIPPED = Calibration(
 # 0.312 vs 0.598, more than half), for the plain model. With the grounded model's own curve 0.25
 # holds back 9.9%, 0.300 vs 0.587 (just over half; 0.30: 15.2%, 0.293 vs 0.606): kept at 0.25.
 DEFAULT_MIN_CONFIDENCE = 0.25
+# A held-back photo's label line names objects at least this likely (alt_text.LabelLineOptions).
+DEFAULT_LABEL_EVIDENCE = 0.7
 
 
 def confidence(
