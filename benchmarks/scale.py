@@ -501,7 +501,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 steps = results["databases"].setdefault(db, {})
                 with open_index(target) as index:
                     for size in sorted(args.sizes):
-                        had = index.count() >= size
+                        have = index.count()
+                        if have > size:  # its figures would be those of a larger index
+                            raise SystemExit(
+                                f"{db} already holds {have:,} rows, more than {size:,}: "
+                                "time smaller sizes from an empty --work (or --url)"
+                            )
+                        had = have == size
                         built = grow(index, library, size)
                         if had and str(size) in steps:  # built by an earlier run
                             built = steps[str(size)]["build_s"]

@@ -179,6 +179,23 @@ def test_caption_words_rank_above_label_words(index):
     assert [h.path for h in search(index, "dog", labels=False).hits] == ["/p/caption.jpg"]
 
 
+def test_a_search_run_again_and_again_is_planned_for_its_own_words(index, monkeypatch):
+    """psycopg prepares a statement run five times, and PostgreSQL may then plan it once for any
+    parameters: at millions of photos a rare word's search then read every row backwards. Every
+    search keeps a plan made for its own words, however often it runs on one connection."""
+    words = ["dog", "cat", "bicycle", "harbour"]
+    index.upsert([record(f"/p/{i}.jpg", f"a {words[i % 4]} by the sea") for i in range(40)])
+    for word in words * 8:
+        assert len(search(index, word).hits) == 10
+    with index.reading() as conn:
+        generic, custom = conn.exec_driver_sql(
+            "SELECT coalesce(sum(generic_plans), 0), coalesce(sum(custom_plans), 0) "
+            "FROM pg_prepared_statements WHERE cardinality(parameter_types) > 0"
+        ).one()
+    assert custom > 0  # psycopg did prepare the searches ...
+    assert generic == 0  # ... and PostgreSQL never reused one plan for other words
+
+
 def test_punctuated_words_match_as_the_query_parser_reads_them(index):
     index.upsert([record("/p/a.jpg", "A man in a t-shirt waves a U.S. flag (cafe_2)")])
     for query in ["t-shirt", "tshirt shirt", "U.S.", '"u s flag"', "cafe 2"]:
