@@ -32,8 +32,8 @@ sys.path.insert(0, str(REPO / "tests"))
 from search_latency import (  # noqa: E402
     DEFAULT_CAPTIONS,
     Times,
+    load_captions,
     mixed_queries,
-    read_captions,
     records,
     report,
     summary,
@@ -43,46 +43,6 @@ from search_latency import (  # noqa: E402
 
 from photocap.store.index import Index, open_index  # noqa: E402
 from photocap.store.search import search  # noqa: E402
-
-_SUBJECTS = [
-    "dog",
-    "cat",
-    "man",
-    "woman",
-    "child",
-    "girl",
-    "boy",
-    "bird",
-    "horse",
-    "cyclist",
-    "surfer",
-    "skier",
-]
-_VERBS = ["runs", "jumps", "sits", "walks", "plays", "stands", "rides", "swims", "climbs", "looks"]
-_PLACES = [
-    "beach",
-    "park",
-    "street",
-    "snow",
-    "grass",
-    "water",
-    "mountain",
-    "field",
-    "road",
-    "pool",
-    "city",
-    "forest",
-]
-_THINGS = ["red ball", "blue shirt", "black hat", "white fence", "green bike", "yellow kite"]
-
-
-def synthetic_captions(n: int, rng: random.Random) -> list[str]:
-    """Captions from a small grammar, for machines without Flickr8k."""
-    return [
-        f"A {rng.choice(_SUBJECTS)} with a {rng.choice(_THINGS)} {rng.choice(_VERBS)} "
-        f"on the {rng.choice(_PLACES)}"
-        for _ in range(n)
-    ]
 
 
 def build(url: str | Path, captions: Sequence[str], rows: int, seed: int) -> tuple[Index, float]:
@@ -103,12 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
-    if args.captions.is_file():
-        captions = read_captions(args.captions)
-        print(f"{len(captions):,} Flickr8k captions from {args.captions.resolve()}")
-    else:
-        captions = synthetic_captions(40_000, rng)
-        print(f"Flickr8k not found at {args.captions}: {len(captions):,} synthetic captions")
+    captions = load_captions(args.captions, rng)
 
     server = None
     url = args.url

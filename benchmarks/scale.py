@@ -32,13 +32,11 @@ and checks them against issue 31's bars; the exit status is 1 when one is missed
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import random
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -49,14 +47,17 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 sys.path.insert(0, str(REPO / "tests"))
+
+from rerun_unchanged import rerun as run_rerun  # noqa: E402
+from search_latency import DEFAULT_CAPTIONS, load_captions  # noqa: E402
 
 from photocap.indexing.write import search_words  # noqa: E402
 from photocap.model.words import imagenet_classes  # noqa: E402
 from photocap.store.index import Index, PhotoRecord, StoredLabel, open_index  # noqa: E402
 from photocap.store.query import STOP_WORDS  # noqa: E402
 
-DEFAULT_CAPTIONS = REPO / ".." / "shared" / "data" / "flickr8k" / "captions.txt"
 EVENT = 250  # photos a folder
 GATE = 0.25  # confidences below are held back
 BATCH = 5000  # rows a committed upsert
@@ -65,24 +66,6 @@ RERUN_BAR_S = 60.0
 _WORD = re.compile(r"[a-z]+")
 
 # ---- the library ------------------------------------------------------------------------------
-
-
-def read_captions(path: Path) -> list[str]:
-    with path.open(newline="", encoding="utf-8") as f:
-        return [row["caption"].strip() for row in csv.DictReader(f) if row["caption"].strip()]
-
-
-def synthetic_captions(n: int, rng: random.Random) -> list[str]:
-    """Captions from a small grammar, where Flickr8k is absent (smoke runs on a user's clone)."""
-    subjects = ["dog", "cat", "man", "woman", "child", "girl", "boy", "bird", "horse", "surfer"]
-    verbs = ["runs", "jumps", "sits", "walks", "plays", "stands", "rides", "swims", "climbs"]
-    places = ["beach", "park", "street", "snow", "grass", "water", "mountain", "field", "pool"]
-    things = ["red ball", "blue shirt", "black hat", "white fence", "green bike", "yellow kite"]
-    return [
-        f"A {rng.choice(subjects)} with a {rng.choice(things)} {rng.choice(verbs)} "
-        f"on the {rng.choice(places)}"
-        for _ in range(n)
-    ]
 
 
 class Library:
@@ -365,15 +348,7 @@ def rerun_tree(root: Path, files: int, db: Path) -> float:
 
 
 def time_rerun(root: Path, db: Path, files: int) -> dict:
-    command = [sys.executable, "-m", "photocap", "index", str(root), "--db", str(db), "--json"]
-    command += ["--model", "/nonexistent/model.safetensors"]  # a loaded model would fail the run
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"the rerun failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    result = json.loads(done.stdout)
+    seconds, result, _ = run_rerun(root, db)
     if result["unchanged"] != files or result["captioned"]:
         raise SystemExit(f"the rerun was not a rerun of {files} unchanged photos: {result}")
     return {"seconds": seconds, "files": files}
@@ -461,12 +436,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="print the figures, check no bar")
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
-    if args.captions.is_file():
-        captions = read_captions(args.captions)
-        print(f"{len(captions):,} Flickr8k captions from {args.captions.resolve()}")
-    else:
-        captions = synthetic_captions(40_000, rng)
-        print(f"Flickr8k not found at {args.captions}: {len(captions):,} synthetic captions")
+    captions = load_captions(args.captions, rng)
     library = Library(captions, args.seed)
     mix = query_mix(captions, args.queries, random.Random(args.seed + 1))
 

@@ -45,6 +45,59 @@ def read_captions(path: Path) -> list[str]:
         return [row["caption"].strip() for row in csv.DictReader(f) if row["caption"].strip()]
 
 
+_SUBJECTS = [
+    "dog",
+    "cat",
+    "man",
+    "woman",
+    "child",
+    "girl",
+    "boy",
+    "bird",
+    "horse",
+    "cyclist",
+    "surfer",
+    "skier",
+]
+_VERBS = ["runs", "jumps", "sits", "walks", "plays", "stands", "rides", "swims", "climbs", "looks"]
+_PLACES = [
+    "beach",
+    "park",
+    "street",
+    "snow",
+    "grass",
+    "water",
+    "mountain",
+    "field",
+    "road",
+    "pool",
+    "city",
+    "forest",
+]
+_THINGS = ["red ball", "blue shirt", "black hat", "white fence", "green bike", "yellow kite"]
+
+
+def synthetic_captions(n: int, rng: random.Random) -> list[str]:
+    """Captions from a small grammar, for machines without Flickr8k."""
+    return [
+        f"A {rng.choice(_SUBJECTS)} with a {rng.choice(_THINGS)} {rng.choice(_VERBS)} "
+        f"on the {rng.choice(_PLACES)}"
+        for _ in range(n)
+    ]
+
+
+def load_captions(path: Path, rng: random.Random) -> list[str]:
+    """Flickr8k's captions at `path`, else 40,000 synthetic ones (a user's clone has no Flickr8k);
+    prints which."""
+    if path.is_file():
+        captions = read_captions(path)
+        print(f"{len(captions):,} Flickr8k captions from {path.resolve()}")
+    else:
+        captions = synthetic_captions(40_000, rng)
+        print(f"Flickr8k not found at {path}: {len(captions):,} synthetic captions")
+    return captions
+
+
 def records(captions: Sequence[str], n: int, rng: random.Random) -> list[PhotoRecord]:
     """`n` synthetic photos, each captioned with a Flickr8k caption (cycled, then drawn at random).
 
