@@ -14,6 +14,7 @@ from search_helpers import HOSTILE, PHOTOS, p
 
 from photocap.cli import cli
 from photocap.store.index import open_index
+from photocap.store.schema import SCHEMA_VERSION
 
 # ---- the CLI ----------------------------------------------------------------------------------------
 
@@ -169,7 +170,10 @@ def test_cli_newer_database_is_a_clear_error(tmp_path):
     db = tmp_path / "new.db"
     open_index(db).close()
     with sqlite3.connect(db) as conn:
-        conn.execute("UPDATE photocap_meta SET value = '7'")
+        conn.execute(
+            "UPDATE photocap_meta SET value = ? WHERE key = 'schema_version'",
+            (str(SCHEMA_VERSION + 1),),
+        )
     result = CliRunner().invoke(cli, ["search", "dog", "--db", str(db)])
     assert result.exit_code == 1 and result.stderr.startswith("Error: ")
     assert "newer than this photocap" in result.stderr
