@@ -40,10 +40,11 @@ def matching_all(conn: Connection, query: ParsedQuery) -> Matching:
     """SQL conditions on the photos table: the caption or label words hold every term of `query`.
     For filters such as the review page's, in the form that suits how many photos match.
 
-    Up to DENSE_MATCHES matches, their ids are listed first, once (then a page sorts them). Past that,
-    each row a page walks in its own order is looked up in the full-text index instead: a word in
-    a fifth of the photos needs a few hundred lookups a page, where listing its matches would
-    read and sort hundreds of thousands. The count then sees the newest DENSE_MATCHES matches."""
+    Up to DENSE_MATCHES matches, their ids are listed first, once (then a page sorts them). Past
+    that, each row a page walks in its own order is looked up in the full-text index instead: a
+    word in a fifth of the photos needs a few hundred lookups a page, where listing its matches
+    would read and sort hundreds of thousands. The count then sees the newest DENSE_MATCHES
+    matches."""
     match = query.match_all()
     listed = f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :match"
     # The full-text index is asked once: the page and the count read the ids it listed.
