@@ -7,7 +7,8 @@ seconds, medians.
 
 Photos: the first `--photos` Flickr8k test photos, copied afresh for every run (writes embed into
 the JPEGs). CPU time is reported beside wall time because this machine is shared: CPU seconds
-move less with other load. Target (issue 14): labelling adds at most 5%.
+move less with other load. Target (issue 14): labelling adds at most 5% CPU; the exit status is 1
+when it is missed, except with `--smoke` (CI's run on two photos, too few to time: figures only).
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ def main() -> int:
     parser.add_argument("--photos", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--flickr8k", type=Path, default=REPO.parent / "shared/data/flickr8k")
+    parser.add_argument("--smoke", action="store_true", help="print the figures, check no bar")
     args = parser.parse_args()
     names = (args.flickr8k / "splits" / "test.txt").read_text().split()[: args.photos]
     photos = [args.flickr8k / "images" / name for name in names]
@@ -88,7 +90,9 @@ def main() -> int:
         print(
             f"{key:>4}: {off[key]:.1f} s without labels, {on[key]:.1f} s with: {on[key] / off[key] - 1:+.1%}"
         )
-    return 0 if on["cpu"] <= 1.05 * off["cpu"] else 1
+    ok = on["cpu"] <= 1.05 * off["cpu"]
+    print("target (labels add at most 5% CPU):", "met" if ok else "MISSED")
+    return 0 if ok or args.smoke else 1
 
 
 if __name__ == "__main__":

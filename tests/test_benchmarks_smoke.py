@@ -80,7 +80,7 @@ SMOKE = [
         "--samples {samples} --flickr8k {data} --cache {tmp}/labels.pt --caption-photos 2",
         "shared",
     ),
-    smoke("label_cost", "--photos 2 --repeat 1 --flickr8k {data}", "shared"),
+    smoke("label_cost", "--smoke --photos 2 --repeat 1 --flickr8k {data}", "shared"),
     smoke("label_search", "--smoke --flickr8k {data} --db {tmp}/labels.db", "shared"),
     smoke("postgres_search", "--rows 300 --queries 8", "postgres"),
     smoke("raw_throughput", "--count 1 --rounds 1 --width 800 --height 600"),
