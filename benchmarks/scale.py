@@ -23,7 +23,9 @@ event (as people do), so a folder's rows are not one run of ids.
     nice -n 5 .venv/bin/python benchmarks/scale.py [--sizes 200000 1000000 2000000]
         [--databases sqlite postgresql] [--rerun-files 200000 1000000] [--work DIR] [--url URL]
 
-Without --url it starts a throw-away PostgreSQL server (Debian's initdb/pg_ctl, as the tests do).
+Without --url it starts a throw-away PostgreSQL server (Debian's initdb/pg_ctl, as the tests do),
+with the server's default settings unless `--pg-setting NAME=VALUE` names one (as a deployment
+would: `--pg-setting shared_buffers=4GB`).
 With --work the SQLite file, the rerun tree and the results (scale.json) stay there, and a later
 run reuses an index that already holds a size's rows. A benchmark script: it prints the figures
 and checks them against issue 31's bars; the exit status is 1 when one is missed.
@@ -362,7 +364,9 @@ def print_tables(results: dict) -> list[str]:
     missed = []
     sizes = sorted({int(s) for db in results["databases"].values() for s in db})
     for db, by_size in results["databases"].items():
-        print(f"\n{db}: build, size, search median / p99 ms")
+        settings = results.get("postgresql_settings") if db == "postgresql" else None
+        tuned = f" (server settings: {settings})" if settings else ""
+        print(f"\n{db}{tuned}: build, size, search median / p99 ms")
         head = ["rows", "build s (all)", "MB on disk"]
         kinds = list(next(iter(by_size.values()))["search"])
         print("| " + " | ".join(head + kinds) + " |")
@@ -432,6 +436,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--captions", type=Path, default=DEFAULT_CAPTIONS)
     parser.add_argument("--work", type=Path, help="keep the indexes and results here")
     parser.add_argument("--url", help="an empty PostgreSQL database (default: a temporary server)")
+    parser.add_argument(
+        "--pg-setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the throw-away PostgreSQL server (repeatable)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--smoke", action="store_true", help="print the figures, check no bar")
     args = parser.parse_args(argv)
@@ -462,9 +473,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                             )
                             return 2
                         server = PostgresServer(bin_dir)
-                        server.start()
+                        settings = dict(s.split("=", 1) for s in args.pg_setting)
+                        server.start(settings)
                         url = server.new_database()
                         results["databases"].pop(db, None)  # a new server starts empty
+                        results["postgresql_settings"] = settings
                     target: str | Path = url
                 else:
                     target = work / "library.db"

@@ -63,9 +63,11 @@ class PostgresServer:
             log = self.log.read_text() if self.log.exists() else ""
             raise RuntimeError(f"{' '.join(command)} failed:\n{completed.stderr}\n{log}")
 
-    def start(self) -> None:
+    def start(self, settings: dict[str, str] | None = None) -> None:
+        """initdb and start; `settings` are server settings beyond the defaults (shared_buffers=1GB)."""
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
         options = f"-k {self.socket_dir} -c listen_addresses='' -c fsync=off -c max_connections=60"
+        options += "".join(f" -c {name}={value}" for name, value in (settings or {}).items())
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start")
 
     def stop(self) -> None:
