@@ -88,6 +88,14 @@ def test_upsert_round_trips_every_field(index):
     assert stored.indexed_at.tzinfo is timezone.utc
 
 
+def test_is_empty_until_a_photo_is_indexed_and_again_once_it_is_gone(index):
+    assert index.is_empty() and index.count() == 0
+    index.upsert([record("/p/a.jpg", "a black cat")])
+    assert not index.is_empty() and index.count() == 1
+    index.delete(["/p/a.jpg"])
+    assert index.is_empty()
+
+
 def test_upsert_replaces_by_path_and_search_follows(index):
     index.upsert([record("/p/a.jpg", "a black cat"), record("/p/b.jpg", "a red kite")])
     index.upsert([record("/p/a.jpg", "a white horse", source="human")])

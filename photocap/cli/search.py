@@ -13,7 +13,6 @@ from photocap.cli._options import db_option, json_option
 from photocap.errors import IndexDatabaseError
 from photocap.store import search as full_text
 from photocap.store.index import BUILD_HINT, Source, open_index
-from photocap.store.listing import held_back_photos
 from photocap.store.query import (
     MAX_TERMS,
     EmptyQueryError,
@@ -117,7 +116,7 @@ def search(
     except EmptyQueryError as exc:
         raise click.UsageError(str(exc)) from exc
     with open_index(db_url, create=False) as index:
-        if index.count() == 0:
+        if index.is_empty():
             raise IndexDatabaseError("the index is empty", path=index.path, hint=BUILD_HINT)
         if query:
             results = full_text.search(
@@ -129,6 +128,8 @@ def search(
                 held_back=held_back,
             )
         else:
+            from photocap.store.listing import held_back_photos  # the review page's listing
+
             hits = held_back_photos(index, limit=limit, under=under)
             results = SearchResults(query=parsed, hits=hits, partial=False)
 

@@ -319,9 +319,14 @@ class Index:
             return list(conn.execute(select(roots.c.path).order_by(roots.c.path)).scalars())
 
     def count(self) -> int:
-        """How many photos are indexed."""
+        """How many photos are indexed (reads every row: is_empty() asks only for one)."""
         with self.reading() as conn:
             return conn.execute(select(func.count()).select_from(photos)).scalar_one()
+
+    def is_empty(self) -> bool:
+        """Whether no photo is indexed, without counting them."""
+        with self.reading() as conn:
+            return conn.execute(select(photos.c.id).limit(1)).first() is None
 
     def stats(self) -> IndexStats:
         """Counts by status and caption source, roots, the latest write."""
