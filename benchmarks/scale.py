@@ -236,7 +236,9 @@ def review_filters(rows: int) -> dict[str, dict]:
         "by the model": Filters(source="model"),
         "held back": Filters(held_back=True),
         "words: dog": Filters(q="dog"),
+        "words: black dog": Filters(q="black dog"),  # two common words that often meet
         "words: man in a red shirt": Filters(q="man red shirt"),
+        "words and a filter: dog, by the model": Filters(q="dog", source="model"),
     }
 
 

@@ -91,6 +91,25 @@ def test_a_first_page_counts_up_to_the_limit_then_says_more(index, monkeypatch):
     assert len(walk(index, Filters())) == 30  # the pages still reach the end
 
 
+@pytest.mark.parametrize("sort", ["confidence", "newest", "path"])
+@pytest.mark.parametrize("count_limit", [10_000, 8], ids=["counted", "more than counted"])
+def test_a_words_filter_pages_through_its_matches_in_each_order(
+    index, monkeypatch, sort, count_limit
+):
+    # Up to COUNT_LIMIT matches, the first page comes from the scan that counts them; past it,
+    # from a walk in the page's own order. Either way: the same photos, in the same order.
+    library(index)
+    monkeypatch.setattr(listing, "COUNT_LIMIT", count_limit)
+    dogs = [r.path for r in walk(index, Filters(sort=sort), limit=7) if "dog" in r.caption]
+    first = photo_page(index, Filters(q="dog", sort=sort), limit=4)
+    assert [r.path for r in first.rows] == dogs[:4] and len(dogs) == 15
+    assert (first.total, first.total_exact) == ((15, True) if count_limit > 15 else (8, False))
+    assert [r.path for r in walk(index, Filters(q="dog", sort=sort))] == dogs
+    for nothing in ("giraffe", "?!"):  # no photo; no word at all
+        page = photo_page(index, Filters(q=nothing, sort=sort))
+        assert (page.rows, page.total, page.total_exact) == ([], 0, True)
+
+
 def test_the_held_back_list_is_least_sure_first(index):
     library(index)
     hits = held_back_photos(index, limit=3)

@@ -127,11 +127,14 @@ class SearchResults:
 class Matching:
     """SQL conditions on the photos table for the photos that match a query, as a listing (the
     review page's) uses them: `page` to list a page in any order, `count` to count them;
-    `complete` is False when `count` may see only some of them (a count then says "at least")."""
+    `complete` is False when `count` may see only some of them (a count then says "at least").
+    `matched`: how many photos match, where finding the conditions counted them (at least that
+    many when not `complete`); None where it did not."""
 
     page: Any  # ColumnElement[bool]
     count: Any
     complete: bool = True
+    matched: int | None = None
 
 
 def parse_query(query: str, *, max_terms: int = MAX_TERMS) -> ParsedQuery:

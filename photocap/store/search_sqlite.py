@@ -52,7 +52,7 @@ def matching_all(conn: Connection, query: ParsedQuery) -> Matching:
     count, ids = conn.execute(found, {"match": match, "dense": DENSE_MATCHES + 1}).one()
     if count <= DENSE_MATCHES:
         every = photos.c.id.in_(text("SELECT value FROM json_each(:ids)").bindparams(ids=ids))
-        return Matching(page=every, count=every)
+        return Matching(page=every, count=every, matched=count)
     newest = f"{listed} ORDER BY rowid DESC LIMIT {DENSE_MATCHES}"
     looked_up = text(
         f"EXISTS (SELECT 1 FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :match"
@@ -62,6 +62,7 @@ def matching_all(conn: Connection, query: ParsedQuery) -> Matching:
         page=looked_up,
         count=photos.c.id.in_(text(newest).bindparams(match=match)),
         complete=False,
+        matched=count,
     )
 
 
