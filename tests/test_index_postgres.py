@@ -179,7 +179,7 @@ def test_caption_words_rank_above_label_words(index):
     assert [h.path for h in search(index, "dog", labels=False).hits] == ["/p/caption.jpg"]
 
 
-def test_a_search_run_again_and_again_is_planned_for_its_own_words(index, monkeypatch):
+def test_a_search_run_again_and_again_is_planned_for_its_own_words(index):
     """psycopg prepares a statement run five times, and PostgreSQL may then plan it once for any
     parameters: at millions of photos a rare word's search then read every row backwards. Every
     search keeps a plan made for its own words, however often it runs on one connection."""

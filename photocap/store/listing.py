@@ -172,7 +172,7 @@ def _page_of_the_counted(
     """A words filter's first page and count from one scan of its matches: (the page's rows,
     the count), or (None, the count) when more than COUNT_LIMIT photos match (the page must then
     walk the matches in its own order). A separate page query would scan the matches again:
-    PostgreSQL at 2 million photos, "man red shirt" (5,000 matches), 40 ms → 28 ms."""
+    PostgreSQL at 2 million photos, "man red shirt" (5,000 matches), 45 ms → 24 ms a page."""
     counted = select(photos.c.id, key.label("sort_key")).where(*where).limit(COUNT_LIMIT + 1).cte()
 
     def ordered(table: Any) -> list[ColumnElement]:
